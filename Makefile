@@ -1,0 +1,96 @@
+# sluice build. `make` builds build/sluice; `make test` runs every suite; `make run`
+# starts the quickstart. SAN=1 builds with AddressSanitizer + UBSan (into build/asan).
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build/asan
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+OPT := -O2 -g
+endif
+
+CC ?= gcc
+PKGS := openssl yaml-0.1 libcares libnghttp2 libsystemd
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(OPT) $(EXTRA_LDFLAGS)
+LDLIBS = $(PKG_LIBS) -lm
+
+LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all deps test unit e2e asan fuzz fuzz-smoke run bench clean format
+all: $(BUILD)/sluice $(BUILD)/sluice-demo
+
+deps:
+	@scripts/install-deps.sh test
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libsluice.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/sluice: $(BUILD)/obj/src/main.o $(BUILD)/libsluice.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/sluice-demo: $(BUILD)/obj/demo/demo_backend.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libsluice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all
+	SLUICE_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
+
+# The whole suite again against a sanitizer build.
+asan:
+	$(MAKE) SAN=1 unit e2e PYTEST_ARGS="$(PYTEST_ARGS)"
+
+# libFuzzer harnesses, one per parser, built with clang.
+FUZZ_BUILD := build/fuzz
+fuzz:
+	$(MAKE) CC=clang BUILD=$(FUZZ_BUILD) EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -g -O1" $(FUZZ_BUILD)/libsluice.a
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  clang $(CFLAGS) -fsanitize=fuzzer,address,undefined -O1 -g $$f $(FUZZ_BUILD)/libsluice.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n; done
+
+# Runs each harness for a short time (CI smoke run).
+FUZZ_SECONDS ?= 20
+fuzz-smoke: fuzz
+	@set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); mkdir -p $(FUZZ_BUILD)/corpus-$$n; \
+	  echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
+	  $(FUZZ_BUILD)/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(FUZZ_BUILD)/corpus-$$n tests/fuzz/corpus/$$n 2>&1 | tail -n 2; done
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+	$(MAKE) asan
+	$(MAKE) fuzz-smoke
+
+run: all
+	@scripts/install-deps.sh build
+	scripts/quickstart.sh
+
+bench: all
+	bench/l4.sh
+
+format:
+	clang-format -i $$(find src tests/unit tests/fuzz demo -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

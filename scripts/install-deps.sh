@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages sluice needs to build, test or benchmark.
+# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: test)
+# Does nothing for packages already present; needs root only when something is missing.
+set -euo pipefail
+
+build_pkgs=(build-essential pkg-config libssl-dev libyaml-dev libc-ares-dev
+            libnghttp2-dev libsystemd-dev openssl)
+test_pkgs=(libcmocka-dev python3-pytest python3-h2 curl socat clang
+           libclang-rt-14-dev chromium testssl.sh)
+bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client procps)
+
+want=("${build_pkgs[@]}")
+case "${1:-test}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${missing[*]}" >&2
+  echo "run as root: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,234 @@
+/* The validated, immutable configuration snapshot built from sluice.yaml.
+ *
+ * config_load() parses the file with libyaml, checks every key against the contract in
+ * shared/spec/configuration.md and returns either a complete snapshot or the list of
+ * every error found, each as "FILE:LINE:COL: key.path: message". A snapshot is never
+ * modified after loading; it is shared by worker threads through a reference count. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/addr.h"
+
+enum cfg_protocol { PROTO_TCP, PROTO_TLS, PROTO_HTTP, PROTO_HTTPS };
+enum cfg_balance { BAL_ROUND_ROBIN, BAL_LEAST_CONNECTIONS, BAL_RANDOM_TWO, BAL_CONSISTENT_HASH };
+enum cfg_hash_key { HASH_CLIENT_IP, HASH_HOST, HASH_PATH, HASH_HEADER, HASH_COOKIE };
+enum cfg_proxy_protocol { PP_NONE, PP_V1, PP_V2, PP_ACCEPT };
+enum cfg_client_auth { CLIENT_AUTH_NONE, CLIENT_AUTH_OPTIONAL, CLIENT_AUTH_REQUIRED };
+enum cfg_log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+enum cfg_log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* A list of strings (hosts, alpn, methods, ...). */
+struct cfg_strings {
+    char **items;
+    size_t count;
+};
+
+/* A name/value map kept in file order (header sets, match.headers). */
+struct cfg_pair {
+    char *name;
+    char *value;
+};
+struct cfg_pairs {
+    struct cfg_pair *items;
+    size_t count;
+};
+
+struct cfg_server {
+    char *address;          /* as written, e.g. "db.internal:5432"; the server's identity */
+    struct net_addr addr;   /* parsed; addr.is_name when it needs DNS */
+    int weight;             /* 1-256, default 1 */
+    bool backup;
+    int line;               /* where it was defined, for messages */
+};
+
+struct cfg_health {
+    bool enabled;                   /* a `health` block was given */
+    enum cfg_protocol type;         /* default: the backend's protocol */
+    uint64_t interval_ms;           /* default 5s */
+    uint64_t timeout_ms;            /* default 2s */
+    int healthy_threshold;          /* default 2 */
+    int unhealthy_threshold;        /* default 3 */
+    char *path;                     /* http(s), default "/" */
+    char *host;                     /* http(s) Host / SNI, optional */
+    int expect_status_lo, expect_status_hi; /* default 200-399 */
+    char *expect_body;              /* optional substring */
+    char *send;                     /* tcp: bytes to send (escapes already decoded by YAML) */
+    size_t send_len;
+    char *expect;                   /* tcp: substring the reply must contain */
+};
+
+struct cfg_backend_tls {
+    bool verify;            /* default true */
+    char *ca;               /* absolute path, or NULL for the system store */
+    char *sni;              /* NULL: the server's DNS name if it has one */
+    char *cert;             /* client certificate (absolute path) or NULL */
+    char *key;
+};
+
+struct cfg_backend {
+    char *name;
+    enum cfg_protocol protocol;         /* default tcp */
+    struct cfg_server *servers;
+    size_t n_servers;
+    enum cfg_balance balance;           /* default round_robin */
+    enum cfg_hash_key hash_key;         /* default client_ip */
+    char *hash_key_name;                /* header:NAME / cookie:NAME */
+    uint64_t connect_timeout_ms;        /* default 5s */
+    uint64_t timeout_ms;                /* default 60s */
+    int retries;                        /* default 2, 0-16 */
+    uint64_t drain_timeout_ms;          /* default 30s */
+    int max_connections_per_server;     /* default 0 = unlimited */
+    enum cfg_proxy_protocol proxy_protocol; /* PP_NONE, PP_V1 or PP_V2 */
+    bool has_tls;                       /* a `tls` block was given */
+    struct cfg_backend_tls tls;
+    struct cfg_health health;
+    bool affinity_client_ip;            /* affinity.client_ip */
+    char *affinity_cookie;              /* affinity.cookie or NULL */
+    int keepalive_max_idle;             /* default 64 */
+    uint64_t keepalive_idle_timeout_ms; /* default 60s */
+    int line;
+};
+
+struct cfg_certificate {
+    char *cert; /* absolute paths */
+    char *key;
+};
+
+struct cfg_listener_tls {
+    struct cfg_certificate *certificates;
+    size_t n_certificates;
+    int min_version;             /* 0x0303 (TLS 1.2, default) or 0x0304 */
+    char *ciphers;               /* NULL: Mozilla intermediate */
+    char *ciphersuites;          /* NULL: OpenSSL default TLS 1.3 suites */
+    struct cfg_strings alpn;     /* https default [h2, http/1.1]; tls default none */
+    bool session_tickets;        /* default true */
+    enum cfg_client_auth client_auth;
+    char *client_ca;             /* required unless mode none */
+    char *client_crl;            /* optional */
+    uint64_t handshake_timeout_ms; /* extension: default 10s */
+};
+
+struct cfg_rewrite {
+    char *strip_prefix;
+    char *replace_from, *replace_to;
+};
+struct cfg_header_ops {
+    struct cfg_pairs set, add;
+    struct cfg_strings remove;
+};
+struct cfg_redirect {
+    char *to;
+    int status;        /* default 302 */
+    bool keep_path, keep_query;
+};
+struct cfg_respond {
+    int status;        /* default 200 */
+    char *body;
+    char *content_type;
+};
+
+enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
+
+struct cfg_route {
+    /* match: every given (non-NULL / non-empty) condition must hold */
+    char *sni;                   /* exact or "*.suffix" */
+    char *alpn;
+    char *host;
+    char *path_prefix, *path, *path_regex;
+    struct cfg_strings methods;
+    struct cfg_pairs headers;
+    enum cfg_route_action action;
+    char *backend;               /* ROUTE_BACKEND */
+    int backend_index;           /* index into config.backends */
+    struct cfg_rewrite rewrite;
+    struct cfg_header_ops request_headers, response_headers;
+    struct cfg_redirect redirect;
+    struct cfg_respond respond;
+    int line;
+};
+
+struct cfg_listener {
+    char *name;
+    struct net_addr *binds;      /* one or more; never names */
+    size_t n_binds;
+    enum cfg_protocol protocol;
+    uint64_t idle_timeout_ms;    /* default 4m */
+    int max_connections;         /* 0 = only the global cap */
+    bool proxy_protocol_accept;  /* proxy_protocol: accept */
+    uint64_t proxy_protocol_timeout_ms; /* extension: default 5s */
+    bool has_tls;
+    struct cfg_listener_tls tls;
+    struct cfg_strings hosts;
+    char *backend;               /* default backend, may be NULL when routes cover all */
+    int backend_index;           /* -1 when none */
+    struct cfg_route *routes;
+    size_t n_routes;
+    /* tcp passthrough extensions */
+    uint64_t client_hello_timeout_ms; /* default 5s */
+    size_t client_hello_max;          /* default 16k */
+    int line;
+};
+
+struct cfg_log {
+    char *access;                /* "stdout" | "stderr" | "off" | absolute path */
+    enum cfg_log_format format;
+    enum cfg_log_level level;
+};
+
+struct cfg_admin {
+    bool enabled;                /* an `admin` block was given */
+    struct net_addr bind;        /* default 127.0.0.1:9900 */
+    char *token_file;            /* absolute path or NULL */
+};
+
+struct config {
+    atomic_int refs;
+    char *path;                  /* the file it was loaded from */
+    int workers;                 /* resolved: "auto" -> online CPUs */
+    int max_connections;         /* default 20000 */
+    uint64_t shutdown_timeout_ms;/* default 30s */
+    struct cfg_log log;
+    struct cfg_admin admin;
+    struct cfg_listener *listeners;
+    size_t n_listeners;
+    struct cfg_backend *backends;
+    size_t n_backends;
+};
+
+/* Every error found while loading, in file order. */
+struct cfg_errors {
+    char **items; /* "FILE:LINE:COL: path: message" */
+    size_t count;
+};
+
+/* Loads and validates `path`. On success returns a snapshot with refs == 1 and leaves
+ * `errs` empty; on failure returns NULL and fills `errs` (caller frees with
+ * cfg_errors_free). Certificate files are not opened here (that is the TLS layer's job);
+ * only their paths are resolved against the config file's directory. */
+struct config *config_load(const char *path, struct cfg_errors *errs);
+
+/* Same, from a buffer; `name` is used in messages and to resolve relative paths. */
+struct config *config_load_buffer(const char *name, const char *text, size_t len,
+                                  struct cfg_errors *errs);
+
+struct config *config_ref(struct config *cfg);
+/* Drops a reference; the last one frees the snapshot. NULL is ignored. */
+void config_unref(struct config *cfg);
+
+void cfg_errors_free(struct cfg_errors *errs);
+
+/* Index of the backend called `name`, or -1. */
+int config_backend_index(const struct config *cfg, const char *name);
+
+/* Unit parsers shared with other modules. Each returns 0 or -EINVAL with *err set. */
+int parse_duration_ms(const char *text, uint64_t *out, const char **err); /* "1h30m", "250ms" */
+int parse_size(const char *text, uint64_t *out, const char **err);        /* "512", "16k", "1m" */
+
+const char *cfg_protocol_name(enum cfg_protocol p);
+
+#endif

@@ -1,0 +1,327 @@
+/* Loading `listeners`: bind addresses, protocol, TLS termination settings, hosts, the
+ * default backend and routes. Backends are loaded first so references resolve here.
+ * The caller has pushed "listeners" on the key path. */
+#include "config/load_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const listener_keys[] = {
+    "name",    "bind",   "protocol", "idle_timeout",         "max_connections",
+    "proxy_protocol",    "proxy_protocol_timeout", "tls",    "hosts",
+    "backend", "routes", "client_hello_timeout",   "client_hello_max", NULL};
+static const char *const ltls_keys[] = {"certificates", "min_version",     "ciphers",
+                                        "ciphersuites", "alpn",            "session_tickets",
+                                        "client_auth",  "handshake_timeout", NULL};
+static const char *const cert_keys[] = {"cert", "key", NULL};
+static const char *const client_auth_keys[] = {"mode", "ca", "crl", NULL};
+
+int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_protocol lproto)
+{
+    int idx = config_backend_index(ld->cfg, name);
+    if (idx < 0) {
+        ld_error(ld, at, "unknown backend '%s'", name);
+        return -1;
+    }
+    enum cfg_protocol bp = ld->cfg->backends[idx].protocol;
+    if (ld_is_http(lproto) != ld_is_http(bp)) {
+        ld_error(ld, at, "backend '%s' has protocol %s; a %s listener needs %s backends", name,
+                 cfg_protocol_name(bp), cfg_protocol_name(lproto),
+                 ld_is_http(lproto) ? "http or https" : "tcp or tls");
+        return -1;
+    }
+    return idx;
+}
+
+/* Has address `a` already been bound by an earlier listener or bind entry? */
+static void ld_check_bind_dup(struct ld *ld, yaml_node_t *at, struct cfg_listener *l,
+                              size_t li, size_t bi)
+{
+    const struct sockaddr *a = (const struct sockaddr *)&l->binds[bi].ss;
+    for (size_t j = 0; j <= li; j++) {
+        struct cfg_listener *o = &ld->cfg->listeners[j];
+        size_t nb = j == li ? bi : o->n_binds;
+        for (size_t k = 0; k < nb; k++) {
+            if (o->binds[k].len != 0 && addr_equal(a, (const struct sockaddr *)&o->binds[k].ss)) {
+                ld_error(ld, at, "address '%s:%u' is already bound by listeners[%zu]",
+                         o->binds[k].host, (unsigned)o->binds[k].port, j);
+                return;
+            }
+        }
+    }
+}
+
+static void ld_load_bind_one(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t li,
+                             size_t bi)
+{
+    char *s = NULL;
+    const char *err = NULL;
+    if (ld_node_str(ld, n, &s) < 0)
+        return;
+    if (addr_parse(s, &l->binds[bi], &err) < 0)
+        ld_error(ld, n, "%s", err);
+    else if (l->binds[bi].is_name)
+        ld_error(ld, n, "bind needs an IP address or '*', not a host name");
+    else
+        ld_check_bind_dup(ld, n, l, li, bi);
+    if (l->binds[bi].is_name)
+        memset(&l->binds[bi], 0, sizeof(l->binds[bi]));
+    free(s);
+}
+
+/* bind: one address or a list of them; never DNS names. */
+static void ld_load_bind(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t li)
+{
+    if (ld_scalar(n) != NULL && !ld_is_null(n)) {
+        l->binds = ld_calloc(ld, 1, sizeof(*l->binds));
+        if (l->binds == NULL)
+            return;
+        l->n_binds = 1;
+        ld_load_bind_one(ld, n, l, li, 0);
+        return;
+    }
+    long len = ld_seq_len(ld, n);
+    if (len < 0)
+        return;
+    if (len == 0) {
+        ld_error(ld, n, "at least one address is required");
+        return;
+    }
+    l->binds = ld_calloc(ld, (size_t)len, sizeof(*l->binds));
+    if (l->binds == NULL)
+        return;
+    l->n_binds = (size_t)len;
+    for (size_t i = 0; i < l->n_binds; i++) {
+        yaml_node_t *item = ld_seq_item(ld, n, i);
+        if (item == NULL)
+            break;
+        size_t mark = ld_push_index(ld, i);
+        ld_load_bind_one(ld, item, l, li, i);
+        ld_pop(ld, mark);
+    }
+}
+
+static void ld_load_certificates(struct ld *ld, yaml_node_t *n, struct cfg_listener_tls *t)
+{
+    long len = ld_seq_len(ld, n);
+    if (len < 0)
+        return;
+    if (len == 0) {
+        ld_error(ld, n, "at least one certificate is required");
+        return;
+    }
+    t->certificates = ld_calloc(ld, (size_t)len, sizeof(*t->certificates));
+    if (t->certificates == NULL)
+        return;
+    t->n_certificates = (size_t)len;
+    for (size_t i = 0; i < t->n_certificates; i++) {
+        yaml_node_t *item = ld_seq_item(ld, n, i);
+        if (item == NULL)
+            break;
+        size_t mark = ld_push_index(ld, i);
+        if (ld_check_map(ld, item, cert_keys)) {
+            if (ld_path(ld, item, "cert", &t->certificates[i].cert) == 0)
+                ld_error(ld, item, "missing required key 'cert'");
+            if (ld_path(ld, item, "key", &t->certificates[i].key) == 0)
+                ld_error(ld, item, "missing required key 'key'");
+        }
+        ld_pop(ld, mark);
+    }
+}
+
+static void ld_load_client_auth(struct ld *ld, yaml_node_t *n, struct cfg_listener_tls *t)
+{
+    static const char *const modes[] = {"none", "optional", "required", NULL};
+    int v = 0;
+    if (!ld_check_map(ld, n, client_auth_keys))
+        return;
+    if (ld_enum(ld, n, "mode", modes, &v) == 1)
+        t->client_auth = (enum cfg_client_auth)v;
+    ld_path(ld, n, "ca", &t->client_ca);
+    ld_path(ld, n, "crl", &t->client_crl);
+    if (t->client_auth != CLIENT_AUTH_NONE && ld_get(ld, n, "ca") == NULL)
+        ld_error(ld, n, "missing required key 'ca' (client_auth mode is %s)",
+                 modes[t->client_auth]);
+}
+
+static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_listener *l)
+{
+    static const char *const versions[] = {"1.2", "1.3", NULL};
+    struct cfg_listener_tls *t = &l->tls;
+    yaml_node_t *v;
+    int ver;
+
+    if (!ld_check_map(ld, n, ltls_keys))
+        return;
+    l->has_tls = true;
+    if (l->protocol != PROTO_TLS && l->protocol != PROTO_HTTPS)
+        ld_error(ld, n, "tls settings need protocol tls or https (protocol is %s)",
+                 cfg_protocol_name(l->protocol));
+    if ((v = ld_get(ld, n, "certificates")) != NULL) {
+        size_t mark = ld_push_key(ld, "certificates");
+        ld_load_certificates(ld, v, t);
+        ld_pop(ld, mark);
+    } else if (l->protocol == PROTO_TLS || l->protocol == PROTO_HTTPS) {
+        ld_error(ld, n, "missing required key 'certificates'");
+    }
+    if (ld_enum(ld, n, "min_version", versions, &ver) == 1)
+        t->min_version = ver == 0 ? 0x0303 : 0x0304;
+    ld_str(ld, n, "ciphers", &t->ciphers);
+    ld_str(ld, n, "ciphersuites", &t->ciphersuites);
+    if (ld_strings(ld, n, "alpn", &t->alpn) == 1) {
+        for (size_t i = 0; i < t->alpn.count; i++)
+            if (strlen(t->alpn.items[i]) > 255)
+                ld_error_key(ld, ld_get(ld, n, "alpn"), "alpn",
+                             "protocol names are at most 255 bytes");
+    } else if (ld_get(ld, n, "alpn") == NULL && l->protocol == PROTO_HTTPS) {
+        t->alpn.items = ld_calloc(ld, 2, sizeof(char *));
+        if (t->alpn.items != NULL) {
+            t->alpn.items[0] = ld_strdup(ld, "h2");
+            t->alpn.items[1] = ld_strdup(ld, "http/1.1");
+            t->alpn.count = 2;
+        }
+    }
+    ld_bool(ld, n, "session_tickets", &t->session_tickets);
+    if ((v = ld_get(ld, n, "client_auth")) != NULL) {
+        size_t mark = ld_push_key(ld, "client_auth");
+        ld_load_client_auth(ld, v, t);
+        ld_pop(ld, mark);
+    }
+    ld_duration(ld, n, "handshake_timeout", 1, LD_DURATION_MAX, &t->handshake_timeout_ms);
+}
+
+static void ld_load_hosts(struct ld *ld, yaml_node_t *map, struct cfg_listener *l)
+{
+    yaml_node_t *n = ld_get(ld, map, "hosts");
+    if (ld_strings(ld, map, "hosts", &l->hosts) != 1)
+        return;
+    size_t mark = ld_push_key(ld, "hosts");
+    if (l->protocol == PROTO_TCP)
+        ld_error(ld, n, "hosts needs a tls, http or https listener (on tcp, use routes with "
+                        "match.sni)");
+    for (size_t i = 0; i < l->hosts.count; i++) {
+        char *h = l->hosts.items[i];
+        if (!ld_valid_host_pattern(h)) {
+            ld_error(ld, n, "invalid host name '%s' (expected a name or *.suffix)", h);
+            continue;
+        }
+        for (char *p = h; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+    }
+    ld_pop(ld, mark);
+}
+
+static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
+{
+    l->protocol = PROTO_TCP;
+    l->idle_timeout_ms = 4 * 60000;
+    l->proxy_protocol_timeout_ms = 5000;
+    l->backend_index = -1;
+    l->client_hello_timeout_ms = 5000;
+    l->client_hello_max = 16 * 1024;
+    l->tls.min_version = 0x0303;
+    l->tls.session_tickets = true;
+    l->tls.client_auth = CLIENT_AUTH_NONE;
+    l->tls.handshake_timeout_ms = 10000;
+    l->line = (int)ld_line(n);
+}
+
+static void ld_load_name(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t idx)
+{
+    if (ld_str(ld, n, "name", &l->name) == 0) {
+        ld_error(ld, n, "missing required key 'name'");
+        return;
+    }
+    if (l->name == NULL)
+        return;
+    yaml_node_t *nn = ld_get(ld, n, "name");
+    if (!ld_valid_name(l->name)) {
+        ld_error_key(ld, nn, "name", "invalid name '%s' (use 1-64 of A-Z a-z 0-9 _ . -)",
+                     l->name);
+        return;
+    }
+    for (size_t j = 0; j < idx; j++) {
+        if (ld->cfg->listeners[j].name != NULL && strcmp(ld->cfg->listeners[j].name, l->name) == 0) {
+            ld_error_key(ld, nn, "name", "duplicate listener name '%s' (first defined on line %d)",
+                         l->name, ld->cfg->listeners[j].line);
+            return;
+        }
+    }
+}
+
+static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
+{
+    static const char *const pps[] = {"none", "accept", NULL};
+    struct cfg_listener *l = &ld->cfg->listeners[idx];
+    yaml_node_t *v;
+    size_t mark;
+    int e;
+
+    ld_listener_defaults(l, n);
+    if (!ld_check_map(ld, n, listener_keys))
+        return;
+    ld_load_name(ld, n, l, idx);
+    ld_protocol(ld, n, "protocol", &l->protocol);
+    if ((v = ld_get(ld, n, "bind")) == NULL) {
+        ld_error(ld, n, "missing required key 'bind'");
+    } else {
+        mark = ld_push_key(ld, "bind");
+        ld_load_bind(ld, v, l, idx);
+        ld_pop(ld, mark);
+    }
+    ld_duration(ld, n, "idle_timeout", 1, LD_DURATION_MAX, &l->idle_timeout_ms);
+    ld_int(ld, n, "max_connections", 0, 2147483647, &l->max_connections);
+    if (ld_enum(ld, n, "proxy_protocol", pps, &e) == 1)
+        l->proxy_protocol_accept = e == 1;
+    ld_duration(ld, n, "proxy_protocol_timeout", 1, LD_DURATION_MAX,
+                &l->proxy_protocol_timeout_ms);
+    ld_duration(ld, n, "client_hello_timeout", 1, LD_DURATION_MAX, &l->client_hello_timeout_ms);
+    uint64_t chm = l->client_hello_max;
+    if (ld_size(ld, n, "client_hello_max", 1024, 1024 * 1024, &chm) == 1)
+        l->client_hello_max = (size_t)chm;
+    if ((v = ld_get(ld, n, "tls")) != NULL) {
+        mark = ld_push_key(ld, "tls");
+        ld_load_listener_tls(ld, v, l);
+        ld_pop(ld, mark);
+    } else if (l->protocol == PROTO_TLS || l->protocol == PROTO_HTTPS) {
+        ld_error(ld, n, "protocol %s needs tls.certificates", cfg_protocol_name(l->protocol));
+    }
+    ld_load_hosts(ld, n, l);
+    if (ld_str(ld, n, "backend", &l->backend) == 1) {
+        mark = ld_push_key(ld, "backend");
+        l->backend_index = ld_backend_ref(ld, ld_get(ld, n, "backend"), l->backend, l->protocol);
+        ld_pop(ld, mark);
+    }
+    if ((v = ld_get(ld, n, "routes")) != NULL) {
+        mark = ld_push_key(ld, "routes");
+        ld_load_routes(ld, v, l);
+        ld_pop(ld, mark);
+    }
+    if (ld_get(ld, n, "backend") == NULL && (v == NULL || ld_seq_len_quiet(v) == 0))
+        ld_error(ld, n, "a listener needs a backend or routes");
+    ld_refuse_http(ld, n, l->protocol);
+}
+
+void ld_load_listeners(struct ld *ld, yaml_node_t *seq)
+{
+    long n = ld_seq_len(ld, seq);
+    if (n < 0)
+        return;
+    if (n == 0) {
+        ld_error(ld, seq, "at least one listener is required");
+        return;
+    }
+    ld->cfg->listeners = ld_calloc(ld, (size_t)n, sizeof(*ld->cfg->listeners));
+    if (ld->cfg->listeners == NULL)
+        return;
+    ld->cfg->n_listeners = (size_t)n;
+    for (size_t i = 0; i < ld->cfg->n_listeners; i++) {
+        yaml_node_t *item = ld_seq_item(ld, seq, i);
+        if (item == NULL)
+            break;
+        size_t mark = ld_push_index(ld, i);
+        ld_load_listener(ld, item, i);
+        ld_pop(ld, mark);
+    }
+}

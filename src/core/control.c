@@ -1,0 +1,316 @@
+/* Main-thread control: start, reload, drain, stop. See control.h. */
+#include "core/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/services.h"
+
+#define ACK_POLL_MS 10
+
+struct control *the_control;
+
+static struct io_handler signal_handler;
+
+/* Opens the access log sink named by cfg ("stdout", "stderr", "off" or a path). */
+static int open_access_log(const struct config *cfg)
+{
+    const char *a = cfg->log.access;
+    if (!a || strcmp(a, "stdout") == 0)
+        return STDOUT_FILENO;
+    if (strcmp(a, "stderr") == 0)
+        return STDERR_FILENO;
+    if (strcmp(a, "off") == 0)
+        return -1;
+    int fd = open(a, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -2;
+    return fd;
+}
+
+static void apply_log_settings(const struct config *cfg, int fd)
+{
+    log_set_level(cfg->log.level);
+    int old = atomic_exchange(&access_log_fd, fd);
+    atomic_store(&access_log_format, (int)cfg->log.format);
+    /* An old log file stays open: a worker may be writing to it right now. Files
+     * change rarely; the leak is one descriptor per change of log path. */
+    (void)old;
+}
+
+static void print_errors(const struct cfg_errors *errs)
+{
+    for (size_t i = 0; i < errs->count; i++)
+        log_error("%s", errs->items[i]);
+}
+
+static void on_ack_timer(struct loop *loop, struct timer *t);
+
+/* Closes the listeners of retired snapshots once every worker moved past them. */
+static void check_acks(struct control *c)
+{
+    if (c->n_retiring == 0)
+        return;
+    unsigned gen = c->rt ? c->rt->generation : UINT32_MAX;
+    if (c->stopping)
+        gen = UINT32_MAX;
+    for (int i = 0; i < c->n_workers; i++) {
+        if (atomic_load(&c->workers[i].acked_generation) < gen &&
+            !atomic_load(&c->workers[i].stopped)) {
+            timer_arm(&c->loop, &c->ack_timer, loop_now(&c->loop) + ACK_POLL_MS);
+            return;
+        }
+    }
+    for (size_t i = 0; i < c->n_retiring; i++) {
+        runtime_close_listeners(c->retiring[i], c->stopping ? NULL : c->rt);
+        runtime_unref(c->retiring[i]);
+    }
+    c->n_retiring = 0;
+}
+
+static void on_ack_timer(struct loop *loop, struct timer *t)
+{
+    (void)loop;
+    (void)t;
+    check_acks(the_control);
+}
+
+static int retire(struct control *c, struct runtime *old)
+{
+    struct runtime **r = realloc(c->retiring, (c->n_retiring + 1) * sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    c->retiring = r;
+    c->retiring[c->n_retiring++] = old;
+    check_acks(c);
+    return 0;
+}
+
+int control_reload(struct control *c, struct cfg_errors *errs)
+{
+    if (c->stopping) {
+        return -1;
+    }
+    struct config *cfg = config_load(c->config_path, errs);
+    if (!cfg) {
+        log_error("reload rejected: %zu error(s) in %s; the running configuration is kept",
+                  errs->count, c->config_path);
+        print_errors(errs);
+        atomic_fetch_add(&runtime_reloads_failed, 1);
+        return -1;
+    }
+    if (cfg->workers != c->n_workers)
+        log_warn("reload: workers changed to %d; takes effect at the next restart (keeping %d)",
+                 cfg->workers, c->n_workers);
+    int log_fd = open_access_log(cfg);
+    char err[512];
+    if (log_fd == -2) {
+        snprintf(err, sizeof(err), "%s: log.access: cannot open %s: %s", c->config_path,
+                 cfg->log.access, strerror(errno));
+        goto fail_msg;
+    }
+    struct runtime *next = runtime_build(cfg, c->rt, c->n_workers, err, sizeof(err));
+    if (!next) {
+        if (log_fd > 2)
+            close(log_fd);
+        cfg = NULL; /* runtime_build took our reference */
+        goto fail_msg;
+    }
+    if (strcmp(next->cfg->log.access, c->rt->cfg->log.access) != 0)
+        apply_log_settings(next->cfg, log_fd);
+    else {
+        if (log_fd > 2)
+            close(log_fd);
+        log_set_level(next->cfg->log.level);
+        atomic_store(&access_log_format, (int)next->cfg->log.format);
+    }
+    struct runtime *old = c->rt;
+    c->rt = next;
+    for (int i = 0; i < c->n_workers; i++)
+        worker_post_runtime(&c->workers[i], next);
+    runtime_retire_servers(old, next, loop_now(&c->loop));
+    for (int i = 0; i < c->n_workers; i++)
+        worker_post_drain_check(&c->workers[i]);
+    services_reconfigure(next);
+    if (retire(c, old) < 0)
+        runtime_unref(old);
+    atomic_fetch_add(&runtime_reloads_ok, 1);
+    log_info("configuration reloaded from %s (generation %u)", c->config_path, next->generation);
+    return 0;
+fail_msg:
+    config_unref(cfg);
+    log_error("reload rejected: %s; the running configuration is kept", err);
+    errs->items = realloc(errs->items, (errs->count + 1) * sizeof(char *));
+    if (errs->items)
+        errs->items[errs->count++] = strdup(err);
+    atomic_fetch_add(&runtime_reloads_failed, 1);
+    return -1;
+}
+
+int control_set_server(struct control *c, const char *backend, const char *address,
+                       int admin_state, int weight)
+{
+    struct server *s = runtime_find_server(c->rt, backend, address);
+    if (!s)
+        return -ENOENT;
+    if (weight >= 0)
+        atomic_store(&s->lb.weight, weight);
+    if (admin_state >= 0) {
+        int old = atomic_exchange(&s->admin, admin_state);
+        if (admin_state == SERVER_DRAIN && old != SERVER_DRAIN) {
+            struct rt_backend *b = runtime_find_backend(c->rt, backend);
+            atomic_store(&s->drain_deadline, loop_now(&c->loop) + b->cfg->drain_timeout_ms);
+            log_info("server %s of backend %s set to drain: %u connection(s) get %llu ms", address,
+                     backend, atomic_load(&s->lb.active),
+                     (unsigned long long)b->cfg->drain_timeout_ms);
+        } else if (admin_state != SERVER_DRAIN) {
+            atomic_store(&s->drain_deadline, 0);
+            if (old != admin_state)
+                log_info("server %s of backend %s set to %s", address, backend,
+                         server_admin_name(admin_state));
+        }
+        server_update_usable(s);
+        for (int i = 0; i < c->n_workers; i++)
+            worker_post_drain_check(&c->workers[i]);
+    }
+    return 0;
+}
+
+static void begin_stop(struct control *c, bool now)
+{
+    if (!c->stopping) {
+        c->stopping = true;
+        c->stop_deadline = loop_now(&c->loop) + c->rt->cfg->shutdown_timeout_ms;
+        log_info("stopping: no new connections; open ones get up to %llu ms",
+                 (unsigned long long)c->rt->cfg->shutdown_timeout_ms);
+        services_stopping();
+    }
+    for (int i = 0; i < c->n_workers; i++)
+        worker_post_stop(&c->workers[i], c->stop_deadline, now);
+    if (now)
+        log_info("second signal: closing every connection now");
+    /* the current snapshot's listeners close once all workers stopped polling them */
+    if (c->rt && retire(c, runtime_ref(c->rt)) < 0)
+        runtime_unref(c->rt);
+}
+
+static void on_signal(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct control *c = the_control;
+    struct signalfd_siginfo si;
+    while (read(h->fd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            log_info("SIGHUP: reloading %s", c->config_path);
+            struct cfg_errors errs = {0};
+            control_reload(c, &errs);
+            cfg_errors_free(&errs);
+        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            c->signals_seen++;
+            begin_stop(c, c->signals_seen > 1);
+        }
+    }
+}
+
+int control_start(struct control *c, const char *config_path)
+{
+    memset(c, 0, sizeof(*c));
+    the_control = c;
+    c->config_path = strdup(config_path);
+    struct cfg_errors errs = {0};
+    struct config *cfg = config_load(config_path, &errs);
+    if (!cfg) {
+        for (size_t i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.items[i]);
+        cfg_errors_free(&errs);
+        return 1;
+    }
+    log_set_level(cfg->log.level);
+    int log_fd = open_access_log(cfg);
+    if (log_fd == -2) {
+        fprintf(stderr, "sluice: cannot open access log %s: %s\n", cfg->log.access,
+                strerror(errno));
+        config_unref(cfg);
+        return 2;
+    }
+    apply_log_settings(cfg, log_fd);
+    if (loop_init(&c->loop) < 0)
+        return 2;
+    timer_init(&c->ack_timer, on_ack_timer);
+    c->n_workers = cfg->workers;
+    char err[512];
+    c->rt = runtime_build(cfg, NULL, c->n_workers, err, sizeof(err));
+    if (!c->rt) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 2;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal_handler.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    signal_handler.cb = on_signal;
+    if (signal_handler.fd < 0 || loop_add(&c->loop, &signal_handler, EPOLLIN) < 0) {
+        fprintf(stderr, "sluice: cannot set up signals: %s\n", strerror(errno));
+        return 2;
+    }
+    if (services_start(c, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 2;
+    }
+    c->workers = calloc((size_t)c->n_workers, sizeof(*c->workers));
+    if (!c->workers)
+        return 2;
+    for (int i = 0; i < c->n_workers; i++) {
+        int r = worker_start(&c->workers[i], i, c->rt);
+        if (r < 0) {
+            fprintf(stderr, "sluice: cannot start worker %d: %s\n", i, strerror(-r));
+            return 2;
+        }
+    }
+    log_info("sluice ready: %zu listener(s), %zu backend(s), %d worker(s), config %s",
+             c->rt->n_listeners, c->rt->n_backends, c->n_workers, config_path);
+    services_ready();
+    return 0;
+}
+
+int control_run(struct control *c)
+{
+    for (;;) {
+        loop_run_once(&c->loop, 1000);
+        if (!c->stopping)
+            continue;
+        bool all = true;
+        for (int i = 0; i < c->n_workers; i++)
+            all = all && atomic_load(&c->workers[i].stopped);
+        if (all)
+            break;
+        if (!timer_armed(&c->ack_timer))
+            timer_arm(&c->loop, &c->ack_timer, loop_now(&c->loop) + ACK_POLL_MS);
+    }
+    for (int i = 0; i < c->n_workers; i++)
+        worker_join(&c->workers[i]);
+    check_acks(c);
+    services_stop();
+    runtime_unref(c->rt);
+    c->rt = NULL;
+    free(c->workers);
+    free(c->retiring);
+    free(c->config_path);
+    close(signal_handler.fd);
+    loop_close(&c->loop);
+    stats_registry_free();
+    log_info("stopped");
+    return 0;
+}

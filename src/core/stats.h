@@ -1,0 +1,80 @@
+/* Counters and histograms with one slot per worker thread.
+ *
+ * Each worker writes only its own cache-line-aligned slot (relaxed atomics, so readers on
+ * other threads see torn-free values without locks); readers sum the slots. Stats objects
+ * are keyed by name and outlive configuration reloads so Prometheus counters never reset. */
+#ifndef SLUICE_CORE_STATS_H
+#define SLUICE_CORE_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bucket upper bounds in seconds; the last bucket is +Inf. */
+#define HIST_BOUNDS 14
+extern const double hist_bounds[HIST_BOUNDS];
+
+struct histogram {
+    atomic_ulong buckets[HIST_BOUNDS + 1]; /* per bucket (not cumulative); last = +Inf */
+    atomic_ulong count;
+    atomic_ulong sum_us;
+};
+
+/* Records one observation of `usec` microseconds. Single writer per histogram. */
+void hist_observe(struct histogram *h, uint64_t usec);
+/* Adds src into the plain (non-shared) accumulator dst. */
+void hist_sum_into(struct histogram *dst, const struct histogram *src);
+
+static inline void counter_add(atomic_ulong *c, unsigned long v)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
+                          memory_order_relaxed);
+}
+static inline unsigned long counter_get(const atomic_ulong *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+#define TLS_VERSIONS 4 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
+
+struct listener_slot {
+    _Alignas(64) atomic_ulong connections;
+    atomic_ulong bytes_in, bytes_out;
+    atomic_ulong tls_handshakes[TLS_VERSIONS];
+    atomic_ulong tls_handshake_errors;
+    atomic_ulong refused; /* closed before reaching a server: limits, no route, bad header */
+    struct histogram duration;
+    struct histogram tls_handshake;
+};
+
+struct listener_stats {
+    char *name;
+    atomic_uint active; /* open client connections (shared: used for max_connections) */
+    int workers;
+    struct listener_slot slots[];
+};
+
+struct backend_slot {
+    _Alignas(64) struct histogram connect;
+};
+
+struct backend_stats {
+    char *name;
+    int workers;
+    struct backend_slot slots[];
+};
+
+struct server_slot {
+    _Alignas(64) atomic_ulong connections;
+    atomic_ulong connect_failures;
+    atomic_ulong bytes_in, bytes_out;
+};
+
+/* The stats object for the listener/backend called `name`, created on first use and
+ * kept for the life of the process (main thread only). NULL on allocation failure. */
+struct listener_stats *listener_stats_get(const char *name, int workers);
+struct backend_stats *backend_stats_get(const char *name, int workers);
+/* Frees every stats object (at exit). */
+void stats_registry_free(void);
+
+#endif

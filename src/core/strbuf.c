@@ -1,0 +1,114 @@
+#include "core/strbuf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sb_free(struct strbuf *sb)
+{
+    free(sb->data);
+    *sb = (struct strbuf){0};
+}
+
+void sb_reset(struct strbuf *sb)
+{
+    sb->len = 0;
+    sb->failed = false;
+}
+
+/* Makes room for `extra` more bytes plus a NUL. Returns false on allocation failure. */
+static bool sb_reserve(struct strbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 <= sb->cap)
+        return true;
+    size_t cap = sb->cap ? sb->cap : 256;
+    while (cap < sb->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(sb->data, cap);
+    if (!d) {
+        sb->failed = true;
+        return false;
+    }
+    sb->data = d;
+    sb->cap = cap;
+    return true;
+}
+
+void sb_append(struct strbuf *sb, const void *data, size_t len)
+{
+    if (!sb_reserve(sb, len))
+        return;
+    memcpy(sb->data + sb->len, data, len);
+    sb->len += len;
+    sb->data[sb->len] = '\0';
+}
+
+void sb_puts(struct strbuf *sb, const char *s)
+{
+    sb_append(sb, s, strlen(s));
+}
+
+void sb_printf(struct strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char small[256];
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(small)) {
+        sb_append(sb, small, (size_t)n);
+        return;
+    }
+    if (!sb_reserve(sb, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+}
+
+void sb_json_str(struct strbuf *sb, const char *s)
+{
+    if (!s) {
+        sb_puts(sb, "null");
+        return;
+    }
+    sb_append(sb, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            sb_append(sb, "\\\"", 2);
+            break;
+        case '\\':
+            sb_append(sb, "\\\\", 2);
+            break;
+        case '\n':
+            sb_append(sb, "\\n", 2);
+            break;
+        case '\r':
+            sb_append(sb, "\\r", 2);
+            break;
+        case '\t':
+            sb_append(sb, "\\t", 2);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                sb_printf(sb, "\\u%04x", *p);
+            else
+                sb_append(sb, p, 1);
+        }
+    }
+    sb_append(sb, "\"", 1);
+}
+
+void sb_json_kv_str(struct strbuf *sb, const char *key, const char *s)
+{
+    if (sb->len > 0 && sb->data[sb->len - 1] != '{')
+        sb_append(sb, ",", 1);
+    sb_json_str(sb, key);
+    sb_append(sb, ":", 1);
+    sb_json_str(sb, s);
+}

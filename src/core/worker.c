@@ -1,0 +1,334 @@
+/* Worker thread: event loop, accepting, snapshot switches, graceful stop. */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "l4/l4_conn.h"
+#include "l4/pipe_pool.h"
+
+#define ACCEPT_BATCH 64
+#define RESUME_CHECK_MS 50
+
+atomic_int access_log_fd = 1;
+atomic_int access_log_format = LOG_FORMAT_JSON;
+
+struct accept_handler {
+    struct io_handler h;
+    struct worker *w;
+    size_t listener; /* index into w->rt->listeners */
+    bool paused;
+    bool seen;       /* mark for reconciliation */
+};
+
+/* Reserves a slot in the global and listener counters; false when a limit is reached. */
+static bool reserve_slot(struct worker *w, struct rt_listener *l)
+{
+    unsigned global_max = (unsigned)w->rt->cfg->max_connections;
+    unsigned n = atomic_fetch_add(&runtime_active_connections, 1) + 1;
+    if (global_max && n > global_max) {
+        atomic_fetch_sub(&runtime_active_connections, 1);
+        return false;
+    }
+    unsigned lmax = (unsigned)l->cfg->max_connections;
+    unsigned m = atomic_fetch_add(&l->stats->active, 1) + 1;
+    if (lmax && m > lmax) {
+        atomic_fetch_sub(&l->stats->active, 1);
+        atomic_fetch_sub(&runtime_active_connections, 1);
+        return false;
+    }
+    return true;
+}
+
+static void release_slot(struct rt_listener *l)
+{
+    atomic_fetch_sub(&l->stats->active, 1);
+    atomic_fetch_sub(&runtime_active_connections, 1);
+}
+
+static void pause_accept(struct worker *w, struct accept_handler *a)
+{
+    if (a->paused)
+        return;
+    a->paused = true;
+    loop_mod(&w->loop, &a->h, 0);
+    w->accepts_paused = true;
+    if (!timer_armed(&w->resume_timer))
+        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + RESUME_CHECK_MS);
+}
+
+static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct accept_handler *a = (struct accept_handler *)h;
+    struct worker *w = a->w;
+    if (w->stopping || a->paused)
+        return;
+    struct rt_listener *l = &w->rt->listeners[a->listener];
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (!reserve_slot(w, l)) {
+            pause_accept(w, a);
+            return;
+        }
+        union sockaddr_any peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(h->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            release_slot(l);
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                log_warn("listener %s: cannot accept: %s; pausing", l->cfg->name,
+                         strerror(errno));
+                pause_accept(w, a);
+            }
+            return;
+        }
+        l4_conn_start(w, l, fd, &peer.sa, len);
+    }
+}
+
+static void on_resume_timer(struct loop *loop, struct timer *t)
+{
+    (void)loop;
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, resume_timer));
+    if (w->stopping)
+        return;
+    bool still_paused = false;
+    for (size_t i = 0; i < w->n_accepts; i++) {
+        struct accept_handler *a = w->accepts[i];
+        if (!a->paused)
+            continue;
+        struct rt_listener *l = &w->rt->listeners[a->listener];
+        unsigned gmax = (unsigned)w->rt->cfg->max_connections;
+        unsigned lmax = (unsigned)l->cfg->max_connections;
+        if ((gmax && atomic_load(&runtime_active_connections) >= gmax) ||
+            (lmax && atomic_load(&l->stats->active) >= lmax)) {
+            still_paused = true;
+            continue;
+        }
+        a->paused = false;
+        loop_mod(&w->loop, &a->h, EPOLLIN);
+    }
+    w->accepts_paused = still_paused;
+    if (still_paused)
+        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + RESUME_CHECK_MS);
+}
+
+void worker_conn_closed(struct worker *w)
+{
+    if (w->accepts_paused && !w->stopping)
+        on_resume_timer(&w->loop, &w->resume_timer);
+}
+
+/* Makes this worker's accept handlers match w->rt: keeps handlers whose fd is still in
+ * use (re-pointing them at the new listener), adds new ones, drops the rest. */
+static void reconcile_accepts(struct worker *w)
+{
+    struct runtime *rt = w->rt;
+    for (size_t i = 0; i < w->n_accepts; i++)
+        w->accepts[i]->seen = false;
+    size_t want = 0;
+    for (size_t i = 0; i < rt->n_listeners; i++)
+        want += rt->listeners[i].cfg->n_binds;
+    struct accept_handler **next = calloc(want ? want : 1, sizeof(*next));
+    if (!next) {
+        log_error("worker %d: out of memory applying new configuration", w->index);
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        struct rt_listener *l = &rt->listeners[i];
+        for (size_t b = 0; b < l->cfg->n_binds; b++) {
+            int fd = l->fds[b * (size_t)rt->workers + (size_t)w->index];
+            struct accept_handler *a = NULL;
+            for (size_t k = 0; k < w->n_accepts; k++)
+                if (w->accepts[k]->h.fd == fd && !w->accepts[k]->seen)
+                    a = w->accepts[k];
+            if (!a) {
+                a = calloc(1, sizeof(*a));
+                if (!a)
+                    continue;
+                a->h.fd = fd;
+                a->h.cb = on_accept;
+                a->w = w;
+                if (loop_add(&w->loop, &a->h, EPOLLIN) < 0) {
+                    log_error("worker %d: cannot poll listener %s: %s", w->index, l->cfg->name,
+                              strerror(errno));
+                    free(a);
+                    continue;
+                }
+            }
+            a->seen = true;
+            a->listener = i;
+            next[n++] = a;
+        }
+    }
+    for (size_t k = 0; k < w->n_accepts; k++) {
+        if (!w->accepts[k]->seen) {
+            loop_del(&w->loop, &w->accepts[k]->h);
+            free(w->accepts[k]);
+        }
+    }
+    free(w->accepts);
+    w->accepts = next;
+    w->n_accepts = n;
+}
+
+static void stop_accepting(struct worker *w)
+{
+    for (size_t k = 0; k < w->n_accepts; k++) {
+        loop_del(&w->loop, &w->accepts[k]->h);
+        free(w->accepts[k]);
+    }
+    free(w->accepts);
+    w->accepts = NULL;
+    w->n_accepts = 0;
+}
+
+static void close_all(struct worker *w, const char *why)
+{
+    while (w->conns)
+        l4_conn_close(w->conns, why);
+}
+
+static void on_stop_timer(struct loop *loop, struct timer *t)
+{
+    (void)loop;
+    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, stop_timer));
+    if (w->n_conns > 0)
+        log_info("worker %d: shutdown_timeout reached, closing %u connection(s)", w->index,
+                 w->n_conns);
+    close_all(w, "shutdown");
+}
+
+static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)events;
+    struct worker *w = (struct worker *)((char *)h - offsetof(struct worker, wake));
+    uint64_t v;
+    while (read(h->fd, &v, sizeof(v)) > 0) {
+    }
+    struct runtime *rt = atomic_exchange(&w->next_rt, NULL);
+    if (rt) {
+        struct runtime *old = w->rt;
+        w->rt = rt;
+        if (!w->stopping)
+            reconcile_accepts(w);
+        atomic_store(&w->acked_generation, rt->generation);
+        runtime_unref(old);
+    }
+    if (atomic_exchange(&w->drain_changed, false)) {
+        for (struct l4_conn *c = w->conns; c; c = c->next)
+            if (c->server && atomic_load(&c->server->drain_deadline))
+                l4_conn_rearm(c);
+    }
+    if (atomic_load(&w->stop_requested) && !w->stopping) {
+        w->stopping = true;
+        stop_accepting(w);
+        atomic_store(&w->acked_generation, UINT32_MAX);
+        timer_arm(loop, &w->stop_timer, atomic_load(&w->stop_deadline));
+    }
+    if (atomic_load(&w->stop_now))
+        close_all(w, "shutdown");
+}
+
+void worker_flush_access_log(struct worker *w)
+{
+    struct strbuf *sb = &w->access_log;
+    int fd = atomic_load_explicit(&access_log_fd, memory_order_relaxed);
+    size_t off = 0;
+    while (fd >= 0 && off < sb->len) {
+        ssize_t n = write(fd, sb->data + off, sb->len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* a full or broken log sink never blocks traffic: drop the rest */
+        off += (size_t)n;
+    }
+    sb_reset(sb);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        loop_run_once(&w->loop, -1);
+        if (w->access_log.len)
+            worker_flush_access_log(w);
+        if (w->stopping && w->n_conns == 0)
+            break;
+    }
+    worker_flush_access_log(w);
+    atomic_store(&w->stopped, true);
+    return NULL;
+}
+
+int worker_start(struct worker *w, int index, struct runtime *rt)
+{
+    memset(w, 0, sizeof(*w));
+    w->index = index;
+    int r = loop_init(&w->loop);
+    if (r < 0)
+        return r;
+    w->pipes = calloc(1, sizeof(*w->pipes));
+    if (!w->pipes)
+        return -ENOMEM;
+    pipe_pool_init(w->pipes);
+    timer_init(&w->resume_timer, on_resume_timer);
+    timer_init(&w->stop_timer, on_stop_timer);
+    w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    w->wake.cb = on_wake;
+    if (w->wake.fd < 0 || loop_add(&w->loop, &w->wake, EPOLLIN) < 0)
+        return -errno;
+    w->rt = runtime_ref(rt);
+    reconcile_accepts(w);
+    atomic_store(&w->acked_generation, rt->generation);
+    r = pthread_create(&w->thread, NULL, worker_main, w);
+    return -r;
+}
+
+static void wake(struct worker *w)
+{
+    uint64_t one = 1;
+    ssize_t n = write(w->wake.fd, &one, sizeof(one));
+    (void)n;
+}
+
+void worker_post_runtime(struct worker *w, struct runtime *rt)
+{
+    struct runtime *old = atomic_exchange(&w->next_rt, runtime_ref(rt));
+    runtime_unref(old); /* a snapshot the worker never picked up */
+    wake(w);
+}
+
+void worker_post_stop(struct worker *w, uint64_t deadline_ms, bool now)
+{
+    atomic_store(&w->stop_deadline, deadline_ms);
+    atomic_store(&w->stop_requested, true);
+    if (now)
+        atomic_store(&w->stop_now, true);
+    wake(w);
+}
+
+void worker_post_drain_check(struct worker *w)
+{
+    atomic_store(&w->drain_changed, true);
+    wake(w);
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thread, NULL);
+    runtime_unref(atomic_exchange(&w->next_rt, NULL));
+    runtime_unref(w->rt);
+    w->rt = NULL;
+    pipe_pool_close(w->pipes);
+    free(w->pipes);
+    sb_free(&w->access_log);
+    close(w->wake.fd);
+    loop_close(&w->loop);
+}

@@ -1,0 +1,64 @@
+/* Worker threads: each runs one event loop, accepts on its own SO_REUSEPORT sockets and
+ * owns every connection it accepted until that connection ends. The main thread talks to
+ * a worker only through the atomics below plus an eventfd wake-up. */
+#ifndef SLUICE_CORE_WORKER_H
+#define SLUICE_CORE_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/loop.h"
+#include "core/runtime.h"
+#include "core/strbuf.h"
+
+struct l4_conn;
+struct accept_handler;
+struct pipe_pool;
+
+struct worker {
+    int index;
+    pthread_t thread;
+    struct loop loop;
+    struct io_handler wake; /* eventfd */
+
+    /* mailbox from the main thread */
+    _Atomic(struct runtime *) next_rt;  /* a new snapshot to switch to (reference held) */
+    atomic_uint acked_generation;       /* last snapshot generation this worker switched to */
+    atomic_bool stop_requested;         /* graceful stop: stop accepting, finish conns */
+    atomic_ullong stop_deadline;        /* monotonic ms: close what remains at this time */
+    atomic_bool stop_now;               /* second signal: close everything at once */
+    atomic_bool drain_changed;          /* some server's drain deadline changed */
+    atomic_bool stopped;                /* set by the worker when its loop has exited */
+
+    /* worker-owned state */
+    struct runtime *rt;
+    struct accept_handler **accepts;
+    size_t n_accepts;
+    bool accepts_paused;
+    struct timer resume_timer;
+    struct timer stop_timer;
+    struct l4_conn *conns;              /* doubly linked list of open connections */
+    unsigned n_conns;
+    bool stopping;
+    struct pipe_pool *pipes;
+    struct strbuf access_log;           /* lines waiting to be written */
+};
+
+/* Process-wide access log sink, set by main before workers start and on reload. */
+extern atomic_int access_log_fd;       /* -1 when off */
+extern atomic_int access_log_format;   /* enum cfg_log_format */
+
+/* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */
+int worker_start(struct worker *w, int index, struct runtime *rt);
+/* Hands a new snapshot to the worker (takes a reference) and wakes it. */
+void worker_post_runtime(struct worker *w, struct runtime *rt);
+void worker_post_stop(struct worker *w, uint64_t deadline_ms, bool now);
+void worker_post_drain_check(struct worker *w);
+void worker_join(struct worker *w);
+
+/* Called by connections (worker thread only). */
+void worker_conn_closed(struct worker *w);
+void worker_flush_access_log(struct worker *w);
+
+#endif

@@ -1,0 +1,497 @@
+/* Connection life cycle: accept, optional PROXY header / ClientHello peek / TLS handshake,
+ * routing, connect with retries, established pumping, deadlines and close. */
+#include "l4/l4_conn.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "l4/l4_route.h"
+#include "l4/l4_tls.h"
+#include "net/proxy_proto.h"
+
+#define PASSIVE_FAILURE_THRESHOLD 3
+
+static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
+static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events);
+static void on_timer(struct loop *loop, struct timer *t);
+static void advance(struct l4_conn *c);
+
+static struct l4_conn *conn_of_timer(struct timer *t)
+{
+    return (struct l4_conn *)((char *)t - offsetof(struct l4_conn, timer));
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void l4_conn_rearm(struct l4_conn *c)
+{
+    uint64_t deadline = c->state == L4_ESTABLISHED ? c->last_io_ms + c->idle_ms : c->phase_deadline;
+    if (c->server) {
+        uint64_t drain = atomic_load_explicit(&c->server->drain_deadline, memory_order_relaxed);
+        if (drain && drain < deadline)
+            deadline = drain;
+    }
+    timer_arm(&c->w->loop, &c->timer, deadline);
+}
+
+static void enter_phase(struct l4_conn *c, enum l4_state st, uint64_t timeout_ms)
+{
+    c->state = st;
+    c->phase_deadline = loop_now(&c->w->loop) + timeout_ms;
+    l4_conn_rearm(c);
+}
+
+void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
+                   socklen_t peer_len)
+{
+    struct l4_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        atomic_fetch_sub(&l->stats->active, 1);
+        atomic_fetch_sub(&runtime_active_connections, 1);
+        return;
+    }
+    c->w = w;
+    c->rt = runtime_ref(w->rt);
+    c->listener = l;
+    c->start_ms = loop_now(&w->loop);
+    c->last_io_ms = c->start_ms;
+    c->client.h.fd = fd;
+    c->client.h.cb = on_client_event;
+    c->client.conn = c;
+    c->srv.h.fd = -1;
+    c->srv.h.cb = on_server_event;
+    c->srv.conn = c;
+    c->use_splice = l->cfg->protocol == PROTO_TCP;
+    memcpy(&c->client_addr, peer, peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
+    socklen_t local_len = sizeof(c->local_addr);
+    getsockname(fd, &c->local_addr.sa, &local_len);
+    timer_init(&c->timer, on_timer);
+    set_nodelay(fd);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->n_conns++;
+    counter_add(&l->stats->slots[w->index].connections, 1);
+
+    if (loop_add(&w->loop, &c->client.h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+        c->error = "epoll registration failed";
+        l4_conn_close(c, "internal_error");
+        return;
+    }
+    const struct cfg_listener *cl = l->cfg;
+    if (cl->proxy_protocol_accept)
+        enter_phase(c, L4_PROXY_HDR, cl->proxy_protocol_timeout_ms);
+    else if (l->tls)
+        enter_phase(c, L4_TLS_ACCEPT, cl->tls.handshake_timeout_ms);
+    else if (l->peek_hello)
+        enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
+    else
+        l4_route_and_connect(c, NULL, NULL, 0);
+}
+
+/* ---- PROXY protocol from a load balancer in front ---- */
+
+static void read_proxy_header(struct l4_conn *c)
+{
+    uint8_t buf[PP_V2_MAX_DEFAULT];
+    ssize_t n = recv(c->client.h.fd, buf, sizeof(buf), MSG_PEEK);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return;
+        c->error = strerror(errno);
+        l4_conn_close(c, "client_reset");
+        return;
+    }
+    if (n == 0) {
+        c->error = "closed before sending a PROXY header";
+        l4_conn_close(c, "client_closed");
+        return;
+    }
+    struct pp_result res;
+    const char *reason = NULL;
+    int r = pp_parse(buf, (size_t)n, sizeof(buf), &res, &reason);
+    if (r == 0) {
+        if ((size_t)n == sizeof(buf)) {
+            c->error = "PROXY header too long";
+            l4_conn_close(c, "bad_proxy_header");
+        }
+        return; /* wait for more bytes */
+    }
+    if (r < 0) {
+        c->error = reason ? reason : "malformed PROXY header";
+        l4_conn_close(c, "bad_proxy_header");
+        return;
+    }
+    /* consume exactly the header; what follows stays in the socket */
+    if (recv(c->client.h.fd, buf, res.header_len, 0) != (ssize_t)res.header_len) {
+        c->error = "short read consuming PROXY header";
+        l4_conn_close(c, "client_error");
+        return;
+    }
+    if (!res.local) {
+        memcpy(&c->client_addr, &res.src, res.src_len);
+        memcpy(&c->local_addr, &res.dst, res.dst_len);
+    }
+    const struct cfg_listener *cl = c->listener->cfg;
+    if (c->listener->tls)
+        enter_phase(c, L4_TLS_ACCEPT, cl->tls.handshake_timeout_ms);
+    else if (c->listener->peek_hello)
+        enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
+    else
+        l4_route_and_connect(c, NULL, NULL, 0);
+    if (c->state != L4_CONNECTING && c->state != L4_PROXY_HDR)
+        advance(c);
+}
+
+/* ---- connecting to a server ---- */
+
+static void release_server(struct l4_conn *c)
+{
+    if (c->srv.ssl) {
+        SSL_free(c->srv.ssl);
+        c->srv.ssl = NULL;
+    }
+    if (c->srv.h.fd >= 0) {
+        close(c->srv.h.fd);
+        c->srv.h.fd = -1;
+    }
+    if (c->server) {
+        if (c->counted_server)
+            atomic_fetch_sub(&c->server->lb.active, 1);
+        c->counted_server = false;
+        server_unref(c->server);
+        c->server = NULL;
+    }
+}
+
+/* Tries the next server; closes the client when none is left. */
+void l4_connect_next(struct l4_conn *c)
+{
+    struct rt_backend *b = c->backend;
+    for (;;) {
+        if (c->n_tried > (unsigned)b->cfg->retries || c->n_tried >= L4_MAX_TRIES) {
+            l4_conn_close(c, "connect_failed");
+            return;
+        }
+        uint64_t key = 0;
+        if (b->cfg->balance == BAL_CONSISTENT_HASH || b->cfg->affinity_client_ip) {
+            char ip[ADDR_TEXT_MAX];
+            addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
+            key = lb_hash(ip, strlen(ip));
+        }
+        int idx = lb_pick(b->pool, c->w->index, key, c->tried, c->n_tried,
+                          (unsigned)b->cfg->max_connections_per_server);
+        if (idx < 0) {
+            if (c->n_tried == 0) {
+                c->error = "no usable server";
+                l4_conn_close(c, "no_server");
+            } else {
+                l4_conn_close(c, "connect_failed");
+            }
+            return;
+        }
+        c->tried[c->n_tried++] = idx;
+        struct server *s = b->servers[idx];
+        c->server = server_ref(s);
+        atomic_fetch_add(&s->lb.active, 1);
+        c->counted_server = true;
+        counter_add(&s->slots[c->w->index].connections, 1);
+        if (l4_connect_server(c) == 0)
+            return;
+        /* immediate failure: count it and try the next one */
+        counter_add(&s->slots[c->w->index].connect_failures, 1);
+        if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
+            log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
+                     s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, c->error);
+        release_server(c);
+    }
+}
+
+int l4_connect_server(struct l4_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (server_next_addr(c->server, &ss, &len) < 0) {
+        c->error = "server name not resolved";
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        c->error = strerror(errno);
+        return -1;
+    }
+    set_nodelay(fd);
+    c->srv.h.fd = fd;
+    c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
+    if (!c->connect_start_ms)
+        c->connect_start_ms = loop_now(&c->w->loop);
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        c->error = strerror(errno);
+        return -1;
+    }
+    if (loop_add(&c->w->loop, &c->srv.h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+        c->error = "epoll registration failed";
+        return -1;
+    }
+    enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
+    return 0;
+}
+
+/* A connect attempt failed after starting (refused, unreachable, timed out). */
+static void connect_failed(struct l4_conn *c, const char *why)
+{
+    struct server *s = c->server;
+    c->error = why;
+    counter_add(&s->slots[c->w->index].connect_failures, 1);
+    if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
+        log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
+                 s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, why);
+    release_server(c);
+    l4_connect_next(c);
+}
+
+static int send_proxy_header(struct l4_conn *c)
+{
+    uint8_t hdr[512];
+    int version = c->backend->cfg->proxy_protocol == PP_V1 ? 1 : 2;
+    const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
+    const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
+    int n = pp_build(version, &c->client_addr.sa, &c->local_addr.sa, alpn, sni, hdr, sizeof(hdr));
+    if (n < 0 || send(c->srv.h.fd, hdr, (size_t)n, MSG_NOSIGNAL) != n) {
+        c->error = "cannot send PROXY header";
+        return -1;
+    }
+    return 0;
+}
+
+/* The server socket became writable while connecting: check the result. */
+static void finish_connect(struct l4_conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->srv.h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err) {
+        connect_failed(c, strerror(err));
+        return;
+    }
+    server_passive_success(c->server);
+    uint64_t now = loop_now(&c->w->loop);
+    c->connect_ms = now - c->connect_start_ms;
+    hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
+    if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
+        l4_conn_close(c, "server_error");
+        return;
+    }
+    if (c->backend->tls) {
+        if (l4_tls_start_server(c) < 0) {
+            l4_conn_close(c, "tls_error");
+            return;
+        }
+        enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
+        return;
+    }
+    l4_established(c);
+}
+
+void l4_established(struct l4_conn *c)
+{
+    c->state = L4_ESTABLISHED;
+    c->last_io_ms = loop_now(&c->w->loop);
+    if (c->client.ssl || c->srv.ssl)
+        c->use_splice = false;
+    l4_conn_rearm(c);
+    l4_pump(c);
+}
+
+/* ---- events and deadlines ---- */
+
+static void advance(struct l4_conn *c)
+{
+    switch (c->state) {
+    case L4_PROXY_HDR:
+        if (c->client.readable)
+            read_proxy_header(c);
+        break;
+    case L4_HELLO:
+        if (c->client.readable)
+            l4_route_peek_hello(c);
+        break;
+    case L4_TLS_ACCEPT:
+        l4_tls_accept_step(c);
+        break;
+    case L4_CONNECTING:
+        if (c->srv.writable)
+            finish_connect(c);
+        break;
+    case L4_TLS_CONNECT:
+        l4_tls_connect_step(c);
+        break;
+    case L4_ESTABLISHED:
+        l4_pump(c);
+        break;
+    }
+}
+
+static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    if (c->client.h.fd < 0)
+        return; /* closed earlier in this turn */
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->client.readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->client.writable = true;
+    if (c->state == L4_CONNECTING || c->state == L4_TLS_CONNECT) {
+        /* A client that gives up while we connect: notice it now, not after connecting. */
+        if ((events & (EPOLLHUP | EPOLLERR)) || ((events & EPOLLRDHUP) && !(events & EPOLLIN))) {
+            char probe;
+            ssize_t n = recv(c->client.h.fd, &probe, 1, MSG_PEEK);
+            if (n == 0 || (n < 0 && errno != EAGAIN)) {
+                c->error = "client went away while connecting";
+                l4_conn_close(c, n == 0 ? "client_closed" : "client_reset");
+            }
+        }
+        return;
+    }
+    advance(c);
+}
+
+static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    if (c->srv.h.fd < 0 || h->fd != c->srv.h.fd)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->srv.readable = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        c->srv.writable = true;
+    advance(c);
+}
+
+static void on_timer(struct loop *loop, struct timer *t)
+{
+    struct l4_conn *c = conn_of_timer(t);
+    uint64_t now = loop_now(loop);
+    if (c->server) {
+        uint64_t drain = atomic_load(&c->server->drain_deadline);
+        if (drain && now >= drain) {
+            c->error = "server removed or drained";
+            l4_conn_close(c, "drained");
+            return;
+        }
+    }
+    switch (c->state) {
+    case L4_ESTABLISHED:
+        if (now >= c->last_io_ms + c->idle_ms) {
+            l4_conn_close(c, "idle_timeout");
+            return;
+        }
+        break;
+    case L4_CONNECTING:
+        if (now >= c->phase_deadline) {
+            connect_failed(c, "connect timeout");
+            return;
+        }
+        break;
+    case L4_TLS_CONNECT:
+        if (now >= c->phase_deadline) {
+            c->error = "TLS handshake with server timed out";
+            l4_conn_close(c, "tls_error");
+            return;
+        }
+        break;
+    default:
+        if (now >= c->phase_deadline) {
+            c->error = c->state == L4_PROXY_HDR ? "no PROXY header in time"
+                       : c->state == L4_HELLO   ? "no ClientHello in time"
+                                                : "TLS handshake timed out";
+            l4_conn_close(c, c->state == L4_PROXY_HDR ? "bad_proxy_header"
+                             : c->state == L4_HELLO   ? "hello_timeout"
+                                                      : "tls_error");
+            return;
+        }
+    }
+    l4_conn_rearm(c);
+}
+
+/* ---- close ---- */
+
+static void abort_with_reset(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+void l4_conn_close(struct l4_conn *c, const char *termination)
+{
+    struct worker *w = c->w;
+    if (c->client.h.fd < 0)
+        return;
+    timer_cancel(&w->loop, &c->timer);
+    uint64_t now = loop_now(&w->loop);
+    struct listener_slot *ls = &c->listener->stats->slots[w->index];
+    counter_add(&ls->bytes_in, c->bytes_in);
+    counter_add(&ls->bytes_out, c->bytes_out);
+    hist_observe(&ls->duration, (now - c->start_ms) * 1000);
+    if (c->server) {
+        struct server_slot *ss = &c->server->slots[w->index];
+        counter_add(&ss->bytes_in, c->bytes_in);
+        counter_add(&ss->bytes_out, c->bytes_out);
+    }
+    if (!c->server && !c->backend)
+        counter_add(&ls->refused, 1);
+    l4_log_access(c, termination);
+
+    /* a reset on one side is passed on as a reset to the other */
+    bool reset = strcmp(termination, "client_reset") == 0 ||
+                 strcmp(termination, "server_reset") == 0;
+    if (reset && termination[0] == 'c' && c->srv.h.fd >= 0)
+        abort_with_reset(c->srv.h.fd);
+    if (reset && termination[0] == 's')
+        abort_with_reset(c->client.h.fd);
+    if (c->client.ssl) {
+        if (!reset && !c->client.shut)
+            SSL_shutdown(c->client.ssl);
+        SSL_free(c->client.ssl);
+        c->client.ssl = NULL;
+    }
+    close(c->client.h.fd);
+    c->client.h.fd = -1;
+    release_server(c);
+    l4_dir_release(c, &c->up);
+    l4_dir_release(c, &c->down);
+    free(c->tls);
+    c->tls = NULL;
+    free(c->peek);
+    c->peek = NULL;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    atomic_fetch_sub(&c->listener->stats->active, 1);
+    atomic_fetch_sub(&runtime_active_connections, 1);
+    runtime_unref(c->rt);
+    c->rt = NULL;
+    if (loop_defer_free(&w->loop, c) < 0)
+        log_error("out of memory: leaking one connection object");
+    worker_conn_closed(w);
+}

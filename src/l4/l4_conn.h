@@ -1,0 +1,121 @@
+/* A proxied Layer 4 connection: a client socket, a server socket, and the bytes flowing
+ * between them. Lives and dies on the worker that accepted it.
+ *
+ * Life cycle: accept -> [PROXY header] -> [ClientHello peek | TLS handshake] -> route ->
+ * connect (with retries) -> [TLS to server] -> established (pump both ways) -> close,
+ * which writes one access log line. */
+#ifndef SLUICE_L4_CONN_H
+#define SLUICE_L4_CONN_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "core/runtime.h"
+#include "l4/pipe_pool.h"
+
+struct worker;
+typedef struct ssl_st SSL;
+
+enum l4_state {
+    L4_PROXY_HDR,   /* reading a PROXY protocol header from the client */
+    L4_HELLO,       /* peeking the TLS ClientHello for SNI routing (passthrough) */
+    L4_TLS_ACCEPT,  /* TLS handshake with the client (termination) */
+    L4_CONNECTING,  /* TCP connect to a server in progress */
+    L4_TLS_CONNECT, /* TLS handshake with the server (re-encryption) */
+    L4_ESTABLISHED, /* pumping bytes */
+};
+
+union sockaddr_any {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
+
+struct l4_side {
+    struct io_handler h; /* h.fd = -1 when closed */
+    struct l4_conn *conn;
+    SSL *ssl;
+    bool readable, writable;
+    bool eof;  /* the peer sent FIN (or TLS close_notify) */
+    bool shut; /* we sent FIN towards this peer */
+};
+
+/* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */
+struct l4_dir {
+    struct pipe_pair pipe; /* splice path */
+    bool has_pipe;
+    char *buf;             /* copy path */
+    uint32_t off, len;
+    size_t pending;        /* bytes held in the pipe or buffer */
+};
+
+/* Details only TLS/passthrough connections need; allocated on demand. */
+struct l4_tls_info {
+    char sni[256];
+    char alpn[64];
+    char version[16];
+    char cipher[64];
+    char client_subject[256];
+    char client_fingerprint[96];
+};
+
+#define L4_MAX_TRIES 17
+
+struct l4_conn {
+    struct l4_conn *prev, *next; /* worker's list */
+    struct worker *w;
+    struct runtime *rt;          /* snapshot this connection started with (ref) */
+    struct rt_listener *listener;
+    struct rt_backend *backend;
+    struct server *server;       /* current server (ref), NULL when none */
+    struct l4_side client, srv;
+    struct l4_dir up, down;      /* up: client -> server; down: server -> client */
+    struct timer timer;
+    enum l4_state state;
+    bool use_splice;
+    bool counted_server;         /* server->lb.active was incremented */
+    uint8_t n_tried;
+    int tried[L4_MAX_TRIES];
+    uint64_t start_ms, phase_deadline, connect_start_ms, connect_ms, last_io_ms;
+    uint64_t idle_ms;
+    uint64_t bytes_in, bytes_out;  /* from / to the client */
+    const char *first_fin;         /* "client_closed" or "server_closed" */
+    const char *error;             /* static detail for the log */
+    union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
+    union sockaddr_any local_addr;  /* address the client connected to */
+    struct l4_tls_info *tls;
+    uint8_t *peek;                  /* ClientHello peek buffers (HELLO state only) */
+};
+
+/* Starts handling an accepted client socket `fd` on worker w for listener l. Takes
+ * ownership of fd (closes it on any failure). */
+void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
+                   socklen_t peer_len);
+
+/* Closes the connection: both sockets, pooled resources, counters, and writes the
+ * access log line with `termination` (and the detail c->error). Worker thread only. */
+void l4_conn_close(struct l4_conn *c, const char *termination);
+
+/* Re-evaluates the connection's deadline (after a drain deadline changed). */
+void l4_conn_rearm(struct l4_conn *c);
+
+/* Moves bytes in both directions as far as possible. Returns 0, or 1 when it closed c. */
+int l4_pump(struct l4_conn *c);
+/* Releases the direction's pipe and buffer. */
+void l4_dir_release(struct l4_conn *c, struct l4_dir *d);
+
+/* Picks a server of c->backend (skipping those tried) and starts connecting; closes c
+ * with connect_failed / no_server when none is left. */
+void l4_connect_next(struct l4_conn *c);
+/* Starts a non-blocking connect to c->server. Returns 0, or -1 with c->error set. */
+int l4_connect_server(struct l4_conn *c);
+/* Both ends are ready: start pumping. */
+void l4_established(struct l4_conn *c);
+
+/* Appends the access log line for c to the worker's log buffer. */
+void l4_log_access(struct l4_conn *c, const char *termination);
+
+#endif

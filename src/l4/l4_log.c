@@ -1,0 +1,80 @@
+/* The access log line of a Layer 4 connection (JSON or text), appended to the worker's
+ * buffer, which the worker writes out once per loop turn. */
+#include <stdio.h>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "l4/l4_conn.h"
+
+static void kv_num(struct strbuf *sb, const char *key, unsigned long long v)
+{
+    sb_printf(sb, ",\"%s\":%llu", key, v);
+}
+
+static void log_json(struct l4_conn *c, const char *termination, struct strbuf *sb)
+{
+    char now[32], client[ADDR_TEXT_MAX];
+    log_format_time(now, sizeof(now));
+    addr_format(&c->client_addr.sa, client, sizeof(client));
+    uint64_t duration = loop_now(&c->w->loop) - c->start_ms;
+    sb_puts(sb, "{");
+    sb_json_kv_str(sb, "time", now);
+    sb_json_kv_str(sb, "listener", c->listener->cfg->name);
+    sb_json_kv_str(sb, "client", client);
+    sb_json_kv_str(sb, "backend", c->backend ? c->backend->cfg->name : NULL);
+    sb_json_kv_str(sb, "server", c->server ? c->server->address : NULL);
+    kv_num(sb, "bytes_in", c->bytes_in);
+    kv_num(sb, "bytes_out", c->bytes_out);
+    kv_num(sb, "duration_ms", duration);
+    if (c->connect_ms || c->state == L4_ESTABLISHED || c->state == L4_TLS_CONNECT)
+        kv_num(sb, "connect_ms", c->connect_ms);
+    else
+        sb_puts(sb, ",\"connect_ms\":null");
+    kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
+    sb_json_kv_str(sb, "termination", termination);
+    if (c->tls) {
+        if (c->tls->sni[0])
+            sb_json_kv_str(sb, "sni", c->tls->sni);
+        if (c->tls->alpn[0])
+            sb_json_kv_str(sb, "alpn", c->tls->alpn);
+        if (c->tls->version[0])
+            sb_json_kv_str(sb, "tls_version", c->tls->version);
+        if (c->tls->cipher[0])
+            sb_json_kv_str(sb, "tls_cipher", c->tls->cipher);
+        if (c->tls->client_subject[0])
+            sb_json_kv_str(sb, "client_subject", c->tls->client_subject);
+        if (c->tls->client_fingerprint[0])
+            sb_json_kv_str(sb, "client_fingerprint", c->tls->client_fingerprint);
+    }
+    if (c->error)
+        sb_json_kv_str(sb, "error", c->error);
+    sb_puts(sb, "}\n");
+}
+
+static void log_text(struct l4_conn *c, const char *termination, struct strbuf *sb)
+{
+    char now[32], client[ADDR_TEXT_MAX];
+    log_format_time(now, sizeof(now));
+    addr_format(&c->client_addr.sa, client, sizeof(client));
+    sb_printf(sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s\n", now,
+              c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
+              c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
+              (unsigned long long)c->bytes_out,
+              (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
+              (unsigned long long)c->connect_ms, termination,
+              c->tls && c->tls->sni[0] ? " sni=" : "", c->tls ? c->tls->sni : "",
+              c->error ? " error" : "");
+}
+
+void l4_log_access(struct l4_conn *c, const char *termination)
+{
+    if (atomic_load_explicit(&access_log_fd, memory_order_relaxed) < 0)
+        return;
+    struct strbuf *sb = &c->w->access_log;
+    if (atomic_load_explicit(&access_log_format, memory_order_relaxed) == LOG_FORMAT_TEXT)
+        log_text(c, termination, sb);
+    else
+        log_json(c, termination, sb);
+    if (sb->len >= 64 * 1024)
+        worker_flush_access_log(c->w);
+}

@@ -1,0 +1,290 @@
+/* The byte pump: moves bytes between the client and server sockets with backpressure.
+ *
+ * Sockets are registered edge-triggered, so each side keeps `readable`/`writable` flags
+ * that are set by events and cleared only when a call answers EAGAIN. A direction holds
+ * at most one pipe (splice path, plain TCP) or one 16 KiB buffer (copy path, TLS), taken
+ * when bytes arrive and returned as soon as they are written out: an idle connection holds
+ * neither. A slow reader stops us reading from its peer once that one pipe/buffer is full,
+ * so memory per connection is bounded. */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/worker.h"
+#include "l4/l4_conn.h"
+
+#define COPY_BUF_SIZE (16 * 1024)
+
+enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
+
+void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
+{
+    if (d->has_pipe) {
+        if (d->pending == 0)
+            pipe_pool_put(c->w->pipes, d->pipe);
+        else
+            pipe_pool_discard(c->w->pipes, d->pipe);
+        d->has_pipe = false;
+    }
+    free(d->buf);
+    d->buf = NULL;
+    d->off = d->len = 0;
+    d->pending = 0;
+}
+
+/* Reads up to len bytes from side s (TLS or plain). Returns >0 bytes, 0 on EOF, -EAGAIN
+ * when nothing is available now, or another negative errno on failure. */
+static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
+{
+    if (s->ssl) {
+        size_t got = 0;
+        int r = SSL_read_ex(s->ssl, buf, len, &got);
+        if (r == 1)
+            return (ssize_t)got;
+        switch (SSL_get_error(s->ssl, r)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            return -EAGAIN;
+        case SSL_ERROR_ZERO_RETURN:
+            return 0;
+        case SSL_ERROR_SYSCALL:
+            return errno ? -errno : 0; /* EOF without close_notify: treat as FIN */
+        default:
+            return -EPROTO;
+        }
+    }
+    for (;;) {
+        ssize_t n = recv(s->h.fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
+/* Writes up to len bytes to side s. Returns >0 bytes written, -EAGAIN, or -errno. */
+static ssize_t side_write(struct l4_side *s, const char *buf, size_t len)
+{
+    if (s->ssl) {
+        size_t put = 0;
+        int r = SSL_write_ex(s->ssl, buf, len, &put);
+        if (r == 1)
+            return (ssize_t)put;
+        switch (SSL_get_error(s->ssl, r)) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:
+            return -EAGAIN;
+        case SSL_ERROR_SYSCALL:
+            return errno ? -errno : -EPIPE;
+        default:
+            return -EPROTO;
+        }
+    }
+    for (;;) {
+        ssize_t n = send(s->h.fd, buf, len, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
+}
+
+static void count_read(struct l4_conn *c, struct l4_side *src, size_t n)
+{
+    if (src == &c->client)
+        c->bytes_in += n;
+    c->last_io_ms = loop_now(&c->w->loop);
+}
+
+static void count_write(struct l4_conn *c, struct l4_side *dst, size_t n)
+{
+    if (dst == &c->client)
+        c->bytes_out += n;
+    c->last_io_ms = loop_now(&c->w->loop);
+}
+
+/* Splice path for one direction. */
+static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
+                                    struct l4_side *dst, int *err)
+{
+    struct pipe_pool *pool = c->w->pipes;
+    for (;;) {
+        bool progress = false;
+        if (!src->eof && src->readable && d->pending < pool->capacity) {
+            if (!d->has_pipe) {
+                int r = pipe_pool_get(pool, &d->pipe);
+                if (r < 0) {
+                    *err = r;
+                    return PUMP_SRC_ERR;
+                }
+                d->has_pipe = true;
+            }
+            ssize_t n = splice(src->h.fd, NULL, d->pipe.wfd, NULL, pool->capacity - d->pending,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                d->pending += (size_t)n;
+                count_read(c, src, (size_t)n);
+                progress = true;
+            } else if (n == 0) {
+                src->eof = true;
+                progress = true;
+            } else if (errno == EAGAIN) {
+                /* With bytes in the pipe this may mean "pipe full", not "socket empty". */
+                if (d->pending == 0)
+                    src->readable = false;
+            } else if (errno != EINTR) {
+                *err = -errno;
+                return PUMP_SRC_ERR;
+            }
+        }
+        if (d->pending > 0 && dst->writable) {
+            ssize_t n = splice(d->pipe.rfd, NULL, dst->h.fd, NULL, d->pending,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n > 0) {
+                d->pending -= (size_t)n;
+                count_write(c, dst, (size_t)n);
+                progress = true;
+            } else if (n < 0 && errno == EAGAIN) {
+                dst->writable = false;
+            } else if (n < 0 && errno != EINTR) {
+                *err = -errno;
+                return PUMP_DST_ERR;
+            }
+        }
+        if (!progress)
+            break;
+    }
+    if (d->has_pipe && d->pending == 0) {
+        pipe_pool_put(pool, d->pipe);
+        d->has_pipe = false;
+    }
+    return PUMP_OK;
+}
+
+/* Copy path for one direction (TLS on either side, or splice unavailable). */
+static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
+                                  struct l4_side *dst, int *err)
+{
+    for (;;) {
+        bool progress = false;
+        if (!src->eof && src->readable && d->len < COPY_BUF_SIZE) {
+            if (!d->buf) {
+                d->buf = malloc(COPY_BUF_SIZE);
+                if (!d->buf) {
+                    *err = -ENOMEM;
+                    return PUMP_SRC_ERR;
+                }
+                d->off = d->len = 0;
+            }
+            if (d->len == 0)
+                d->off = 0;
+            size_t room = COPY_BUF_SIZE - d->off - d->len;
+            if (room == 0) {
+                memmove(d->buf, d->buf + d->off, d->len);
+                d->off = 0;
+                room = COPY_BUF_SIZE - d->len;
+            }
+            ssize_t n = side_read(src, d->buf + d->off + d->len, room);
+            if (n > 0) {
+                d->len += (uint32_t)n;
+                d->pending = d->len;
+                count_read(c, src, (size_t)n);
+                progress = true;
+            } else if (n == 0) {
+                src->eof = true;
+                progress = true;
+            } else if (n == -EAGAIN) {
+                src->readable = false;
+            } else {
+                *err = (int)n;
+                return PUMP_SRC_ERR;
+            }
+        }
+        if (d->len > 0 && dst->writable) {
+            ssize_t n = side_write(dst, d->buf + d->off, d->len);
+            if (n > 0) {
+                d->off += (uint32_t)n;
+                d->len -= (uint32_t)n;
+                d->pending = d->len;
+                count_write(c, dst, (size_t)n);
+                progress = true;
+            } else if (n == -EAGAIN) {
+                dst->writable = false;
+            } else {
+                *err = (int)n;
+                return PUMP_DST_ERR;
+            }
+        }
+        if (!progress)
+            break;
+    }
+    if (d->buf && d->len == 0) {
+        free(d->buf);
+        d->buf = NULL;
+        d->off = 0;
+    }
+    return PUMP_OK;
+}
+
+/* Sends FIN (and TLS close_notify) to `dst` once its source ended and all was written. */
+static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
+{
+    if (!src->eof || d->pending > 0 || dst->shut)
+        return;
+    if (dst->ssl)
+        SSL_shutdown(dst->ssl);
+    shutdown(dst->h.fd, SHUT_WR);
+    dst->shut = true;
+}
+
+static const char *reset_reason(int err, bool client_side)
+{
+    if (err == -ECONNRESET || err == -EPIPE)
+        return client_side ? "client_reset" : "server_reset";
+    return client_side ? "client_error" : "server_error";
+}
+
+/* Runs one direction; on failure closes the connection and returns 1. */
+static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
+{
+    int err = 0;
+    enum pump_result r = c->use_splice ? pump_splice(c, d, src, dst, &err)
+                                       : pump_copy(c, d, src, dst, &err);
+    if (r == PUMP_OK) {
+        if (src->eof && !c->first_fin)
+            c->first_fin = src == &c->client ? "client_closed" : "server_closed";
+        forward_fin(d, src, dst);
+        return 0;
+    }
+    struct l4_side *failed = r == PUMP_SRC_ERR ? src : dst;
+    bool client_side = failed == &c->client;
+    if (err == -EINVAL && c->use_splice) {
+        /* splice() unsupported for this pair: fall back to copying. */
+        c->use_splice = false;
+        return pump_dir(c, d, src, dst);
+    }
+    c->error = strerror(-err);
+    /* A reset after that side already finished cleanly is the normal end of the flow. */
+    if (c->first_fin && ((client_side && c->client.eof) || (!client_side && c->srv.eof)))
+        l4_conn_close(c, c->first_fin);
+    else
+        l4_conn_close(c, reset_reason(err, client_side));
+    return 1;
+}
+
+int l4_pump(struct l4_conn *c)
+{
+    if (pump_dir(c, &c->up, &c->client, &c->srv))
+        return 1;
+    if (pump_dir(c, &c->down, &c->srv, &c->client))
+        return 1;
+    if (c->client.shut && c->srv.shut) {
+        c->error = NULL;
+        l4_conn_close(c, c->first_fin ? c->first_fin : "client_closed");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,4 @@
+#ifndef SLUICE_VERSION_H
+#define SLUICE_VERSION_H
+#define SLUICE_VERSION "0.1.0"
+#endif
