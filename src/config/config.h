@@ -186,6 +186,15 @@ struct cfg_admin {
     char *token_file;            /* absolute path or NULL */
 };
 
+/* Extension: how server names are resolved (c-ares). */
+struct cfg_resolver {
+    struct cfg_strings nameservers; /* "IP:port" or "IP"; empty: /etc/resolv.conf */
+    uint64_t min_ttl_ms;            /* default 1s: re-resolve no more often than this */
+    uint64_t max_ttl_ms;            /* default 5m: re-resolve at least this often */
+    uint64_t retry_ms;              /* default 5s: after a failed lookup */
+    uint64_t timeout_ms;            /* default 2s: per query */
+};
+
 struct config {
     atomic_int refs;
     char *path;                  /* the file it was loaded from */
@@ -194,6 +203,7 @@ struct config {
     uint64_t shutdown_timeout_ms;/* default 30s */
     struct cfg_log log;
     struct cfg_admin admin;
+    struct cfg_resolver resolver;
     struct cfg_listener *listeners;
     size_t n_listeners;
     struct cfg_backend *backends;

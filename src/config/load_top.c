@@ -222,8 +222,9 @@ static int ld_err_cmp(const void *a, const void *b)
 /* Moves the collected errors, sorted by position, into `errs` (or frees them). */
 static void ld_finish_errors(struct ld *ld, struct cfg_errors *errs)
 {
-    qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
-    char **items = errs ? calloc(ld->n_errs ? ld->n_errs : 1, sizeof(char *)) : NULL;
+    if (ld->n_errs > 1)
+        qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
+    char **items = errs && ld->n_errs ? calloc(ld->n_errs, sizeof(char *)) : NULL;
     for (size_t i = 0; i < ld->n_errs; i++) {
         if (items != NULL)
             items[i] = ld->errs[i].msg;

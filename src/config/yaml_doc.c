@@ -184,14 +184,15 @@ static yaml_node_t *ld_node_at(struct ld *ld, int id)
     return yaml_document_get_node(ld->doc, id);
 }
 
-/* Picks the known key closest to `key` (edit distance <= 2), or NULL. */
+/* Picks the known key closest to `key`: edit distance at most 2, and at most half the
+ * key's length so that short unrelated words get no hint. NULL when none is close. */
 static const char *ld_suggest(const char *key, const char *const *known)
 {
     const char *best = NULL;
     size_t best_d = 3;
     for (size_t i = 0; known[i] != NULL; i++) {
         size_t d = ld_edit_distance(key, known[i]);
-        if (d < best_d) {
+        if (d < best_d && 2 * d <= strlen(key)) {
             best_d = d;
             best = known[i];
         }
@@ -215,6 +216,9 @@ bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
             ld_error(ld, k, "keys must be plain strings");
             continue;
         }
+        /* top-level "x-..." keys hold YAML anchors for reuse, like compose files */
+        if (ld->path_len == 0 && strncmp(key, "x-", 2) == 0)
+            continue;
         bool found = false;
         for (size_t i = 0; known[i] != NULL && !found; i++)
             found = strcmp(known[i], key) == 0;

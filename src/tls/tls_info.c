@@ -76,6 +76,8 @@ const char *tls_last_error(char *buf, size_t len)
         ERR_clear_error();
         return buf;
     }
+    /* reason strings of libssl are registered by its initialisation (run once) */
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
     while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
         char one[160];
         const char *r = ERR_reason_error_string(e);

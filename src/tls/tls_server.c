@@ -142,6 +142,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1) {
         int r = tls_sni_parse(ext, len, sni, sizeof(sni));
         if (r < 0) {
+            ERR_raise_data(ERR_LIB_SSL, SSL_R_SSL3_EXT_INVALID_SERVERNAME,
+                           "malformed server_name extension");
             *al = SSL_AD_DECODE_ERROR;
             return SSL_CLIENT_HELLO_ERROR;
         }
@@ -149,6 +151,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
     }
     if (sni[0] != '\0') {
         if (s->n_hosts > 0 && !tls_host_allowed(s->hosts, s->n_hosts, sni)) {
+            ERR_raise_data(ERR_LIB_SSL, SSL_R_SSL3_EXT_INVALID_SERVERNAME,
+                           "server name \"%s\" is not in the listener's hosts", sni);
             *al = SSL_AD_UNRECOGNIZED_NAME;
             return SSL_CLIENT_HELLO_ERROR;
         }
