@@ -21,7 +21,7 @@
 #endif
 
 #define LD_PATH_MAX 512
-#define LD_MAX_VISITS 200000 /* bounds the work on documents full of aliases */
+#define LD_MAX_VISITS 200000                   /* bounds the work on documents full of aliases */
 #define LD_DURATION_MAX (720ULL * 3600 * 1000) /* 30 days: generic upper bound */
 
 struct ld_err {
@@ -30,17 +30,17 @@ struct ld_err {
 };
 
 struct ld {
-    const char *name;        /* file name used in messages */
-    char *dir;               /* absolute directory relative paths are resolved against */
+    const char *name; /* file name used in messages */
+    char *dir;        /* absolute directory relative paths are resolved against */
     yaml_document_t *doc;
     struct config *cfg;
     struct ld_err *errs;
     size_t n_errs, cap_errs;
-    char path[LD_PATH_MAX];  /* current key path, e.g. "backends[1].servers[0]" */
+    char path[LD_PATH_MAX]; /* current key path, e.g. "backends[1].servers[0]" */
     size_t path_len;
     unsigned long visits;
-    bool oom;                /* an allocation failed: the load fails */
-    bool aborted;            /* too much work: stop reading, report nothing more */
+    bool oom;     /* an allocation failed: the load fails */
+    bool aborted; /* too much work: stop reading, report nothing more */
 };
 
 /* ---- yaml_doc.c: errors, key paths, node access, typed getters ---- */
@@ -101,8 +101,7 @@ int ld_duration(struct ld *ld, yaml_node_t *map, const char *key, uint64_t lo, u
                 uint64_t *out);
 int ld_size(struct ld *ld, yaml_node_t *map, const char *key, uint64_t lo, uint64_t hi,
             uint64_t *out);
-int ld_enum(struct ld *ld, yaml_node_t *map, const char *key, const char *const *names,
-            int *out);
+int ld_enum(struct ld *ld, yaml_node_t *map, const char *key, const char *const *names, int *out);
 /* A list of strings; a single scalar is taken as a one-item list. */
 int ld_strings(struct ld *ld, yaml_node_t *map, const char *key, struct cfg_strings *out);
 /* A mapping of name: value strings, kept in file order. */

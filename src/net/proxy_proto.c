@@ -352,29 +352,24 @@ static bool ep_is_v4ish(const struct pp_ep *ep)
            IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)ep->addr);
 }
 
-/* Brings a pair of endpoints to one family (see pp_build). */
-static void ep_unify(struct pp_ep *a, struct pp_ep *b)
+/* Brings both endpoints to one family: IPv4-mapped IPv6 addresses become plain IPv4 when
+ * the other side is IPv4 too. Returns false for genuinely mixed families (one IPv4, one
+ * IPv6), which the header cannot describe: the caller then writes UNKNOWN / LOCAL. */
+static bool ep_unify(struct pp_ep *a, struct pp_ep *b)
 {
     struct pp_ep *e[2] = {a, b};
 
-    if (a->fam == AF_INET && b->fam == AF_INET) return;
-    if (ep_is_v4ish(a) && ep_is_v4ish(b)) { /* mapped -> plain IPv4 */
-        for (int i = 0; i < 2; i++) {
-            if (e[i]->fam == AF_INET6) {
-                memmove(e[i]->addr, e[i]->addr + 12, 4);
-                e[i]->fam = AF_INET;
-            }
-        }
-        return;
-    }
-    for (int i = 0; i < 2; i++) { /* plain IPv4 -> mapped IPv6 */
-        if (e[i]->fam == AF_INET) {
-            memmove(e[i]->addr + 12, e[i]->addr, 4);
-            memset(e[i]->addr, 0, 10);
-            e[i]->addr[10] = e[i]->addr[11] = 0xFF;
-            e[i]->fam = AF_INET6;
+    if (a->fam == b->fam && !(a->fam == AF_INET6 && ep_is_v4ish(a) && ep_is_v4ish(b)))
+        return true;
+    if (!ep_is_v4ish(a) || !ep_is_v4ish(b))
+        return false;
+    for (int i = 0; i < 2; i++) { /* mapped -> plain IPv4 */
+        if (e[i]->fam == AF_INET6) {
+            memmove(e[i]->addr, e[i]->addr + 12, 4);
+            e[i]->fam = AF_INET;
         }
     }
+    return true;
 }
 
 static int build_v1(const struct pp_ep *s, const struct pp_ep *d, uint8_t *out, size_t cap)
@@ -445,7 +440,8 @@ int pp_build(int version, const struct sockaddr *src, const struct sockaddr *dst
     struct pp_ep s, d;
     bool have = ep_from(src, &s) && ep_from(dst, &d);
 
-    if (have) ep_unify(&s, &d);
+    if (have && !ep_unify(&s, &d))
+        have = false; /* mixed families: UNKNOWN (v1) / LOCAL (v2) */
     if (version == 1) return build_v1(have ? &s : NULL, have ? &d : NULL, out, cap);
     if (version == 2)
         return build_v2(have ? &s : NULL, have ? &d : NULL, alpn, authority, out, cap);

@@ -59,10 +59,9 @@ int pp_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_result *o
 /* Builds a header describing the connection src -> dst into out[0..cap).
  * version: 1 or 2 (else -EINVAL).
  * Addresses: AF_INET and AF_INET6 only. An IPv4-mapped IPv6 address is written as IPv4
- * when the other one is IPv4 or IPv4-mapped too. With one IPv4 and one (non-mapped) IPv6
- * address, the IPv4 one is written IPv4-mapped (TCP6 / AF_INET6), as HAProxy does, so the
- * client address is never lost. When src or dst is NULL or of another family, v1 writes
- * "PROXY UNKNOWN\r\n" and v2 a LOCAL command with AF_UNSPEC.
+ * when the other one is IPv4 or IPv4-mapped too. Mixed families (one IPv4, one non-mapped
+ * IPv6 address) cannot be described by one header, and neither can a NULL or non-IP
+ * address: v1 then writes "PROXY UNKNOWN\r\n" and v2 a LOCAL command with AF_UNSPEC.
  * v2 only: appends TLVs PP2_TYPE_ALPN and PP2_TYPE_AUTHORITY (in that order) for each of
  * alpn / authority that is non-NULL and non-empty (also to a LOCAL header); v1 ignores them.
  * Returns the number of bytes written, -ENOSPC when cap is too small (out's content is then

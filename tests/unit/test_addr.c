@@ -147,8 +147,9 @@ static void test_equal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ipv4),   cmocka_unit_test(test_ipv6),   cmocka_unit_test(test_wildcards),
-        cmocka_unit_test(test_names),  cmocka_unit_test(test_errors), cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_ipv4),      cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_wildcards), cmocka_unit_test(test_names),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

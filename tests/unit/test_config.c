@@ -44,10 +44,10 @@ static void expect_errors(const char *yaml, const char *const *want)
     assert_int_equal(e.count, 0);
 }
 
-#define EXPECT_ERRORS(yaml, ...)                                                            \
-    do {                                                                                    \
-        const char *const want_[] = {__VA_ARGS__, NULL};                                    \
-        expect_errors(yaml, want_);                                                         \
+#define EXPECT_ERRORS(yaml, ...)                                                                   \
+    do {                                                                                           \
+        const char *const want_[] = {__VA_ARGS__, NULL};                                           \
+        expect_errors(yaml, want_);                                                                \
     } while (0)
 
 /* A valid tail so snippets under test only show what matters. */
@@ -66,90 +66,89 @@ static struct config *load_ok(const char *name, const char *yaml)
     return c;
 }
 
-static const char full_yaml[] =
-    "workers: 3\n"
-    "max_connections: 1000\n"
-    "shutdown_timeout: 1m30s\n"
-    "log:\n"
-    "  access: logs/access.log\n"
-    "  format: text\n"
-    "  level: debug\n"
-    "admin:\n"
-    "  bind: \"[::1]:9901\"\n"
-    "  token_file: admin.token\n"
-    "listeners:\n"
-    "  - name: tls-front\n"
-    "    bind: [\"*:8443\", \"[::1]:8443\"]\n"
-    "    protocol: tls\n"
-    "    idle_timeout: 10m\n"
-    "    max_connections: 500\n"
-    "    proxy_protocol: accept\n"
-    "    proxy_protocol_timeout: 3s\n"
-    "    tls:\n"
-    "      certificates:\n"
-    "        - cert: certs/site.pem\n"
-    "          key: certs/site.key\n"
-    "        - {cert: /abs/other.pem, key: /abs/other.key}\n"
-    "      min_version: \"1.3\"\n"
-    "      ciphers: ECDHE+AESGCM\n"
-    "      ciphersuites: TLS_AES_128_GCM_SHA256\n"
-    "      alpn: [redis, x-proto]\n"
-    "      session_tickets: false\n"
-    "      handshake_timeout: 7s\n"
-    "      client_auth:\n"
-    "        mode: required\n"
-    "        ca: certs/clients-ca.pem\n"
-    "        crl: certs/clients.crl\n"
-    "    hosts: [\"Example.com\", \"*.example.org\"]\n"
-    "    backend: db\n"
-    "  - name: passthrough\n"
-    "    bind: 127.0.0.1:9443\n"
-    "    protocol: tcp\n"
-    "    client_hello_timeout: 2s\n"
-    "    client_hello_max: 32k\n"
-    "    routes:\n"
-    "      - match: {sni: \"*.DB.example.com\"}\n"
-    "        backend: db\n"
-    "      - match: {alpn: h2}\n"
-    "        backend: secure\n"
-    "      - backend: secure\n"
-    "backends:\n"
-    "  - name: db\n"
-    "    protocol: tcp\n"
-    "    servers:\n"
-    "      - address: 10.0.0.5:5432\n"
-    "        weight: 10\n"
-    "      - address: db2.internal:5432\n"
-    "        backup: true\n"
-    "      - \"[::1]:5433\"\n"
-    "    balance: consistent_hash\n"
-    "    hash_key: client_ip\n"
-    "    connect_timeout: 1s\n"
-    "    timeout: 2m\n"
-    "    retries: 0\n"
-    "    drain_timeout: 1h\n"
-    "    max_connections_per_server: 100\n"
-    "    proxy_protocol: v2\n"
-    "    health:\n"
-    "      interval: 500ms\n"
-    "      timeout: 250ms\n"
-    "      healthy_threshold: 1\n"
-    "      unhealthy_threshold: 5\n"
-    "      send: \"PING\\r\\n\\0\"\n"
-    "      expect: \"+PONG\"\n"
-    "    affinity: {client_ip: true}\n"
-    "  - name: secure\n"
-    "    protocol: tls\n"
-    "    servers: [secure.internal:443]\n"
-    "    balance: least_connections\n"
-    "    proxy_protocol: v1\n"
-    "    tls:\n"
-    "      verify: false\n"
-    "      ca: ca/internal.pem\n"
-    "      sni: api.internal\n"
-    "      cert: client.pem\n"
-    "      key: client.key\n"
-    "    health: {type: tls, host: api.internal}\n";
+static const char full_yaml[] = "workers: 3\n"
+                                "max_connections: 1000\n"
+                                "shutdown_timeout: 1m30s\n"
+                                "log:\n"
+                                "  access: logs/access.log\n"
+                                "  format: text\n"
+                                "  level: debug\n"
+                                "admin:\n"
+                                "  bind: \"[::1]:9901\"\n"
+                                "  token_file: admin.token\n"
+                                "listeners:\n"
+                                "  - name: tls-front\n"
+                                "    bind: [\"*:8443\", \"[::1]:8443\"]\n"
+                                "    protocol: tls\n"
+                                "    idle_timeout: 10m\n"
+                                "    max_connections: 500\n"
+                                "    proxy_protocol: accept\n"
+                                "    proxy_protocol_timeout: 3s\n"
+                                "    tls:\n"
+                                "      certificates:\n"
+                                "        - cert: certs/site.pem\n"
+                                "          key: certs/site.key\n"
+                                "        - {cert: /abs/other.pem, key: /abs/other.key}\n"
+                                "      min_version: \"1.3\"\n"
+                                "      ciphers: ECDHE+AESGCM\n"
+                                "      ciphersuites: TLS_AES_128_GCM_SHA256\n"
+                                "      alpn: [redis, x-proto]\n"
+                                "      session_tickets: false\n"
+                                "      handshake_timeout: 7s\n"
+                                "      client_auth:\n"
+                                "        mode: required\n"
+                                "        ca: certs/clients-ca.pem\n"
+                                "        crl: certs/clients.crl\n"
+                                "    hosts: [\"Example.com\", \"*.example.org\"]\n"
+                                "    backend: db\n"
+                                "  - name: passthrough\n"
+                                "    bind: 127.0.0.1:9443\n"
+                                "    protocol: tcp\n"
+                                "    client_hello_timeout: 2s\n"
+                                "    client_hello_max: 32k\n"
+                                "    routes:\n"
+                                "      - match: {sni: \"*.DB.example.com\"}\n"
+                                "        backend: db\n"
+                                "      - match: {alpn: h2}\n"
+                                "        backend: secure\n"
+                                "      - backend: secure\n"
+                                "backends:\n"
+                                "  - name: db\n"
+                                "    protocol: tcp\n"
+                                "    servers:\n"
+                                "      - address: 10.0.0.5:5432\n"
+                                "        weight: 10\n"
+                                "      - address: db2.internal:5432\n"
+                                "        backup: true\n"
+                                "      - \"[::1]:5433\"\n"
+                                "    balance: consistent_hash\n"
+                                "    hash_key: client_ip\n"
+                                "    connect_timeout: 1s\n"
+                                "    timeout: 2m\n"
+                                "    retries: 0\n"
+                                "    drain_timeout: 1h\n"
+                                "    max_connections_per_server: 100\n"
+                                "    proxy_protocol: v2\n"
+                                "    health:\n"
+                                "      interval: 500ms\n"
+                                "      timeout: 250ms\n"
+                                "      healthy_threshold: 1\n"
+                                "      unhealthy_threshold: 5\n"
+                                "      send: \"PING\\r\\n\\0\"\n"
+                                "      expect: \"+PONG\"\n"
+                                "    affinity: {client_ip: true}\n"
+                                "  - name: secure\n"
+                                "    protocol: tls\n"
+                                "    servers: [secure.internal:443]\n"
+                                "    balance: least_connections\n"
+                                "    proxy_protocol: v1\n"
+                                "    tls:\n"
+                                "      verify: false\n"
+                                "      ca: ca/internal.pem\n"
+                                "      sni: api.internal\n"
+                                "      cert: client.pem\n"
+                                "      key: client.key\n"
+                                "    health: {type: tls, host: api.internal}\n";
 
 static void test_full_example(void **state)
 {
@@ -433,7 +432,8 @@ static void test_ranges(void **state)
                   NAME ":10:33: backends[0].max_connections_per_server: -5 out of range (0 or "
                        "more)",
                   NAME ":11:20: backends[0].drain_timeout: 25h out of range (1s-24h)");
-    EXPECT_ERRORS("workers: 300\n" LISTENER_L BACKEND_B, NAME ":1:10: workers: 300 out of range (1-256)");
+    EXPECT_ERRORS("workers: 300\n" LISTENER_L BACKEND_B,
+                  NAME ":1:10: workers: 300 out of range (1-256)");
     EXPECT_ERRORS("workers: many\n" LISTENER_L BACKEND_B,
                   NAME ":1:10: workers: expected an integer (1-256) or auto");
     EXPECT_ERRORS("listeners:\n  - name: l\n    bind: \"*:80\"\n    backend: b\n"
@@ -478,12 +478,13 @@ static void test_addresses(void **state)
                   NAME ":11:18: backends[0].servers[3].address: a server address cannot be a "
                        "wildcard",
                   NAME ":12:9: backends[0].servers[4]: invalid host name");
-    EXPECT_ERRORS("admin: {bind: \"localhost:9900\"}\nlisteners:\n  - name: l\n"
-                  "    bind: [\"*:80\", \"gw.example.com:81\", \"1.2.3.4\"]\n    backend: b\n" BACKEND_B,
-                  NAME ":1:15: admin.bind: bind needs an IP address or '*', not a host name",
-                  NAME ":4:20: listeners[0].bind[1]: bind needs an IP address or '*', not a host "
-                       "name",
-                  NAME ":4:41: listeners[0].bind[2]: missing port");
+    EXPECT_ERRORS(
+        "admin: {bind: \"localhost:9900\"}\nlisteners:\n  - name: l\n"
+        "    bind: [\"*:80\", \"gw.example.com:81\", \"1.2.3.4\"]\n    backend: b\n" BACKEND_B,
+        NAME ":1:15: admin.bind: bind needs an IP address or '*', not a host name",
+        NAME ":4:20: listeners[0].bind[1]: bind needs an IP address or '*', not a host "
+             "name",
+        NAME ":4:41: listeners[0].bind[2]: missing port");
     EXPECT_ERRORS("listeners:\n  - name: l\n    bind: []\n    backend: b\n" BACKEND_B,
                   NAME ":3:11: listeners[0].bind: at least one address is required");
 }
@@ -551,26 +552,27 @@ static void test_references(void **state)
 static void test_tls_errors(void **state)
 {
     (void)state;
-    EXPECT_ERRORS("listeners:\n  - name: l\n    bind: \"*:443\"\n    protocol: tls\n    backend: b\n"
-                  "  - name: m\n    bind: \"*:444\"\n    protocol: tls\n    backend: b\n"
-                  "    tls:\n      min_version: \"1.1\"\n      client_auth: {mode: required}\n"
-                  "  - name: n\n    bind: \"*:445\"\n    backend: b\n"
-                  "    tls: {certificates: [{cert: a.pem}], session_tickets: 1}\n"
-                  "    hosts: [\"a.example\", \"bad host\"]\n" BACKEND_B,
-                  NAME ":2:5: listeners[0]: protocol tls needs tls.certificates",
-                  NAME ":11:7: listeners[1].tls: missing required key 'certificates'",
-                  NAME ":11:20: listeners[1].tls.min_version: invalid value '1.1' (expected one "
-                       "of: 1.2, 1.3)",
-                  NAME ":12:20: listeners[1].tls.client_auth: missing required key 'ca' "
-                       "(client_auth mode is required)",
-                  NAME ":16:10: listeners[2].tls: tls settings need protocol tls or https "
-                       "(protocol is tcp)",
-                  NAME ":16:26: listeners[2].tls.certificates[0]: missing required key 'key'",
-                  NAME ":16:59: listeners[2].tls.session_tickets: expected true or false",
-                  NAME ":17:12: listeners[2].hosts: hosts needs a tls, http or https listener "
-                       "(on tcp, use routes with match.sni)",
-                  NAME ":17:12: listeners[2].hosts: invalid host name 'bad host' (expected a "
-                       "name or *.suffix)");
+    EXPECT_ERRORS(
+        "listeners:\n  - name: l\n    bind: \"*:443\"\n    protocol: tls\n    backend: b\n"
+        "  - name: m\n    bind: \"*:444\"\n    protocol: tls\n    backend: b\n"
+        "    tls:\n      min_version: \"1.1\"\n      client_auth: {mode: required}\n"
+        "  - name: n\n    bind: \"*:445\"\n    backend: b\n"
+        "    tls: {certificates: [{cert: a.pem}], session_tickets: 1}\n"
+        "    hosts: [\"a.example\", \"bad host\"]\n" BACKEND_B,
+        NAME ":2:5: listeners[0]: protocol tls needs tls.certificates",
+        NAME ":11:7: listeners[1].tls: missing required key 'certificates'",
+        NAME ":11:20: listeners[1].tls.min_version: invalid value '1.1' (expected one "
+             "of: 1.2, 1.3)",
+        NAME ":12:20: listeners[1].tls.client_auth: missing required key 'ca' "
+             "(client_auth mode is required)",
+        NAME ":16:10: listeners[2].tls: tls settings need protocol tls or https "
+             "(protocol is tcp)",
+        NAME ":16:26: listeners[2].tls.certificates[0]: missing required key 'key'",
+        NAME ":16:59: listeners[2].tls.session_tickets: expected true or false",
+        NAME ":17:12: listeners[2].hosts: hosts needs a tls, http or https listener "
+             "(on tcp, use routes with match.sni)",
+        NAME ":17:12: listeners[2].hosts: invalid host name 'bad host' (expected a "
+             "name or *.suffix)");
     EXPECT_ERRORS(LISTENER_L "backends:\n  - name: b\n    servers: [1.2.3.4:1]\n"
                              "    tls: {cert: c.pem, sni: \"*.x\"}\n",
                   NAME ":8:10: backends[0].tls: tls settings need protocol tls or https "
@@ -789,22 +791,14 @@ static void test_null_errs_and_aliases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_example),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_type_errors),
-        cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_enums_units),
-        cmocka_unit_test(test_addresses),
-        cmocka_unit_test(test_duplicates_and_names),
-        cmocka_unit_test(test_references),
-        cmocka_unit_test(test_tls_errors),
-        cmocka_unit_test(test_backend_options),
-        cmocka_unit_test(test_http_parsed_then_refused),
-        cmocka_unit_test(test_syntax_and_empty),
-        cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_null_errs_and_aliases),
+        cmocka_unit_test(test_full_example),     cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_unknown_keys),     cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_ranges),           cmocka_unit_test(test_enums_units),
+        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_duplicates_and_names),
+        cmocka_unit_test(test_references),       cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test(test_backend_options),  cmocka_unit_test(test_http_parsed_then_refused),
+        cmocka_unit_test(test_syntax_and_empty), cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_load_file),        cmocka_unit_test(test_null_errs_and_aliases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

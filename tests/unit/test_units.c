@@ -120,8 +120,8 @@ static void test_protocol_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_durations), cmocka_unit_test(test_duration_errors),
-        cmocka_unit_test(test_sizes),     cmocka_unit_test(test_size_errors),
+        cmocka_unit_test(test_durations),      cmocka_unit_test(test_duration_errors),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_size_errors),
         cmocka_unit_test(test_protocol_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
