@@ -17,7 +17,7 @@
 
 struct control *the_control;
 
-static struct io_handler signal_handler;
+static struct io_handler signal_handler = {.fd = -1};
 
 /* Opens the access log sink named by cfg ("stdout", "stderr", "off" or a path). */
 static int open_access_log(const struct config *cfg)
@@ -231,6 +231,7 @@ int control_start(struct control *c, const char *config_path)
         for (size_t i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.items[i]);
         cfg_errors_free(&errs);
+        free(c->config_path);
         return 1;
     }
     log_set_level(cfg->log.level);
@@ -239,18 +240,22 @@ int control_start(struct control *c, const char *config_path)
         fprintf(stderr, "sluice: cannot open access log %s: %s\n", cfg->log.access,
                 strerror(errno));
         config_unref(cfg);
+        free(c->config_path);
         return 2;
     }
     apply_log_settings(cfg, log_fd);
-    if (loop_init(&c->loop) < 0)
+    if (loop_init(&c->loop) < 0) {
+        config_unref(cfg);
+        free(c->config_path);
         return 2;
+    }
     timer_init(&c->ack_timer, on_ack_timer);
     c->n_workers = cfg->workers;
     char err[512];
     c->rt = runtime_build(cfg, NULL, c->n_workers, err, sizeof(err));
     if (!c->rt) {
         fprintf(stderr, "sluice: %s\n", err);
-        return 2;
+        goto fail;
     }
     sigset_t set;
     sigemptyset(&set);
@@ -263,15 +268,15 @@ int control_start(struct control *c, const char *config_path)
     signal_handler.cb = on_signal;
     if (signal_handler.fd < 0 || loop_add(&c->loop, &signal_handler, EPOLLIN) < 0) {
         fprintf(stderr, "sluice: cannot set up signals: %s\n", strerror(errno));
-        return 2;
+        goto fail;
     }
     if (services_start(c, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        return 2;
+        goto fail;
     }
     c->workers = calloc((size_t)c->n_workers, sizeof(*c->workers));
     if (!c->workers)
-        return 2;
+        goto fail;
     for (int i = 0; i < c->n_workers; i++) {
         int r = worker_start(&c->workers[i], i, c->rt);
         if (r < 0) {
@@ -283,6 +288,19 @@ int control_start(struct control *c, const char *config_path)
              c->rt->n_listeners, c->rt->n_backends, c->n_workers, config_path);
     services_ready();
     return 0;
+fail:
+    /* start-up failure: give everything back so sanitizers see a clean exit */
+    services_stop();
+    if (c->rt) {
+        runtime_close_listeners(c->rt, NULL);
+        runtime_unref(c->rt);
+    }
+    free(c->config_path);
+    if (signal_handler.fd >= 0)
+        close(signal_handler.fd);
+    loop_close(&c->loop);
+    stats_registry_free();
+    return 2;
 }
 
 int control_run(struct control *c)

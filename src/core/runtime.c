@@ -9,7 +9,8 @@
 
 #include "core/log.h"
 #include "net/listen.h"
-#include "tls/tls_glue.h"
+#include "tls/tls_client.h"
+#include "tls/tls_server.h"
 
 atomic_uint runtime_active_connections;
 atomic_ulong runtime_reloads_ok, runtime_reloads_failed;
@@ -25,7 +26,7 @@ static void runtime_free(struct runtime *rt)
     for (size_t i = 0; i < rt->n_listeners; i++) {
         struct rt_listener *l = &rt->listeners[i];
         free(l->fds); /* sockets are closed by runtime_close_listeners */
-        tls_glue_server_free(l->tls);
+        tls_server_free(l->tls);
     }
     for (size_t i = 0; i < rt->n_backends; i++) {
         struct rt_backend *b = &rt->backends[i];
@@ -33,7 +34,7 @@ static void runtime_free(struct runtime *rt)
             server_unref(b->servers[j]);
         free(b->servers);
         lb_pool_free(b->pool);
-        tls_glue_client_free(b->tls);
+        tls_client_free(b->tls);
     }
     free(rt->listeners);
     free(rt->backends);
@@ -153,7 +154,7 @@ static int build_listener(struct runtime *rt, struct runtime *prev, size_t idx, 
         }
     }
     if (cl->protocol == PROTO_TLS || cl->protocol == PROTO_HTTPS) {
-        l->tls = tls_glue_server_new(cl, err, errlen);
+        l->tls = tls_server_new(cl, err, errlen);
         if (!l->tls)
             return -EINVAL;
     }
@@ -196,7 +197,7 @@ static int build_backend(struct runtime *rt, struct runtime *prev, size_t idx, c
     if (!b->pool)
         goto nomem;
     if (cb->protocol == PROTO_TLS || cb->protocol == PROTO_HTTPS) {
-        b->tls = tls_glue_client_new(cb, err, errlen);
+        b->tls = tls_client_new(cb, err, errlen);
         if (!b->tls)
             return -EINVAL;
     }

@@ -124,6 +124,16 @@ void worker_conn_closed(struct worker *w)
         on_resume_timer(&w->loop, &w->resume_timer);
 }
 
+/* Stops polling a listening socket (the main thread closes it later) and frees the handler
+ * once this loop turn is over, since an event for it may still be pending in the batch. */
+static void drop_accept(struct worker *w, struct accept_handler *a)
+{
+    loop_del(&w->loop, &a->h);
+    a->paused = true; /* a pending event for it is ignored */
+    if (loop_defer_free(&w->loop, a) < 0)
+        log_error("worker %d: out of memory: leaking an accept handler", w->index);
+}
+
 /* Makes this worker's accept handlers match w->rt: keeps handlers whose fd is still in
  * use (re-pointing them at the new listener), adds new ones, drops the rest. */
 static void reconcile_accepts(struct worker *w)
@@ -168,10 +178,8 @@ static void reconcile_accepts(struct worker *w)
         }
     }
     for (size_t k = 0; k < w->n_accepts; k++) {
-        if (!w->accepts[k]->seen) {
-            loop_del(&w->loop, &w->accepts[k]->h);
-            free(w->accepts[k]);
-        }
+        if (!w->accepts[k]->seen)
+            drop_accept(w, w->accepts[k]);
     }
     free(w->accepts);
     w->accepts = next;
@@ -180,10 +188,8 @@ static void reconcile_accepts(struct worker *w)
 
 static void stop_accepting(struct worker *w)
 {
-    for (size_t k = 0; k < w->n_accepts; k++) {
-        loop_del(&w->loop, &w->accepts[k]->h);
-        free(w->accepts[k]);
-    }
+    for (size_t k = 0; k < w->n_accepts; k++)
+        drop_accept(w, w->accepts[k]);
     free(w->accepts);
     w->accepts = NULL;
     w->n_accepts = 0;

@@ -160,6 +160,8 @@ static void read_proxy_header(struct l4_conn *c)
 static void release_server(struct l4_conn *c)
 {
     if (c->srv.ssl) {
+        if (c->state == L4_ESTABLISHED && !c->srv.shut)
+            SSL_shutdown(c->srv.ssl); /* keeps the session resumable */
         SSL_free(c->srv.ssl);
         c->srv.ssl = NULL;
     }
@@ -301,6 +303,7 @@ static void finish_connect(struct l4_conn *c)
             return;
         }
         enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
+        l4_tls_connect_step(c);
         return;
     }
     l4_established(c);
@@ -465,7 +468,7 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     if (reset && termination[0] == 's')
         abort_with_reset(c->client.h.fd);
     if (c->client.ssl) {
-        if (!reset && !c->client.shut)
+        if (!reset && !c->client.shut && SSL_is_init_finished(c->client.ssl))
             SSL_shutdown(c->client.ssl);
         SSL_free(c->client.ssl);
         c->client.ssl = NULL;

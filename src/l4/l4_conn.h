@@ -55,11 +55,12 @@ struct l4_dir {
 /* Details only TLS/passthrough connections need; allocated on demand. */
 struct l4_tls_info {
     char sni[256];
-    char alpn[64];
+    char alpn[256];
     char version[16];
     char cipher[64];
-    char client_subject[256];
+    char client_subject[512];
     char client_fingerprint[96];
+    char error[160]; /* OpenSSL's reason for a failed handshake */
 };
 
 #define L4_MAX_TRIES 17

@@ -8,6 +8,7 @@
  * so memory per connection is bounded. */
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -52,6 +53,14 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
             return 0;
         case SSL_ERROR_SYSCALL:
             return errno ? -errno : 0; /* EOF without close_notify: treat as FIN */
+        case SSL_ERROR_SSL:
+            /* A peer that closes TCP without close_notify ends its stream, like a FIN. */
+            if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                ERR_clear_error();
+                return 0;
+            }
+            ERR_clear_error();
+            return -EPROTO;
         default:
             return -EPROTO;
         }

@@ -1,21 +1,137 @@
+/* TLS on either side of a Layer 4 connection. Handshakes are driven by socket events:
+ * each step runs SSL_do_handshake until it completes or wants I/O; the edge-triggered
+ * readiness flags of the side are cleared when OpenSSL wants that kind of I/O. */
 #include "l4/l4_tls.h"
 
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/worker.h"
 #include "l4/l4_conn.h"
+#include "l4/l4_route.h"
+#include "tls/tls_client.h"
+#include "tls/tls_info.h"
+#include "tls/tls_server.h"
+
+static struct l4_tls_info *tls_info(struct l4_conn *c)
+{
+    if (!c->tls)
+        c->tls = calloc(1, sizeof(*c->tls));
+    return c->tls;
+}
+
+static int version_index(const char *v)
+{
+    if (!v)
+        return -1;
+    if (strcmp(v, "TLSv1.3") == 0)
+        return 3;
+    if (strcmp(v, "TLSv1.2") == 0)
+        return 2;
+    if (strcmp(v, "TLSv1.1") == 0)
+        return 1;
+    if (strcmp(v, "TLSv1") == 0)
+        return 0;
+    return -1;
+}
+
+/* Runs one handshake step on side s. Returns 1 done, 0 wants I/O, -1 failed (with the
+ * reason stored in c->tls->error and c->error). */
+static int handshake_step(struct l4_conn *c, struct l4_side *s)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(s->ssl);
+    if (r == 1)
+        return 1;
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        s->readable = false;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        s->writable = false;
+        return 0;
+    default: {
+        struct l4_tls_info *ti = tls_info(c);
+        if (ti) {
+            tls_ssl_error(s->ssl, ti->error, sizeof(ti->error));
+            c->error = ti->error;
+        } else {
+            c->error = "TLS handshake failed";
+        }
+        return -1;
+    }
+    }
+}
 
 void l4_tls_accept_step(struct l4_conn *c)
 {
-    c->error = "TLS not available yet";
-    l4_conn_close(c, "tls_error");
+    struct listener_slot *ls = &c->listener->stats->slots[c->w->index];
+    if (!c->client.ssl) {
+        c->client.ssl = tls_server_ssl_new(c->listener->tls);
+        if (!c->client.ssl || !SSL_set_fd(c->client.ssl, c->client.h.fd)) {
+            c->error = "cannot create TLS session";
+            l4_conn_close(c, "internal_error");
+            return;
+        }
+    }
+    if (!c->client.readable && !c->client.writable)
+        return;
+    int r = handshake_step(c, &c->client);
+    if (r == 0)
+        return;
+    if (r < 0) {
+        counter_add(&ls->tls_handshake_errors, 1);
+        log_debug("listener %s: TLS handshake failed: %s", c->listener->cfg->name, c->error);
+        l4_conn_close(c, "tls_error");
+        return;
+    }
+    struct tls_peer_info pi;
+    tls_peer_info(c->client.ssl, &pi);
+    int vi = version_index(pi.version);
+    if (vi >= 0)
+        counter_add(&ls->tls_handshakes[vi], 1);
+    hist_observe(&ls->tls_handshake, (loop_now(&c->w->loop) - c->start_ms) * 1000);
+    struct l4_tls_info *ti = tls_info(c);
+    if (ti) {
+        snprintf(ti->sni, sizeof(ti->sni), "%s", pi.sni);
+        snprintf(ti->alpn, sizeof(ti->alpn), "%s", pi.alpn);
+        snprintf(ti->version, sizeof(ti->version), "%s", pi.version ? pi.version : "");
+        snprintf(ti->cipher, sizeof(ti->cipher), "%s", pi.cipher ? pi.cipher : "");
+        if (pi.peer_verified) {
+            snprintf(ti->client_subject, sizeof(ti->client_subject), "%s", pi.peer_subject);
+            snprintf(ti->client_fingerprint, sizeof(ti->client_fingerprint), "%s",
+                     pi.peer_fingerprint);
+        }
+    }
+    const char *alpn[1] = {pi.alpn};
+    l4_route_and_connect(c, pi.sni[0] ? pi.sni : NULL, alpn, pi.alpn[0] ? 1 : 0);
 }
 
 int l4_tls_start_server(struct l4_conn *c)
 {
-    c->error = "TLS not available yet";
-    return -1;
+    c->srv.ssl = tls_client_ssl_new(c->backend->tls, c->server->addr.host);
+    if (!c->srv.ssl || !SSL_set_fd(c->srv.ssl, c->srv.h.fd)) {
+        c->error = "cannot create TLS session to the server";
+        return -1;
+    }
+    return 0;
 }
 
 void l4_tls_connect_step(struct l4_conn *c)
 {
-    c->error = "TLS not available yet";
-    l4_conn_close(c, "tls_error");
+    if (!c->srv.readable && !c->srv.writable)
+        return;
+    int r = handshake_step(c, &c->srv);
+    if (r == 0)
+        return;
+    if (r < 0) {
+        log_warn("backend %s: TLS handshake with server %s failed: %s", c->backend->cfg->name,
+                 c->server->address, c->error);
+        l4_conn_close(c, "tls_error");
+        return;
+    }
+    l4_established(c);
 }

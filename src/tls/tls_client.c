@@ -23,7 +23,7 @@
 #define TLS_VERIFY_DEPTH 10
 
 struct sess_slot {
-    char *key;          /* "host\nsni" */
+    char *key; /* "host\nsni" */
     SSL_SESSION *sess;
 };
 
@@ -34,15 +34,14 @@ struct sess_cache {
 
 struct tls_client {
     SSL_CTX *ctx;
-    char *sni;          /* configured SNI or NULL */
+    char *sni; /* configured SNI or NULL */
     bool verify;
 };
 
 static int ctx_idx = -1, ssl_key_idx = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
-static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                       void *argp)
+static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
     struct sess_cache *c = ptr;
@@ -105,7 +104,12 @@ static void offer_session(SSL *ssl, struct sess_cache *c, const char *key)
     }
     pthread_mutex_unlock(&c->lock);
     if (sess == NULL) return;
-    if (SSL_SESSION_is_resumable(sess)) SSL_set_session(ssl, sess);
+    /* OpenSSL marks a TLS 1.3 session as used up once a handshake with it ends (RFC 8446
+     * advice against ticket reuse, which is about client privacy, not our concern): hand
+     * the connection a copy so the cached one stays usable for the next connections. */
+    SSL_SESSION *copy = SSL_SESSION_is_resumable(sess) ? SSL_SESSION_dup(sess) : NULL;
+    if (copy != NULL) SSL_set_session(ssl, copy);
+    SSL_SESSION_free(copy);
     SSL_SESSION_free(sess);
 }
 

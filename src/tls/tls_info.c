@@ -113,7 +113,8 @@ const char *tls_ssl_error(SSL *ssl, char *buf, size_t len)
     long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (v != X509_V_OK) {
         size_t off = strlen(buf);
-        if (off + 4 < len) snprintf(buf + off, len - off, " (%s)", X509_verify_cert_error_string(v));
+        if (off + 4 < len)
+            snprintf(buf + off, len - off, " (%s)", X509_verify_cert_error_string(v));
     }
     return buf;
 }

@@ -8,14 +8,14 @@
 #include <openssl/ssl.h>
 
 struct tls_peer_info {
-    const char *version;        /* "TLSv1.3", "TLSv1.2" (static string), "" before the hs */
-    const char *cipher;         /* e.g. "TLS_AES_128_GCM_SHA256" (static), "" when none */
-    char alpn[256];             /* negotiated protocol, "" when none */
-    char sni[256];              /* server name sent by the client, "" when none */
-    bool resumed;               /* the session was resumed (ticket or cache) */
-    bool peer_verified;         /* the peer sent a certificate and it verified */
-    char peer_subject[512];     /* when peer_verified: subject, RFC 2253 one line ("" else) */
-    char peer_fingerprint[65];  /* when peer_verified: SHA-256 of the DER, lowercase hex */
+    const char *version;       /* "TLSv1.3", "TLSv1.2" (static string), "" before the hs */
+    const char *cipher;        /* e.g. "TLS_AES_128_GCM_SHA256" (static), "" when none */
+    char alpn[256];            /* negotiated protocol, "" when none */
+    char sni[256];             /* server name sent by the client, "" when none */
+    bool resumed;              /* the session was resumed (ticket or cache) */
+    bool peer_verified;        /* the peer sent a certificate and it verified */
+    char peer_subject[512];    /* when peer_verified: subject, RFC 2253 one line ("" else) */
+    char peer_fingerprint[65]; /* when peer_verified: SHA-256 of the DER, lowercase hex */
 };
 
 /* Fills `out` for a connection whose handshake is complete (server or client side).

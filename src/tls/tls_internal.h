@@ -20,11 +20,11 @@
 struct tls_cert {
     X509 *leaf;
     EVP_PKEY *key;
-    STACK_OF(X509) *chain;  /* intermediates after the leaf in the PEM file; may be empty */
+    STACK_OF(X509) * chain; /* intermediates after the leaf in the PEM file; may be empty */
     char **names;           /* lowercase SAN DNS names ("*.x.y" kept), else the subject CN */
     size_t n_names;
-    int key_type;           /* EVP_PKEY_get_base_id(key): EVP_PKEY_RSA, EVP_PKEY_EC, ... */
-    unsigned char fp[32];   /* SHA-256 of the leaf's DER encoding */
+    int key_type;         /* EVP_PKEY_get_base_id(key): EVP_PKEY_RSA, EVP_PKEY_EC, ... */
+    unsigned char fp[32]; /* SHA-256 of the leaf's DER encoding */
 };
 
 /* Reads `cert_path` (PEM: leaf first, then its chain) and `key_path` (PEM private key, not
@@ -38,7 +38,7 @@ void tls_cert_clear(struct tls_cert *c);
  * `*names` when `names` is not NULL (the list is created on first use) and hashes the file
  * into `digest` when not NULL. A file with no certificate is an error. Returns 0 or -1
  * with `err` set. */
-int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) **names,
+int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *names,
                 unsigned char digest[32], char *err, size_t errlen);
 
 /* Adds every CRL of `path` (PEM, several allowed, or one DER CRL) to `store`, sets
@@ -48,8 +48,7 @@ int tls_load_crl(const char *path, X509_STORE *store, unsigned char digest[32], 
                  size_t errlen);
 
 /* snprintf into err, then ": <OpenSSL reason>" from the error queue (which is cleared). */
-void tls_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void tls_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- tls_sni.c ---- */
 

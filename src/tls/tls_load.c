@@ -169,8 +169,9 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
     out->key = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
     OPENSSL_cleanse(buf, len);
     if (out->key == NULL) {
-        tls_errf(err, errlen, "key file %s: no usable PEM private key (encrypted keys are "
-                              "not supported)",
+        tls_errf(err, errlen,
+                 "key file %s: no usable PEM private key (encrypted keys are "
+                 "not supported)",
                  key_path);
         goto fail;
     }
@@ -185,8 +186,7 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
     }
     out->key_type = EVP_PKEY_get_base_id(out->key);
     unsigned int fplen = sizeof(out->fp);
-    if (X509_digest(out->leaf, EVP_sha256(), out->fp, &fplen) != 1 ||
-        tls_cert_names(out) < 0) {
+    if (X509_digest(out->leaf, EVP_sha256(), out->fp, &fplen) != 1 || tls_cert_names(out) < 0) {
         tls_errf(err, errlen, "certificate file %s", cert_path);
         goto fail;
     }
@@ -205,7 +205,7 @@ static int digest_buf(const char *buf, size_t len, unsigned char digest[32])
     return EVP_Digest(buf, len, digest, &dlen, EVP_sha256(), NULL) == 1 ? 0 : -1;
 }
 
-int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) **names,
+int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *names,
                 unsigned char digest[32], char *err, size_t errlen)
 {
     char *buf = NULL;

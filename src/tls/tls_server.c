@@ -37,9 +37,9 @@
 #include "tls/tls_internal.h"
 #include "tls/tls_server.h"
 
-#define TLS_MOZILLA_INTERMEDIATE                                                                  \
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"   \
-    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"     \
+#define TLS_MOZILLA_INTERMEDIATE                                                                   \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
     "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 #define TLS_GROUPS "X25519:P-256:P-384"
 #define TLS_SESSION_CACHE_SIZE 20000 /* stateful cache, used only without tickets */
@@ -50,7 +50,7 @@
 struct tls_group {
     int certs[TLS_GROUP_SLOTS]; /* indices into the loaded certificates, file order */
     int n;
-    unsigned char sid[32];      /* SHA-256(base, fingerprints) */
+    unsigned char sid[32]; /* SHA-256(base, fingerprints) */
     SSL_CTX *ctx;
 };
 
@@ -71,8 +71,7 @@ static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
 static void server_unref(struct tls_server *s);
 
-static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-                        void *argp)
+static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
     if (ptr != NULL) server_unref(ptr);
@@ -194,13 +193,12 @@ struct build {
     const struct cfg_listener *l;
     struct tls_cert *certs;
     size_t n_certs;
-    X509_STORE *store;              /* client CAs (+ CRLs), NULL for client_auth none */
-    STACK_OF(X509_NAME) *ca_names;
+    X509_STORE *store; /* client CAs (+ CRLs), NULL for client_auth none */
+    STACK_OF(X509_NAME) * ca_names;
     unsigned char base[32];
 };
 
-static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char *err,
-                       size_t errlen)
+static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char *err, size_t errlen)
 {
     static char *https_default[] = {"h2", "http/1.1"};
     char *const *items = l->tls.alpn.items;
@@ -476,9 +474,8 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
         unsigned char mode = (unsigned char)t->client_auth;
         int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
                  digest_into(md, "sluice-sid-v1", 14) == 0 &&
-                 digest_into(md, lname, strlen(lname) + 1) == 0 &&
-                 digest_into(md, &mode, 1) == 0 && digest_into(md, ca_digest, 32) == 0 &&
-                 digest_into(md, crl_digest, 32) == 0 &&
+                 digest_into(md, lname, strlen(lname) + 1) == 0 && digest_into(md, &mode, 1) == 0 &&
+                 digest_into(md, ca_digest, 32) == 0 && digest_into(md, crl_digest, 32) == 0 &&
                  EVP_DigestFinal_ex(md, b.base, &len) == 1;
         EVP_MD_CTX_free(md);
         if (!ok) goto oom;

@@ -70,8 +70,7 @@ static void rotate_locked(time_t now, bool force)
     if (new_key(&k, now) < 0) return; /* keep the old key rather than none */
     /* A current key older than two intervals has also outlived its decryption window. */
     ring_prev = ring_cur;
-    if (!force && now - ring_prev.created >= 2 * TLS_TICKET_ROTATE_SECONDS)
-        ring_prev.valid = false;
+    if (!force && now - ring_prev.created >= 2 * TLS_TICKET_ROTATE_SECONDS) ring_prev.valid = false;
     ring_cur = k;
     OPENSSL_cleanse(&k, sizeof(k));
 }

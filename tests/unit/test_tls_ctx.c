@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,10 +155,8 @@ static int group_setup(void **state)
     rc |= make_leaf("cnonly", EC_KEY, "ca", "cn.test", "", NULL);
     rc |= make_leaf("backend", RSA_KEY, "inter", "backend",
                     "subjectAltName=DNS:backend.test,IP:127.0.0.1", "inter");
-    rc |= make_leaf("alice", EC_KEY, "clientca", "alice",
-                    "extendedKeyUsage=clientAuth", NULL);
-    rc |= make_leaf("mallory", EC_KEY, "clientca", "mallory",
-                    "extendedKeyUsage=clientAuth", NULL);
+    rc |= make_leaf("alice", EC_KEY, "clientca", "alice", "extendedKeyUsage=clientAuth", NULL);
+    rc |= make_leaf("mallory", EC_KEY, "clientca", "mallory", "extendedKeyUsage=clientAuth", NULL);
     rc |= make_leaf("eve", EC_KEY, "other", "eve", "extendedKeyUsage=clientAuth", NULL);
     rc |= sh("cd %s && echo garbage > garbage.pem", dir);
     if (rc != 0) return -1;
@@ -220,10 +219,10 @@ static struct tls_server *server_all(void)
 
 struct copts {
     int minv, maxv;
-    const char *ciphers;  /* TLS 1.2 list */
+    const char *ciphers; /* TLS 1.2 list */
     const char *sigalgs;
-    const char *alpn;     /* comma-separated */
-    const char *cert;     /* client certificate stem */
+    const char *alpn; /* comma-separated */
+    const char *cert; /* client certificate stem */
 };
 
 static SSL *client_new(const struct copts *o, const char *sni)
@@ -233,7 +232,8 @@ static SSL *client_new(const struct copts *o, const char *sni)
     SSL_CTX_set_min_proto_version(ctx, o && o->minv ? o->minv : TLS1_2_VERSION);
     if (o && o->maxv) SSL_CTX_set_max_proto_version(ctx, o->maxv);
     if (o && o->ciphers) assert_int_equal(SSL_CTX_set_cipher_list(ctx, o->ciphers), 1);
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* freeing a cache spoils its sessions */
+    SSL_CTX_set_session_cache_mode(ctx,
+                                   SSL_SESS_CACHE_OFF); /* freeing a cache spoils its sessions */
     if (o && o->cert) {
         char f[64];
         snprintf(f, sizeof(f), "%s.pem", o->cert);
@@ -283,13 +283,17 @@ static int pump(SSL *c, SSL *s)
     for (int i = 0; i < 100 && !(cd && sd); i++) {
         if (!cd) {
             int r = SSL_do_handshake(c);
-            if (r == 1) cd = true;
-            else if (!want_io(c, r)) goto cfail;
+            if (r == 1)
+                cd = true;
+            else if (!want_io(c, r))
+                goto cfail;
         }
         if (!sd) {
             int r = SSL_do_handshake(s);
-            if (r == 1) sd = true;
-            else if (!want_io(s, r)) goto sfail;
+            if (r == 1)
+                sd = true;
+            else if (!want_io(s, r))
+                goto sfail;
         }
     }
     if (!(cd && sd)) return -1;
@@ -339,8 +343,8 @@ static int run(struct tls_server *srv, const struct copts *o, const char *sni, c
     if (cn != NULL) {
         cn[0] = '\0';
         X509 *peer = SSL_get0_peer_certificate(c);
-        if (peer) X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn,
-                                            (int)cnlen);
+        if (peer)
+            X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, (int)cnlen);
     }
     if (info != NULL) tls_peer_info(s, info);
     close_pair(c, s, rc);
@@ -364,8 +368,8 @@ static void test_sni_parse(void **state)
 {
     (void)state;
     char out[256];
-    const unsigned char ok[] = {0, 14, 0, 0, 11, 'W', 'w', 'W', '.', 'a', 'b', 'c', '.', 'c',
-                                'o', '.'};
+    const unsigned char ok[] = {0,   14,  0,   0,   11,  'W', 'w', 'W',
+                                '.', 'a', 'b', 'c', '.', 'c', 'o', '.'};
     assert_int_equal(tls_sni_parse(ok, sizeof(ok), out, sizeof(out)), 0);
     assert_string_equal(out, "www.abc.co");
     const unsigned char bad_len[] = {0, 9, 0, 0, 11, 'a'};
@@ -412,7 +416,7 @@ static void test_sni_selection(void **state)
     expect_cn(s, NULL, "default.test", "default");
     expect_cn(s, NULL, "bar.wild.test", "wild");
     expect_cn(s, NULL, "BAR.Wild.Test", "wild");
-    expect_cn(s, NULL, "foo.wild.test", "exact"); /* exact beats wildcard */
+    expect_cn(s, NULL, "foo.wild.test", "exact");   /* exact beats wildcard */
     expect_cn(s, NULL, "a.b.wild.test", "default"); /* wildcard covers one label */
     expect_cn(s, NULL, "wild.test", "default");
     expect_cn(s, NULL, "cn.test", "cn.test"); /* CN only when no SAN */
@@ -464,7 +468,7 @@ static void test_hosts_filter(void **state)
     assert_non_null(s);
     expect_cn(s, NULL, "bar.wild.test", "wild");
     expect_cn(s, NULL, "a.b.wild.test", "default"); /* allowed by hosts, no cert: default */
-    expect_cn(s, NULL, NULL, "default");             /* no SNI: allowed, default */
+    expect_cn(s, NULL, NULL, "default");            /* no SNI: allowed, default */
     SSL *cl = client_new(NULL, "default.test"), *ss = tls_server_ssl_new(s);
     assert_int_not_equal(pump(cl, ss), 0);
     if (!strstr(g_err, "unrecognized name")) fprintf(stderr, "hosts: %s\n", g_err);
@@ -480,8 +484,8 @@ static void test_versions_ciphers(void **state)
 {
     (void)state;
     struct tls_server *s = server_all();
-    struct copts tls11 = {.minv = TLS1_1_VERSION, .maxv = TLS1_1_VERSION,
-                          .ciphers = "DEFAULT:@SECLEVEL=0"};
+    struct copts tls11 = {
+        .minv = TLS1_1_VERSION, .maxv = TLS1_1_VERSION, .ciphers = "DEFAULT:@SECLEVEL=0"};
     assert_int_not_equal(run(s, &tls11, "default.test", NULL, 0, NULL), 0);
     struct copts weak = {.maxv = TLS1_2_VERSION, .ciphers = "AES128-SHA:@SECLEVEL=0"};
     assert_int_equal(run(s, &weak, "default.test", NULL, 0, NULL), -2);
@@ -548,8 +552,8 @@ static void test_alpn(void **state)
 /* ---- resumption ---- */
 
 /* Handshake with `sess` offered; returns 1 reused, 0 full, -1 failed; *out = new session. */
-static int resume(struct tls_server *srv, const struct copts *o, const char *sni,
-                  SSL_SESSION *sess, SSL_SESSION **out)
+static int resume(struct tls_server *srv, const struct copts *o, const char *sni, SSL_SESSION *sess,
+                  SSL_SESSION **out)
 {
     SSL *c = client_new(o, sni);
     SSL *s = tls_server_ssl_new(srv);
@@ -783,7 +787,8 @@ static void test_last_error(void **state)
     assert_int_equal(ERR_peek_error(), 0);
     ERR_raise(ERR_LIB_PEM, PEM_R_NO_START_LINE);
     ERR_raise(ERR_LIB_SSL, SSL_R_CERTIFICATE_VERIFY_FAILED);
-    assert_string_equal(tls_last_error(buf, sizeof(buf)), "certificate verify failed: no start line");
+    assert_string_equal(tls_last_error(buf, sizeof(buf)),
+                        "certificate verify failed: no start line");
     ERR_raise(ERR_LIB_SSL, SSL_R_NO_SHARED_CIPHER);
     tls_last_error(buf, 5);
     assert_string_equal(buf, "no s");
@@ -800,6 +805,92 @@ static void test_free_while_in_use(void **state)
     SSL *c = client_new(NULL, "bar.wild.test");
     assert_int_equal(pump(c, ss), 0);
     close_pair(c, ss, 0);
+}
+
+/* ---- threads: one server and the ticket ring shared by several workers ---- */
+
+struct worker {
+    struct tls_server *srv;
+    SSL_CTX *cctx;
+    int ok, reused;
+};
+
+/* Plain handshake loop without cmocka asserts (not thread-safe). */
+static int worker_hs(SSL *c, SSL *s)
+{
+    BIO *bc, *bs;
+    if (BIO_new_bio_pair(&bc, 0, &bs, 0) != 1) return -1;
+    SSL_set_bio(c, bc, bc);
+    SSL_set_bio(s, bs, bs);
+    bool cd = false, sd = false;
+    for (int i = 0; i < 100 && !(cd && sd); i++) {
+        int r;
+        if (!cd && (r = SSL_do_handshake(c)) == 1)
+            cd = true;
+        else if (!cd && !want_io(c, r))
+            return -1;
+        if (!sd && (r = SSL_do_handshake(s)) == 1)
+            sd = true;
+        else if (!sd && !want_io(s, r))
+            return -1;
+    }
+    char b;
+    if (!(cd && sd) || SSL_write(s, "s", 1) != 1 || SSL_read(c, &b, 1) != 1) return -1;
+    SSL_shutdown(c);
+    SSL_shutdown(s);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    SSL_SESSION *sess = NULL;
+    const char *names[] = {"www.example.com", "bar.wild.test", "default.test"};
+    for (int i = 0; i < 30; i++) {
+        SSL *c = SSL_new(w->cctx), *s = tls_server_ssl_new(w->srv);
+        if (c == NULL || s == NULL) break;
+        SSL_set_connect_state(c);
+        SSL_set_tlsext_host_name(c, names[i % 3]);
+        if (sess != NULL && i % 3 == 0) SSL_set_session(c, sess);
+        if (worker_hs(c, s) == 0) {
+            w->ok++;
+            w->reused += SSL_session_reused(c);
+            if (i % 3 == 0) {
+                SSL_SESSION_free(sess);
+                sess = SSL_get1_session(c);
+            }
+        }
+        SSL_free(c);
+        SSL_free(s);
+        ERR_clear_error();
+    }
+    SSL_SESSION_free(sess);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct tls_server *srv = server_all();
+    struct worker w[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){.srv = srv, .cctx = SSL_CTX_new(TLS_client_method())};
+        assert_non_null(w[i].cctx);
+        SSL_CTX_set_session_cache_mode(w[i].cctx, SSL_SESS_CACHE_OFF);
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    tls_tickets_rotate();
+    int ok = 0, reused = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        SSL_CTX_free(w[i].cctx);
+        ok += w[i].ok;
+        reused += w[i].reused;
+    }
+    tls_server_free(srv);
+    assert_int_equal(ok, 120);
+    assert_true(reused >= 4 * 8); /* 9 resumption attempts each, a rotation may cost one */
 }
 
 /* ---- backends ---- */
@@ -993,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_mtls_resumption),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_free_while_in_use),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_backend_verify),
         cmocka_unit_test(test_backend_mtls_and_sessions),
         cmocka_unit_test(test_backend_errors),
