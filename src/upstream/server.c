@@ -103,7 +103,9 @@ int server_next_addr(struct server *s, struct sockaddr_storage *out, socklen_t *
 bool server_passive_failure(struct server *s, unsigned threshold)
 {
     unsigned n = atomic_fetch_add(&s->passive_failures, 1) + 1;
-    if (threshold == 0 || n != threshold || !atomic_load(&s->healthy))
+    /* Only a probe can bring a server back, so without one live traffic never marks it
+     * down (the balancer's retry already steps around a failing server). */
+    if (!s->has_probe || threshold == 0 || n != threshold || !atomic_load(&s->healthy))
         return false;
     atomic_store(&s->healthy, false);
     server_update_usable(s);

@@ -65,8 +65,10 @@ void server_update_usable(struct server *s);
  * or -EHOSTUNREACH when a name has not resolved yet. */
 int server_next_addr(struct server *s, struct sockaddr_storage *out, socklen_t *len);
 
-/* Marks a connect failure / success on live traffic (passive health). Returns true when
- * this failure took the server down. */
+/* Marks a connect failure / success on live traffic (passive health): `threshold`
+ * consecutive failures take a probed server down until its probe succeeds again; servers
+ * without a probe are never marked down this way. Returns true when this failure took
+ * the server down. */
 bool server_passive_failure(struct server *s, unsigned threshold);
 void server_passive_success(struct server *s);
 
