@@ -34,6 +34,7 @@ static void runtime_free(struct runtime *rt)
             server_unref(b->servers[j]);
         free(b->servers);
         lb_pool_free(b->pool);
+        lb_pool_free(b->affinity_pool);
         tls_client_free(b->tls);
     }
     free(rt->listeners);
@@ -192,9 +193,13 @@ static int build_backend(struct runtime *rt, struct runtime *prev, size_t idx, c
         states[j] = &b->servers[j]->lb;
     }
     b->pool = lb_pool_new(cb->balance, states, cb->n_servers, rt->workers);
+    if (cb->affinity_client_ip && cb->balance != BAL_CONSISTENT_HASH)
+        b->affinity_pool =
+            lb_pool_new(BAL_CONSISTENT_HASH, states, cb->n_servers, rt->workers);
     free(states);
     states = NULL;
-    if (!b->pool)
+    if (!b->pool || (cb->affinity_client_ip && cb->balance != BAL_CONSISTENT_HASH &&
+                     !b->affinity_pool))
         goto nomem;
     if (cb->protocol == PROTO_TLS || cb->protocol == PROTO_HTTPS) {
         b->tls = tls_client_new(cb, err, errlen);

@@ -34,6 +34,7 @@ struct rt_backend {
     struct server **servers;
     size_t n_servers;
     struct lb_pool *pool;
+    struct lb_pool *affinity_pool; /* affinity.client_ip: a consistent-hash pool by client */
     struct tls_client *tls;
 };
 

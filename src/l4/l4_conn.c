@@ -193,7 +193,8 @@ void l4_connect_next(struct l4_conn *c)
             addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
             key = lb_hash(ip, strlen(ip));
         }
-        int idx = lb_pick(b->pool, c->w->index, key, c->tried, c->n_tried,
+        struct lb_pool *pool = b->affinity_pool ? b->affinity_pool : b->pool;
+        int idx = lb_pick(pool, c->w->index, key, c->tried, c->n_tried,
                           (unsigned)b->cfg->max_connections_per_server);
         if (idx < 0) {
             if (c->n_tried == 0) {
