@@ -26,15 +26,15 @@ typedef void (*probe_check_done_cb)(void *arg, bool ok, const char *detail);
 struct probe_check_params {
     const struct sockaddr *addr;
     socklen_t addr_len;
-    uint64_t timeout_ms;     /* whole attempt, connect to verdict */
-    int pp_version;          /* 0 none, 1 or 2: send a PROXY LOCAL/UNKNOWN header first */
-    struct tls_client *tls;  /* non-NULL: TLS handshake (with the context's verification) */
-    const char *tls_host;    /* host part of the server address (name or IP) */
-    const char *tls_sni;     /* health.host: overrides SNI and the name checked; or NULL */
-    const char *send;        /* bytes to send after connecting (and TLS), or NULL */
+    uint64_t timeout_ms;    /* whole attempt, connect to verdict */
+    int pp_version;         /* 0 none, 1 or 2: send a PROXY LOCAL/UNKNOWN header first */
+    struct tls_client *tls; /* non-NULL: TLS handshake (with the context's verification) */
+    const char *tls_host;   /* host part of the server address (name or IP) */
+    const char *tls_sni;    /* health.host: overrides SNI and the name checked; or NULL */
+    const char *send;       /* bytes to send after connecting (and TLS), or NULL */
     size_t send_len;
-    const char *expect;      /* substring the reply must contain within PROBE_READ_CAP, or
-                                NULL/"" for none */
+    const char *expect; /* substring the reply must contain within PROBE_READ_CAP, or
+                           NULL/"" for none */
 };
 
 /* Starts an attempt on `loop`. `send` and `expect` are NOT copied: they must stay valid
@@ -43,8 +43,8 @@ struct probe_check_params {
  * returns a negative errno and writes the reason to detail[0..detail_len); the callback
  * is then never called. */
 int probe_check_start(struct loop *loop, const struct probe_check_params *prm,
-                      probe_check_done_cb cb, void *arg, struct probe_check **out,
-                      char *detail, size_t detail_len);
+                      probe_check_done_cb cb, void *arg, struct probe_check **out, char *detail,
+                      size_t detail_len);
 
 /* Aborts an attempt in progress without calling its callback and releases it. */
 void probe_check_cancel(struct probe_check *c);
