@@ -93,12 +93,13 @@ static void cfg_free_backend(struct cfg_backend *b)
 }
 
 /* Frees `cfg` and everything it owns, regardless of its reference count. */
-void config_free(struct config *cfg)
+void cfg_config_free(struct config *cfg)
 {
     if (cfg == NULL) return;
     free(cfg->path);
     free(cfg->log.access);
     free(cfg->admin.token_file);
+    cfg_free_strings(&cfg->resolver.nameservers);
     for (size_t i = 0; i < cfg->n_listeners; i++)
         cfg_free_listener(&cfg->listeners[i]);
     free(cfg->listeners);

@@ -132,6 +132,8 @@ bool ld_is_http(enum cfg_protocol p);
 /* ---- the sections ---- */
 void ld_load_backends(struct ld *ld, yaml_node_t *seq);
 void ld_load_listeners(struct ld *ld, yaml_node_t *seq);
+/* The top-level `resolver` extension (load_resolver.c). */
+void ld_load_resolver(struct ld *ld, yaml_node_t *map);
 /* Resolves a backend reference made by a listener of protocol `lproto`: returns its
  * index, or -1 after reporting "unknown backend" or a protocol mismatch at `at`. */
 int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_protocol lproto);
@@ -141,6 +143,6 @@ void ld_load_routes(struct ld *ld, yaml_node_t *seq, struct cfg_listener *l);
 /* ---- config_free.c ---- */
 void cfg_free_strings(struct cfg_strings *s);
 void cfg_free_pairs(struct cfg_pairs *p);
-void config_free(struct config *cfg);
+void cfg_config_free(struct config *cfg);
 
 #endif

@@ -11,8 +11,9 @@
 
 #define CFG_FILE_MAX (16 * 1024 * 1024)
 
-static const char *const top_keys[] = {"workers", "max_connections", "shutdown_timeout", "log",
-                                       "admin",   "listeners",       "backends",         NULL};
+static const char *const top_keys[] = {"workers",   "max_connections", "shutdown_timeout",
+                                       "log",       "admin",           "resolver",
+                                       "listeners", "backends",        NULL};
 static const char *const log_keys[] = {"access", "format", "level", NULL};
 static const char *const admin_keys[] = {"bind", "token_file", NULL};
 
@@ -161,6 +162,7 @@ static void ld_load_root(struct ld *ld, yaml_node_t *root)
     ld_duration(ld, root, "shutdown_timeout", 0, LD_DURATION_MAX, &ld->cfg->shutdown_timeout_ms);
     ld_top_section(ld, root, "log", ld_load_log);
     ld_top_section(ld, root, "admin", ld_load_admin);
+    ld_top_section(ld, root, "resolver", ld_load_resolver);
     ld_top_section(ld, root, "backends", ld_load_backends);
     if (ld_get(ld, root, "listeners") == NULL)
         ld_error(ld, root, "missing required key 'listeners'");
@@ -291,7 +293,7 @@ done:
     }
     free(ld.dir);
     if (ld.n_errs > 0 || ld.oom) {
-        config_free(ld.cfg);
+        cfg_config_free(ld.cfg);
         ld_finish_errors(&ld, errs);
         return NULL;
     }
@@ -360,7 +362,7 @@ struct config *config_ref(struct config *cfg)
 void config_unref(struct config *cfg)
 {
     if (cfg == NULL) return;
-    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) config_free(cfg);
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) cfg_config_free(cfg);
 }
 
 void cfg_errors_free(struct cfg_errors *errs)

@@ -776,6 +776,13 @@ static void test_null_errs_and_aliases(void **state)
     config_unref(c);
     assert_null(config_load_buffer(NAME, "x: 1\n", 5, NULL));
 
+    /* top-level x-... keys may hold anchors */
+    static const char ext[] = "x-servers: &s [1.2.3.4:1, 1.2.3.4:2]\n" LISTENER_L
+                              "backends:\n  - {name: b, servers: *s}\n";
+    c = load_ok(NAME, ext);
+    assert_int_equal(c->backends[0].n_servers, 2);
+    config_unref(c);
+
     /* a billion laughs stays bounded */
     static const char laughs[] =
         "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
