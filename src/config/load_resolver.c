@@ -27,7 +27,8 @@ static void ld_resolver_nameserver(struct ld *ld, yaml_node_t *item, struct cfg_
     char canon[DNS_NAMESERVER_MAX];
     const char *why = NULL;
 
-    if (ld_node_str(ld, item, &text) < 0) return;
+    if (ld_node_str(ld, item, &text) < 0)
+        return;
     if (dns_parse_nameserver(text, canon, sizeof(canon), &why) < 0) {
         ld_error(ld, item, "\"%s\": %s", text, why);
         free(text);
@@ -39,7 +40,8 @@ static void ld_resolver_nameserver(struct ld *ld, yaml_node_t *item, struct cfg_
 static void ld_resolver_nameservers(struct ld *ld, yaml_node_t *map, struct cfg_resolver *r)
 {
     yaml_node_t *n = ld_get(ld, map, "nameservers");
-    if (n == NULL) return;
+    if (n == NULL)
+        return;
     size_t mark = ld_push_key(ld, "nameservers");
     bool scalar = ld_scalar(n) != NULL && !ld_is_null(n);
     long len = scalar ? 1 : ld_seq_len(ld, n);
@@ -54,10 +56,12 @@ static void ld_resolver_nameservers(struct ld *ld, yaml_node_t *map, struct cfg_
         r->nameservers.items = ld_calloc(ld, (size_t)len, sizeof(char *));
         for (long i = 0; r->nameservers.items && i < len; i++) {
             yaml_node_t *item = scalar ? n : ld_seq_item(ld, n, (size_t)i);
-            if (item == NULL) break;
+            if (item == NULL)
+                break;
             size_t m2 = scalar ? 0 : ld_push_index(ld, (size_t)i);
             ld_resolver_nameserver(ld, item, &r->nameservers);
-            if (!scalar) ld_pop(ld, m2);
+            if (!scalar)
+                ld_pop(ld, m2);
         }
     }
     ld_pop(ld, mark);
@@ -67,7 +71,8 @@ void ld_load_resolver(struct ld *ld, yaml_node_t *n)
 {
     struct cfg_resolver *r = &ld->cfg->resolver;
 
-    if (!ld_check_map(ld, n, resolver_keys)) return;
+    if (!ld_check_map(ld, n, resolver_keys))
+        return;
     ld_resolver_nameservers(ld, n, r);
     ld_duration(ld, n, "min_ttl", 100, 24ULL * 3600 * 1000, &r->min_ttl_ms);
     ld_duration(ld, n, "max_ttl", 1000, 7ULL * 24 * 3600 * 1000, &r->max_ttl_ms);

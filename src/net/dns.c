@@ -50,8 +50,8 @@ struct dns_name {
     struct server *srv; /* reference held */
     bool in_flight;     /* an ares_getaddrinfo callback is pending */
     bool stopped;
-    bool failing;   /* in a failure streak (warned once) */
-    unsigned seen;  /* dns_sync generation that last saw the server */
+    bool failing;  /* in a failure streak (warned once) */
+    unsigned seen; /* dns_sync generation that last saw the server */
     struct dns_name *next;
 };
 
@@ -71,31 +71,38 @@ struct dns {
 
 int dns_parse_nameserver(const char *text, char *out, size_t outlen, const char **err)
 {
-    static const char bad[] = "expected an IP address or IP:port (e.g. 127.0.0.1:5353, [::1]:53)";
+    const char *why = "expected an IP address or IP:port (e.g. 127.0.0.1:5353, [::1]:53)";
     struct sockaddr_storage ss = {0};
-    struct net_addr a;
-    const char *why;
-
-    if (text == NULL || outlen < DNS_NAMESERVER_MAX)
-        goto fail;
     struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    struct net_addr a;
+
+    if (text == NULL || text[0] == '\0' || outlen < DNS_NAMESERVER_MAX)
+        goto fail;
     if (inet_pton(AF_INET, text, &s4->sin_addr) == 1) {
         s4->sin_family = AF_INET;
         s4->sin_port = htons(53);
     } else if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1) {
         s6->sin6_family = AF_INET6;
         s6->sin6_port = htons(53);
-    } else if (addr_parse(text, &a, &why) == 0 && !a.is_name && !a.is_wildcard) {
-        memcpy(&ss, &a.ss, a.len);
+    } else if (addr_parse(text, &a, &why) < 0) {
+        goto fail;
+    } else if (a.is_name) {
+        why = "a nameserver must be an IP address, not a host name";
+        goto fail;
     } else {
+        memcpy(&ss, &a.ss, a.len);
+    }
+    if ((ss.ss_family == AF_INET && s4->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+        (ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))) {
+        why = "a nameserver needs a specific address, not a wildcard";
         goto fail;
     }
     addr_format((const struct sockaddr *)&ss, out, outlen);
     return 0;
 fail:
     if (err)
-        *err = bad;
+        *err = why;
     return -EINVAL;
 }
 
@@ -413,8 +420,8 @@ static void dns_on_answer(void *arg, int status, int timeouts, struct ares_addri
             log_info("server %s of backend %s: DNS lookup of %s works again (%s)", s->address,
                      s->backend, s->addr.host, text);
         else
-            log_debug("server %s of backend %s: %s unchanged, next lookup in %llu ms",
-                      s->address, s->backend, text, (unsigned long long)next);
+            log_debug("server %s of backend %s: %s unchanged, next lookup in %llu ms", s->address,
+                      s->backend, text, (unsigned long long)next);
     }
     if (changed)
         server_set_addrs(s, &set);
@@ -538,7 +545,8 @@ struct dns *dns_new(struct loop *loop, char *err, size_t errlen)
 static int dns_ptr_cmp(const void *a, const void *b)
 {
     const struct dns_name *x = *(struct dns_name *const *)a, *y = *(struct dns_name *const *)b;
-    return x->srv < y->srv ? -1 : x->srv > y->srv;
+    uintptr_t a1 = (uintptr_t)x->srv, b1 = (uintptr_t)y->srv;
+    return a1 < b1 ? -1 : a1 > b1;
 }
 
 /* The active entry for server s: binary search in idx (sorted by server), or a linear
@@ -556,7 +564,7 @@ static struct dns_name *dns_find(struct dns *d, struct dns_name **idx, size_t n,
         size_t mid = lo + (hi - lo) / 2;
         if (idx[mid]->srv == s)
             return idx[mid];
-        if ((const void *)idx[mid]->srv < (const void *)s)
+        if ((uintptr_t)idx[mid]->srv < (uintptr_t)s)
             lo = mid + 1;
         else
             hi = mid;
@@ -581,6 +589,7 @@ void dns_sync(struct dns *d, struct runtime *rt)
             idx[i++] = e;
         qsort(idx, n, sizeof(*idx), dns_ptr_cmp);
     }
+    struct dns_name *const old_head = d->names; /* entries made below go in front of it */
     for (size_t b = 0; b < rt->n_backends; b++) {
         const struct rt_backend *rb = &rt->backends[b];
         for (size_t i = 0; i < rb->n_servers; i++) {
@@ -588,14 +597,9 @@ void dns_sync(struct dns *d, struct runtime *rt)
             if (!s->addr.is_name)
                 continue;
             struct dns_name *e = dns_find(d, idx, n, s);
-            if (!e) {
-                /* new entries go to the front, outside idx: the walk below still sees
-                 * them, and a server listed twice finds the first through the list */
-                for (e = d->names; e && e->seen == gen && e->srv != s; e = e->next)
-                    ;
-                if (e && e->srv != s)
-                    e = NULL;
-            }
+            for (struct dns_name *f = d->names; !e && f != old_head; f = f->next)
+                if (f->srv == s)
+                    e = f; /* listed twice: created earlier in this sync */
             if (e) {
                 e->seen = gen;
                 continue;
@@ -627,8 +631,7 @@ void dns_sync(struct dns *d, struct runtime *rt)
             continue;
         }
         *pp = e->next;
-        log_debug("server %s of backend %s: no longer resolved", e->srv->address,
-                  e->srv->backend);
+        log_debug("server %s of backend %s: no longer resolved", e->srv->address, e->srv->backend);
         dns_name_stop(e);
     }
 }
