@@ -30,8 +30,7 @@ __attribute__((format(printf, 2, 3))) static int fail(struct jm_in *in, const ch
 
 static void skip_ws(struct jm_in *in)
 {
-    while (in->p < in->end &&
-           (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' || *in->p == '\r'))
+    while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' || *in->p == '\r'))
         in->p++;
 }
 
@@ -279,8 +278,7 @@ static int read_member(struct jm_in *in, struct jm_object *out, struct jm_field 
     return fail(in, "value of \"%s\": expected a string or an integer", key);
 }
 
-int jm_parse_object(const char *text, size_t len, struct jm_object *out, char *err,
-                    size_t errlen)
+int jm_parse_object(const char *text, size_t len, struct jm_object *out, char *err, size_t errlen)
 {
     struct jm_in in = {text, text, text + len, err, errlen};
     out->n = 0;

@@ -31,8 +31,7 @@ struct jm_object {
 
 /* Parses text[0..len) into out. Returns 0, or -1 with a message such as
  * "at byte 12: expected a string or an integer" written to err (errlen bytes). */
-int jm_parse_object(const char *text, size_t len, struct jm_object *out, char *err,
-                    size_t errlen);
+int jm_parse_object(const char *text, size_t len, struct jm_object *out, char *err, size_t errlen);
 
 /* The field whose decoded key equals `key`, or NULL. */
 const struct jm_field *jm_get(const struct jm_object *o, const char *key);

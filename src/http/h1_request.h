@@ -16,11 +16,11 @@
 #define H1_MAX_HEADERS 64
 
 /* Results of h1_parse_request (a positive value is the head length: done). */
-#define H1_NEED_MORE (-1)      /* the head is incomplete: read more, call again */
-#define H1_ERR_SYNTAX (-2)     /* malformed: answer 400 */
-#define H1_ERR_TOO_LARGE (-3)  /* the head exceeds max_head bytes: answer 431 */
-#define H1_ERR_TOO_MANY (-4)   /* more than H1_MAX_HEADERS header lines: answer 431 */
-#define H1_ERR_VERSION (-5)    /* not HTTP/1.0 or HTTP/1.1: answer 505 */
+#define H1_NEED_MORE (-1)     /* the head is incomplete: read more, call again */
+#define H1_ERR_SYNTAX (-2)    /* malformed: answer 400 */
+#define H1_ERR_TOO_LARGE (-3) /* the head exceeds max_head bytes: answer 431 */
+#define H1_ERR_TOO_MANY (-4)  /* more than H1_MAX_HEADERS header lines: answer 431 */
+#define H1_ERR_VERSION (-5)   /* not HTTP/1.0 or HTTP/1.1: answer 505 */
 
 struct h1_str {
     const char *p;
