@@ -157,14 +157,27 @@ static void read_proxy_header(struct l4_conn *c)
 
 /* ---- connecting to a server ---- */
 
+/* Frees a TLS session object. A session whose handshake completed is marked as cleanly
+ * shut down first (as nginx does): OpenSSL otherwise removes it from the session cache
+ * when the peer's EOF or a reset came first, and resumption would quietly stop working.
+ * `notify` sends our close_notify when the stream ended normally. */
+static void free_ssl(SSL **sslp, bool notify)
+{
+    SSL *ssl = *sslp;
+    if (!ssl)
+        return;
+    if (SSL_is_init_finished(ssl)) {
+        if (notify)
+            SSL_shutdown(ssl);
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    }
+    SSL_free(ssl);
+    *sslp = NULL;
+}
+
 static void release_server(struct l4_conn *c)
 {
-    if (c->srv.ssl) {
-        if (c->state == L4_ESTABLISHED && !c->srv.shut)
-            SSL_shutdown(c->srv.ssl); /* keeps the session resumable */
-        SSL_free(c->srv.ssl);
-        c->srv.ssl = NULL;
-    }
+    free_ssl(&c->srv.ssl, c->state == L4_ESTABLISHED && !c->srv.shut);
     if (c->srv.h.fd >= 0) {
         close(c->srv.h.fd);
         c->srv.h.fd = -1;
@@ -468,12 +481,7 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
         abort_with_reset(c->srv.h.fd);
     if (reset && termination[0] == 's')
         abort_with_reset(c->client.h.fd);
-    if (c->client.ssl) {
-        if (!reset && !c->client.shut && SSL_is_init_finished(c->client.ssl))
-            SSL_shutdown(c->client.ssl);
-        SSL_free(c->client.ssl);
-        c->client.ssl = NULL;
-    }
+    free_ssl(&c->client.ssl, !reset && !c->client.shut);
     close(c->client.h.fd);
     c->client.h.fd = -1;
     release_server(c);

@@ -291,7 +291,6 @@ int l4_pump(struct l4_conn *c)
     if (pump_dir(c, &c->down, &c->srv, &c->client))
         return 1;
     if (c->client.shut && c->srv.shut) {
-        c->error = NULL;
         l4_conn_close(c, c->first_fin ? c->first_fin : "client_closed");
         return 1;
     }

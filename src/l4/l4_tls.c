@@ -3,6 +3,7 @@
  * readiness flags of the side are cleared when OpenSSL wants that kind of I/O. */
 #include "l4/l4_tls.h"
 
+#include <ctype.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,11 @@ void l4_tls_accept_step(struct l4_conn *c)
             l4_conn_close(c, "internal_error");
             return;
         }
+        /* A client that closes TCP without close_notify (most do) ends its stream like a
+         * FIN (see l4_pump.c). Without this option OpenSSL treats that EOF as a fatal
+         * error and drops the session from the server cache, so that TLS 1.2 session-id
+         * and TLS 1.3 stateful resumption (session_tickets: false) would rarely work. */
+        SSL_set_options(c->client.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     }
     if (!c->client.readable && !c->client.writable)
         return;
@@ -90,6 +96,10 @@ void l4_tls_accept_step(struct l4_conn *c)
     }
     struct tls_peer_info pi;
     tls_peer_info(c->client.ssl, &pi);
+    /* DNS names are case-insensitive: log and route the SNI lowercased, as passthrough
+     * (which reads it from the raw ClientHello) does */
+    for (char *p = pi.sni; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     int vi = version_index(pi.version);
     if (vi >= 0)
         counter_add(&ls->tls_handshakes[vi], 1);
@@ -117,6 +127,7 @@ int l4_tls_start_server(struct l4_conn *c)
         c->error = "cannot create TLS session to the server";
         return -1;
     }
+    SSL_set_options(c->srv.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF); /* same as the client side */
     return 0;
 }
 

@@ -1,0 +1,375 @@
+#!/usr/bin/env bash
+# bench/tls.sh: TLS termination benchmark. sluice (`tls` listener), HAProxy 2.6 (`bind ...
+# ssl crt`, mode tcp) and nginx 1.22 (stream module, `listen ... ssl`) terminate TLS with
+# the same certificates and hand the clear stream to the same backends, with the same
+# worker count and the same CPU pinning, in one run. Prints a markdown table:
+#   full hs/s     new TLS 1.3 handshakes per second, ECDSA P-256 and RSA-2048 certificates
+#                 (openssl s_time -new, CONC clients at once, HS_SECONDS each)
+#   resumed hs/s  TLS 1.2 handshakes resuming a session ticket (openssl s_time -reuse;
+#                 s_time cannot resume TLS 1.3: it never reads the post-handshake ticket)
+#   bulk MB/s     one TLS 1.3 connection (TLS_AES_256_GCM_SHA384) pushing BULK_MIB MiB
+#                 through the proxy to a sink backend
+#   CPU           proxy CPU time per full ECDSA handshake and per GiB of bulk data
+# with the ratio to HAProxy for each. Medians over ROUNDS interleaved rounds.
+#
+# Usage: bench/tls.sh
+# Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPUS/LOAD_CPUS (taskset lists;
+#   default 0 / 1 on 2 CPUs, halves on more) HS_SECONDS=5 CONC=4 BULK_MIB=1024 ROUNDS=3
+#   BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
+# Results: $OUT/results.md, $OUT/results.tsv; configs and logs in $OUT/run/.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+OUT=${OUT:-$REPO/bench/out/tls}
+RUN=$OUT/run
+SLUICE_BUILD=${SLUICE_BUILD:-$REPO/build}
+SLUICE=$SLUICE_BUILD/sluice
+DEMO=$SLUICE_BUILD/sluice-demo
+HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+NGINX=${NGINX:-/usr/sbin/nginx}
+NGINX_STREAM=${NGINX_STREAM:-/usr/lib/nginx/modules/ngx_stream_module.so}
+PROXIES=${PROXIES:-"sluice haproxy nginx"}
+WORKERS=${WORKERS:-2}
+HS_SECONDS=${HS_SECONDS:-5}
+CONC=${CONC:-4}
+BULK_MIB=${BULK_MIB:-1024}
+ROUNDS=${ROUNDS:-3}
+BASE_PORT=${BASE_PORT:-28000}
+CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+
+ncpu=$(nproc)
+if [ -z "${PROXY_CPUS:-}" ] || [ -z "${LOAD_CPUS:-}" ]; then
+    if [ "$ncpu" -ge 4 ]; then
+        half=$((ncpu / 2))
+        PROXY_CPUS=${PROXY_CPUS:-0-$((half - 1))}
+        LOAD_CPUS=${LOAD_CPUS:-$half-$((ncpu - 1))}
+    elif [ "$ncpu" -ge 2 ]; then
+        PROXY_CPUS=${PROXY_CPUS:-0}
+        LOAD_CPUS=${LOAD_CPUS:-1}
+    else
+        PROXY_CPUS=${PROXY_CPUS:-0}
+        LOAD_CPUS=${LOAD_CPUS:-0}
+    fi
+fi
+
+log() { printf '[tls.sh] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Every pid we start goes in PIDS; cleanup stops them (and their children) by pid.
+PIDS=()
+stop_pid() {
+    local pid=$1 kids i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kids=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_bg() {
+    local cpus=$1 logfile=$2
+    shift 2
+    taskset -c "$cpus" "$@" >"$logfile" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+wait_port() {
+    local port=$1 pid=$2 what=$3 i
+    for i in $(seq 200); do
+        port_listening "$port" && return 0
+        kill -0 "$pid" 2>/dev/null || die "$what exited at start (see $RUN)"
+        sleep 0.05
+    done
+    die "$what is not listening on $port after 10s"
+}
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+    local pid=$1 total=0 p v
+    for p in $pid $(pgrep -P "$pid" 2>/dev/null || true); do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# ---------------------------------------------------------------------------------------
+for t in taskset ss pgrep python3 openssl; do
+    command -v "$t" >/dev/null || die "missing $t"
+done
+if [ ! -x "$SLUICE" ] || [ ! -x "$DEMO" ]; then die "missing $SLUICE or $DEMO (run make)"; fi
+mkdir -p "$OUT" "$RUN/certs"
+rm -rf "${RUN:?}"/*
+mkdir -p "$RUN/certs"
+C=$RUN/certs
+
+# Certificates: one CA, an ECDSA P-256 and an RSA-2048 leaf for bench.local.
+ossl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
+ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/ca.key" \
+    -out "$C/ca.pem" -days 400 -subj "/CN=sluice bench CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+for kind in ec rsa; do
+    if [ $kind = rsa ]; then
+        ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$C/$kind.key"
+    else
+        ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$C/$kind.key"
+    fi
+    printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bench.local\n' >"$C/$kind.ext"
+    ossl req -new -key "$C/$kind.key" -subj "/CN=bench.local" -out "$C/$kind.csr"
+    ossl x509 -req -in "$C/$kind.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
+        -days 365 -sha256 -extfile "$C/$kind.ext" -out "$C/$kind.pem"
+    cat "$C/$kind.pem" "$C/$kind.key" >"$C/$kind.bundle" # HAProxy's crt: cert + key
+done
+
+# Ports: echo backend BASE, sink backend BASE+1; per proxy i: ECDSA listener BASE+10+3i,
+# RSA listener BASE+11+3i (both to echo), bulk listener BASE+12+3i (ECDSA, to the sink).
+ECHO_PORT=$BASE_PORT
+SINK_PORT=$((BASE_PORT + 1))
+declare -A P_EC P_RSA P_BULK
+idx=0
+for p in $PROXIES; do
+    P_EC[$p]=$((BASE_PORT + 10 + 3 * idx))
+    P_RSA[$p]=$((BASE_PORT + 11 + 3 * idx))
+    P_BULK[$p]=$((BASE_PORT + 12 + 3 * idx))
+    for port in "${P_EC[$p]}" "${P_RSA[$p]}" "${P_BULK[$p]}"; do
+        port_listening "$port" && die "port $port is in use (set BASE_PORT)"
+    done
+    idx=$((idx + 1))
+done
+
+log "CPUs: $ncpu; proxies on $PROXY_CPUS, clients and backends on $LOAD_CPUS; workers $WORKERS"
+start_bg "$LOAD_CPUS" "$RUN/echo.log" "$DEMO" --listen "127.0.0.1:$ECHO_PORT" --mode echo
+wait_port "$ECHO_PORT" "$LAST_PID" sluice-demo
+cat >"$RUN/sink.py" <<'EOF'
+import socket, sys, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(64)
+def drain(s):
+    buf = bytearray(1 << 20)
+    while s.recv_into(buf):
+        pass
+    s.close()
+while True:
+    s, _ = l.accept()
+    threading.Thread(target=drain, args=(s,), daemon=True).start()
+EOF
+start_bg "$LOAD_CPUS" "$RUN/sink.log" python3 "$RUN/sink.py" "$SINK_PORT"
+wait_port "$SINK_PORT" "$LAST_PID" sink
+
+# ---------------------------------------------------------------------------------------
+# Proxies: the same certificates, TLS 1.2+, Mozilla intermediate ciphers, session tickets.
+
+start_sluice() {
+    local p=$1 cfg=$RUN/sluice.yaml
+    cat >"$cfg" <<EOF
+workers: $WORKERS
+log: {access: "off", level: warn}
+listeners:
+  - {name: ec, bind: "127.0.0.1:${P_EC[$p]}", protocol: tls, backend: echo,
+     tls: {certificates: [{cert: certs/ec.pem, key: certs/ec.key}]}}
+  - {name: rsa, bind: "127.0.0.1:${P_RSA[$p]}", protocol: tls, backend: echo,
+     tls: {certificates: [{cert: certs/rsa.pem, key: certs/rsa.key}]}}
+  - {name: bulk, bind: "127.0.0.1:${P_BULK[$p]}", protocol: tls, backend: sink, idle_timeout: 10m,
+     tls: {certificates: [{cert: certs/ec.pem, key: certs/ec.key}]}}
+backends:
+  - {name: echo, servers: [{address: "127.0.0.1:$ECHO_PORT"}]}
+  - {name: sink, servers: [{address: "127.0.0.1:$SINK_PORT"}], timeout: 10m}
+EOF
+    "$SLUICE" -t -c "$cfg" >"$RUN/sluice-check.log" 2>&1 || die "sluice rejected $cfg"
+    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$SLUICE" -c "$cfg"
+}
+
+start_haproxy() {
+    local p=$1 cfg=$RUN/haproxy.cfg
+    cat >"$cfg" <<EOF
+global
+    nbthread $WORKERS
+    ssl-default-bind-ciphers $CIPHERS
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+    tune.ssl.default-dh-param 2048
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    timeout server 10m
+frontend ec
+    bind 127.0.0.1:${P_EC[$p]} ssl crt $C/ec.bundle
+    default_backend echo
+frontend rsa
+    bind 127.0.0.1:${P_RSA[$p]} ssl crt $C/rsa.bundle
+    default_backend echo
+frontend bulk
+    bind 127.0.0.1:${P_BULK[$p]} ssl crt $C/ec.bundle
+    default_backend sink
+backend echo
+    server s1 127.0.0.1:$ECHO_PORT
+backend sink
+    server s1 127.0.0.1:$SINK_PORT
+EOF
+    "$HAPROXY" -c -q -f "$cfg" || die "haproxy rejected $cfg"
+    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$HAPROXY" -db -f "$cfg"
+}
+
+start_nginx() {
+    local p=$1 dir=$RUN/nginx
+    mkdir -p "$dir/logs"
+    cat >"$dir/nginx.conf" <<EOF
+load_module $NGINX_STREAM;
+worker_processes $WORKERS;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 8192; }
+stream {
+    proxy_connect_timeout 5s;
+    proxy_timeout 10m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers $CIPHERS;
+    ssl_session_tickets on;
+    ssl_session_cache shared:SSL:10m;
+    server { listen 127.0.0.1:${P_EC[$p]} ssl reuseport; ssl_certificate $C/ec.pem;
+             ssl_certificate_key $C/ec.key; proxy_pass 127.0.0.1:$ECHO_PORT; }
+    server { listen 127.0.0.1:${P_RSA[$p]} ssl reuseport; ssl_certificate $C/rsa.pem;
+             ssl_certificate_key $C/rsa.key; proxy_pass 127.0.0.1:$ECHO_PORT; }
+    server { listen 127.0.0.1:${P_BULK[$p]} ssl reuseport; ssl_certificate $C/ec.pem;
+             ssl_certificate_key $C/ec.key; proxy_pass 127.0.0.1:$SINK_PORT; }
+}
+EOF
+    "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
+        die "nginx rejected $dir/nginx.conf"
+    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
+        -c "$dir/nginx.conf"
+}
+
+# ---------------------------------------------------------------------------------------
+# Measurements
+
+# s_time with CONC clients at once on LOAD_CPUS; prints connections per second.
+hs_rate() {
+    local port=$1 mode=$2 i total=0 n
+    shift 2
+    local pids=()
+    for i in $(seq "$CONC"); do
+        taskset -c "$LOAD_CPUS" openssl s_time -connect "127.0.0.1:$port" "$mode" \
+            -time "$HS_SECONDS" "$@" >"$RUN/s_time.$i" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i" || true; done
+    for i in $(seq "$CONC"); do
+        # "N connections in S real seconds, ..." (the last such line is the timed run)
+        n=$(grep -E '^[0-9]+ connections in [0-9]+ real seconds' "$RUN/s_time.$i" | tail -1 |
+            awk '{print $1}')
+        [ -n "$n" ] || { cat "$RUN/s_time.$i" >&2; die "s_time failed on port $port"; }
+        total=$((total + n))
+    done
+    # s_time counts whole seconds of wall time; HS_SECONDS is what it ran
+    echo "$total $HS_SECONDS" | awk '{printf "%.0f", $1 / $2}'
+}
+
+# Reused handshakes: s_time prints "r" for each resumed connection; fail if most were not.
+check_reuse() {
+    local r star
+    r=$(cat "$RUN"/s_time.* | tr -cd 'r' | wc -c)
+    star=$(cat "$RUN"/s_time.* | tr -cd '*' | wc -c)
+    [ "$r" -gt "$star" ] || log "warning: only $r of $((r + star)) connections resumed"
+}
+
+cat >"$RUN/bulk.py" <<'EOF'
+import socket, ssl, sys, time
+port, mib = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+raw = socket.create_connection(("127.0.0.1", port))
+t = ctx.wrap_socket(raw, server_hostname="bench.local")
+buf = memoryview(b"\x5a" * (1 << 20))
+start = time.monotonic()
+for _ in range(mib):
+    t.sendall(buf)
+t.shutdown(socket.SHUT_WR)  # after the last record: FIN; the sink closes, so does the proxy
+while t.recv(65536):
+    pass
+print(f"{mib * 1048576 / (time.monotonic() - start) / 1e6:.0f}")
+EOF
+
+bulk_rate() {
+    taskset -c "$LOAD_CPUS" python3 "$RUN/bulk.py" "$1" "$BULK_MIB" 2>"$RUN/bulk.err" ||
+        { cat "$RUN/bulk.err" >&2; die "bulk client failed on port $1"; }
+}
+
+declare -A R
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+for round in $(seq "$ROUNDS"); do
+    for p in $PROXIES; do
+        log "round $round: $p"
+        "start_$p" "$p"
+        pid=$LAST_PID
+        wait_port "${P_EC[$p]}" "$pid" "$p"
+        wait_port "${P_BULK[$p]}" "$pid" "$p"
+        t0=$(cpu_ticks "$pid")
+        ec=$(hs_rate "${P_EC[$p]}" -new -tls1_3)
+        t1=$(cpu_ticks "$pid")
+        rsa=$(hs_rate "${P_RSA[$p]}" -new -tls1_3)
+        res=$(hs_rate "${P_EC[$p]}" -reuse -tls1_2)
+        check_reuse
+        t2=$(cpu_ticks "$pid")
+        bulk=$(bulk_rate "${P_BULK[$p]}")
+        t3=$(cpu_ticks "$pid")
+        # CPU per full ECDSA handshake (us) and per GiB (ms)
+        hs_us=$(echo "$t0 $t1 $ec $HS_SECONDS $CLK_TCK" |
+            awk '{n = $3 * $4; printf "%.0f", n ? ($2 - $1) / $5 * 1e6 / n : 0}')
+        gib_ms=$(echo "$t2 $t3 $BULK_MIB $CLK_TCK" |
+            awk '{printf "%.0f", ($2 - $1) / $4 * 1000 / ($3 / 1024)}')
+        R[$p,ec]+="$ec "
+        R[$p,rsa]+="$rsa "
+        R[$p,res]+="$res "
+        R[$p,bulk]+="$bulk "
+        R[$p,hsus]+="$hs_us "
+        R[$p,gibms]+="$gib_ms "
+        log "  ecdsa $ec/s rsa $rsa/s resumed $res/s bulk ${bulk} MB/s; cpu ${hs_us} us/hs ${gib_ms} ms/GiB"
+        stop_pid "$pid"
+    done
+done
+
+# ---------------------------------------------------------------------------------------
+ref=haproxy
+case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1}') ;; esac
+{
+    echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | bulk MB/s | CPU us / full hs | CPU ms / GiB |"
+    echo "|---|---|---|---|---|---|---|"
+    for p in $PROXIES; do
+        row="| $p"
+        for k in ec rsa res bulk hsus gibms; do
+            # shellcheck disable=SC2086
+            v=$(median ${R[$p,$k]})
+            # shellcheck disable=SC2086
+            r=$(median ${R[$ref,$k]})
+            ratio=$(echo "$v $r" | awk '{printf "%.2f", $2 ? $1 / $2 : 0}')
+            row+=" | $v (x$ratio)"
+        done
+        echo "$row |"
+    done
+} >"$OUT/results.md"
+{
+    printf 'proxy\tkey\tvalues\n'
+    for p in $PROXIES; do
+        for k in ec rsa res bulk hsus gibms; do printf '%s\t%s\t%s\n' "$p" "$k" "${R[$p,$k]}"; done
+    done
+} >"$OUT/results.tsv"
+echo
+echo "TLS benchmark: workers $WORKERS, proxies on CPU $PROXY_CPUS, clients on CPU $LOAD_CPUS," \
+    "s_time x$CONC for ${HS_SECONDS}s, bulk ${BULK_MIB} MiB, median of $ROUNDS rounds;" \
+    "ratios to $ref (for CPU columns lower is better)"
+cat "$OUT/results.md"
