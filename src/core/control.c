@@ -164,17 +164,23 @@ int control_set_server(struct control *c, const char *backend, const char *addre
         atomic_store(&s->lb.weight, weight);
     if (admin_state >= 0) {
         int old = atomic_exchange(&s->admin, admin_state);
-        if (admin_state == SERVER_DRAIN && old != SERVER_DRAIN) {
+        /* drain and disabled both stop new connections; open ones keep drain_timeout */
+        bool leaving = admin_state != SERVER_ENABLED;
+        bool was_leaving = old != SERVER_ENABLED;
+        if (leaving && !was_leaving) {
             struct rt_backend *b = runtime_find_backend(c->rt, backend);
             atomic_store(&s->drain_deadline, loop_now(&c->loop) + b->cfg->drain_timeout_ms);
-            log_info("server %s of backend %s set to drain: %u connection(s) get %llu ms", address,
-                     backend, atomic_load(&s->lb.active),
-                     (unsigned long long)b->cfg->drain_timeout_ms);
-        } else if (admin_state != SERVER_DRAIN) {
+            log_info("server %s of backend %s set to %s: %u open connection(s) get %llu ms",
+                     address, backend, server_admin_name(admin_state),
+                     atomic_load(&s->lb.active), (unsigned long long)b->cfg->drain_timeout_ms);
+        } else if (!leaving) {
             atomic_store(&s->drain_deadline, 0);
             if (old != admin_state)
                 log_info("server %s of backend %s set to %s", address, backend,
                          server_admin_name(admin_state));
+        } else if (old != admin_state) {
+            log_info("server %s of backend %s set to %s (drain clock unchanged)", address,
+                     backend, server_admin_name(admin_state));
         }
         server_update_usable(s);
         for (int i = 0; i < c->n_workers; i++)

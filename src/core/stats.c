@@ -1,5 +1,6 @@
 #include "core/stats.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,109 +26,79 @@ void hist_sum_into(struct histogram *dst, const struct histogram *src)
     counter_add(&dst->sum_us, counter_get(&src->sum_us));
 }
 
-/* Allocates a zeroed stats object with `workers` cache-aligned slots of `slot_size`. */
-static void *stats_alloc(size_t header, size_t slot_size, int workers)
+/* A registry of stats objects of one kind. Every object starts with its `char *name`
+ * (the first member of listener_stats and backend_stats); searched linearly, since there
+ * are a handful of names. */
+struct registry {
+    void **items;
+    size_t len;
+    size_t header, slot, workers_off; /* layout of the kind */
+};
+
+static struct registry listener_reg = {
+    .header = sizeof(struct listener_stats),
+    .slot = sizeof(struct listener_slot),
+    .workers_off = offsetof(struct listener_stats, workers),
+};
+static struct registry backend_reg = {
+    .header = sizeof(struct backend_stats),
+    .slot = sizeof(struct backend_slot),
+    .workers_off = offsetof(struct backend_stats, workers),
+};
+
+static const char *item_name(const void *item)
 {
-    size_t size = header + slot_size * (size_t)workers;
-    size = (size + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, size);
-    if (p)
-        memset(p, 0, size);
-    return p;
+    return *(char *const *)item;
 }
 
-static struct listener_stats *listener_stats_new(const char *name, int workers)
+/* The object called `name` in r, created zeroed with `workers` cache-aligned slots on
+ * first use. NULL on allocation failure. */
+static void *registry_get(struct registry *r, const char *name, int workers)
 {
-    struct listener_stats *s =
-        stats_alloc(sizeof(*s), sizeof(struct listener_slot), workers);
-    if (!s)
-        return NULL;
-    s->name = strdup(name);
-    s->workers = workers;
-    if (!s->name) {
-        free(s);
+    for (size_t i = 0; i < r->len; i++)
+        if (strcmp(item_name(r->items[i]), name) == 0)
+            return r->items[i];
+    size_t size = (r->header + r->slot * (size_t)workers + 63) & ~(size_t)63;
+    char *item = aligned_alloc(64, size);
+    char *copy = strdup(name);
+    void **items = realloc(r->items, (r->len + 1) * sizeof(*items));
+    if (items)
+        r->items = items;
+    if (!item || !copy || !items) {
+        free(item);
+        free(copy);
         return NULL;
     }
-    return s;
+    memset(item, 0, size);
+    memcpy(item, &copy, sizeof(copy));
+    memcpy(item + r->workers_off, &workers, sizeof(workers));
+    r->items[r->len++] = item;
+    return item;
 }
 
-static struct backend_stats *backend_stats_new(const char *name, int workers)
+static void registry_clear(struct registry *r)
 {
-    struct backend_stats *s = stats_alloc(sizeof(*s), sizeof(struct backend_slot), workers);
-    if (!s)
-        return NULL;
-    s->name = strdup(name);
-    s->workers = workers;
-    if (!s->name) {
-        free(s);
-        return NULL;
+    for (size_t i = 0; i < r->len; i++) {
+        free(*(char **)r->items[i]);
+        free(r->items[i]);
     }
-    return s;
-}
-
-/* Registry: a growing array per kind, searched linearly (a handful of names). */
-static void **listener_reg;
-static size_t listener_reg_len;
-static void **backend_reg;
-static size_t backend_reg_len;
-
-static int reg_push(void ***arr, size_t *len, void *item)
-{
-    void **a = realloc(*arr, (*len + 1) * sizeof(*a));
-    if (!a)
-        return -1;
-    a[(*len)++] = item;
-    *arr = a;
-    return 0;
+    free(r->items);
+    r->items = NULL;
+    r->len = 0;
 }
 
 struct listener_stats *listener_stats_get(const char *name, int workers)
 {
-    for (size_t i = 0; i < listener_reg_len; i++) {
-        struct listener_stats *s = listener_reg[i];
-        if (strcmp(s->name, name) == 0)
-            return s;
-    }
-    struct listener_stats *s = listener_stats_new(name, workers);
-    if (s && reg_push(&listener_reg, &listener_reg_len, s) < 0) {
-        free(s->name);
-        free(s);
-        s = NULL;
-    }
-    return s;
+    return registry_get(&listener_reg, name, workers);
 }
 
 struct backend_stats *backend_stats_get(const char *name, int workers)
 {
-    for (size_t i = 0; i < backend_reg_len; i++) {
-        struct backend_stats *s = backend_reg[i];
-        if (strcmp(s->name, name) == 0)
-            return s;
-    }
-    struct backend_stats *s = backend_stats_new(name, workers);
-    if (s && reg_push(&backend_reg, &backend_reg_len, s) < 0) {
-        free(s->name);
-        free(s);
-        s = NULL;
-    }
-    return s;
+    return registry_get(&backend_reg, name, workers);
 }
 
 void stats_registry_free(void)
 {
-    for (size_t i = 0; i < listener_reg_len; i++) {
-        struct listener_stats *s = listener_reg[i];
-        free(s->name);
-        free(s);
-    }
-    for (size_t i = 0; i < backend_reg_len; i++) {
-        struct backend_stats *s = backend_reg[i];
-        free(s->name);
-        free(s);
-    }
-    free(listener_reg);
-    free(backend_reg);
-    listener_reg = NULL;
-    backend_reg = NULL;
-    listener_reg_len = backend_reg_len = 0;
+    registry_clear(&listener_reg);
+    registry_clear(&backend_reg);
 }
