@@ -13,7 +13,8 @@ import urllib.parse
 
 import pytest
 
-from helpers import (connect, echo_roundtrip, free_port, l4_config, recv_all, recv_line, scaled, wait_for)
+from helpers import (connect, echo_roundtrip, free_port, l4_config, recv_all, recv_line, scaled,
+                     wait_closed, wait_for)
 
 
 # ---------------------------------------------------------------------------------------
@@ -564,9 +565,21 @@ def test_drain_and_enable_through_the_api(setup):
 
 
 def test_disabled_server_takes_no_connections(setup):
-    t = setup()
+    t = setup(drain_timeout="1s")
     by_name = {d.name: d.address for d in t.servers}
+    held = None
+    while held is None:
+        c = connect(t.port)
+        if recv_line(c) == "b":
+            held = c
+        else:
+            c.close()
     assert t.admin.patch_server("pool", by_name["b"], {"state": "disabled"})[0] == 200
+    # like drain: the open connection keeps working, then gets drain_timeout
+    echo_roundtrip(held, b"still here")
+    state, waited, _ = wait_closed(held, scaled(5))
+    assert state in ("eof", "reset") and waited <= scaled(2.5), (state, waited)
+    assert t.s.log_for(held)["termination"] == "drained"
     for _ in range(6):
         c = connect(t.port)
         assert recv_line(c) == "a"
