@@ -104,9 +104,11 @@ static void usage(FILE *f)
 /* Ensures `b` has its storage; returns 0 or -ENOMEM. */
 static int buf_take(struct demo_buf *b)
 {
-    if (b->data) return 0;
+    if (b->data)
+        return 0;
     b->data = malloc(DEMO_BUF_SIZE);
-    if (!b->data) return -ENOMEM;
+    if (!b->data)
+        return -ENOMEM;
     b->start = b->len = 0;
     return 0;
 }
@@ -124,7 +126,8 @@ static void buf_release_if_empty(struct demo_buf *b)
 /* Free room at the tail, after moving the valid bytes to the front when useful. */
 static size_t buf_room(struct demo_buf *b)
 {
-    if (!b->data) return DEMO_BUF_SIZE;
+    if (!b->data)
+        return DEMO_BUF_SIZE;
     if (b->start > 0 && b->start + b->len == DEMO_BUF_SIZE) {
         memmove(b->data, b->data + b->start, b->len);
         b->start = 0;
@@ -135,8 +138,10 @@ static size_t buf_room(struct demo_buf *b)
 /* Appends `len` bytes; the caller has checked buf_room(). */
 static int buf_append(struct demo_buf *b, const char *p, size_t len)
 {
-    if (buf_take(b) < 0) return -ENOMEM;
-    if (buf_room(b) < len) return -ENOBUFS;
+    if (buf_take(b) < 0)
+        return -ENOMEM;
+    if (buf_room(b) < len)
+        return -ENOBUFS;
     memcpy(b->data + b->start + b->len, p, len);
     b->len += len;
     return 0;
@@ -146,7 +151,8 @@ static void buf_consume(struct demo_buf *b, size_t n)
 {
     b->start += n;
     b->len -= n;
-    if (b->len == 0) b->start = 0;
+    if (b->len == 0)
+        b->start = 0;
 }
 
 static void conn_free(struct demo_conn *c)
@@ -159,14 +165,16 @@ static void conn_free(struct demo_conn *c)
         c->prev->next = c->next;
     else
         g.conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    if (c->next)
+        c->next->prev = c->prev;
     free(c);
     g.n_conns--;
     if (g.any_paused) {
         for (int i = 0; i < g.n_listeners; i++) {
             struct demo_listener *l = &g.listeners[i];
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
-            if (l->paused && epoll_ctl(g.epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0) l->paused = false;
+            if (l->paused && epoll_ctl(g.epfd, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+                l->paused = false;
         }
         g.any_paused = 0;
     }
@@ -193,13 +201,18 @@ static int conn_update(struct demo_conn *c)
     uint32_t want = 0;
     if (!c->rd_eof) {
         bool room = buf_room(&c->out) >= reply_room_needed();
-        if (g.mode == MODE_HTTP || g.mode == MODE_PONG) room = room && buf_room(&c->in) > 0;
-        if (room) want |= EPOLLIN | EPOLLRDHUP;
+        if (g.mode == MODE_HTTP || g.mode == MODE_PONG)
+            room = room && buf_room(&c->in) > 0;
+        if (room)
+            want |= EPOLLIN | EPOLLRDHUP;
     }
-    if (c->out.len > 0) want |= EPOLLOUT;
-    if (want == c->events) return 0;
+    if (c->out.len > 0)
+        want |= EPOLLOUT;
+    if (want == c->events)
+        return 0;
     struct epoll_event ev = {.events = want, .data.ptr = c};
-    if (epoll_ctl(g.epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) return -errno;
+    if (epoll_ctl(g.epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        return -errno;
     c->events = want;
     return 0;
 }
@@ -208,7 +221,8 @@ static int conn_update(struct demo_conn *c)
 static size_t http_header_end(const char *p, size_t len)
 {
     for (size_t i = 3; i < len; i++)
-        if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r') return i + 1;
+        if (p[i] == '\n' && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r')
+            return i + 1;
     return 0;
 }
 
@@ -221,7 +235,8 @@ static bool http_header(const char *head, size_t len, const char *name, char *va
     while (p && p + 1 < end) {
         p++;
         const char *eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol) break;
+        if (!eol)
+            break;
         if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
             const char *v = p + nlen + 1;
             while (v < eol && (*v == ' ' || *v == '\t'))
@@ -246,15 +261,18 @@ static int http_reply(struct demo_conn *c, int status, const char *reason, bool 
     char body[128], msg[512];
     int blen = snprintf(body, sizeof(body), status == 200 ? "hello from %s\n" : "%s\n",
                         status == 200 ? g.name : reason);
-    if (blen < 0 || (size_t)blen >= sizeof(body)) blen = (int)sizeof(body) - 1;
+    if (blen < 0 || (size_t)blen >= sizeof(body))
+        blen = (int)sizeof(body) - 1;
     int n = snprintf(msg, sizeof(msg),
                      "HTTP/1.1 %d %s\r\nServer: sluice-demo\r\nX-Served-By: %s\r\n"
                      "Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: %s\r\n\r\n"
                      "%.*s",
                      status, reason, g.name, blen, keep_alive ? "keep-alive" : "close",
                      head_only ? 0 : blen, body);
-    if (n < 0 || (size_t)n >= sizeof(msg)) return -ENOBUFS;
-    if (!keep_alive) c->close_after = true;
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return -ENOBUFS;
+    if (!keep_alive)
+        c->close_after = true;
     return buf_append(&c->out, msg, (size_t)n);
 }
 
@@ -291,7 +309,8 @@ static int http_process(struct demo_conn *c)
         }
         bool head = hlen >= 5 && memcmp(p, "HEAD ", 5) == 0;
         int rc = http_reply(c, 200, "OK", head, keep);
-        if (rc < 0) return rc;
+        if (rc < 0)
+            return rc;
         buf_consume(&c->in, hlen + (size_t)clen);
     }
     return 0;
@@ -309,12 +328,14 @@ static int pong_process(struct demo_conn *c)
             return 0;
         }
         size_t llen = (size_t)(nl - p);
-        if (llen > 0 && p[llen - 1] == '\r') llen--;
+        if (llen > 0 && p[llen - 1] == '\r')
+            llen--;
         static const char pong[] = "+PONG\r\n", err[] = "-ERR unknown command\r\n";
         int rc = (llen == 4 && strncasecmp(p, "PING", 4) == 0)
                      ? buf_append(&c->out, pong, sizeof(pong) - 1)
                      : buf_append(&c->out, err, sizeof(err) - 1);
-        if (rc < 0) return rc;
+        if (rc < 0)
+            return rc;
         buf_consume(&c->in, (size_t)(nl - p) + 1);
     }
     return 0;
@@ -328,7 +349,8 @@ static int conn_read(struct demo_conn *c)
         char sink[4096]; /* discard until the client closes */
         for (;;) {
             ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
-            if (n > 0) continue;
+            if (n > 0)
+                continue;
             if (n == 0) {
                 c->rd_eof = true;
                 return 0;
@@ -338,15 +360,19 @@ static int conn_read(struct demo_conn *c)
     }
     while (!c->rd_eof) {
         size_t room = buf_room(dst);
-        if (room == 0 || buf_room(&c->out) < reply_room_needed()) break;
-        if (buf_take(dst) < 0) return -ENOMEM;
+        if (room == 0 || buf_room(&c->out) < reply_room_needed())
+            break;
+        if (buf_take(dst) < 0)
+            return -ENOMEM;
         ssize_t n = recv(c->fd, dst->data + dst->start + dst->len, room, 0);
         if (n > 0) {
             dst->len += (size_t)n;
             if (dst == &c->in) {
                 int rc = g.mode == MODE_HTTP ? http_process(c) : pong_process(c);
-                if (rc < 0) return rc;
-                if (c->close_after) c->rd_eof = true; /* stop reading; close after the reply */
+                if (rc < 0)
+                    return rc;
+                if (c->close_after)
+                    c->rd_eof = true; /* stop reading; close after the reply */
             }
             continue;
         }
@@ -354,8 +380,10 @@ static int conn_read(struct demo_conn *c)
             c->rd_eof = true;
             break;
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) break;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            break;
         return -errno;
     }
     buf_release_if_empty(dst);
@@ -371,16 +399,20 @@ static int conn_write(struct demo_conn *c)
             buf_consume(&c->out, (size_t)n);
             continue;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
         return n < 0 ? -errno : -EIO;
     }
     buf_release_if_empty(&c->out);
     /* Replies may have been held back by a full `out`: parse what is waiting. */
     if (c->in.len > 0 && !c->close_after) {
         int rc = g.mode == MODE_HTTP ? http_process(c) : pong_process(c);
-        if (rc < 0) return rc;
-        if (c->close_after) c->rd_eof = true;
+        if (rc < 0)
+            return rc;
+        if (c->close_after)
+            c->rd_eof = true;
     }
     buf_release_if_empty(&c->in);
     return 0;
@@ -390,19 +422,23 @@ static int conn_write(struct demo_conn *c)
  * returns 1 then; 0 when it lives on. */
 static int conn_settle(struct demo_conn *c, int rc)
 {
-    if (rc < 0) goto close;
+    if (rc < 0)
+        goto close;
     if (c->out.len == 0) {
         bool done_reading = c->rd_eof;
         if (g.mode == MODE_BANNER && g.close_after_banner)
             done_reading = true; /* FIN after the banner, then wait for theirs */
-        if (c->close_after) goto close;
+        if (c->close_after)
+            goto close;
         if (done_reading && !c->wr_shut) {
             shutdown(c->fd, SHUT_WR);
             c->wr_shut = true;
         }
-        if (c->wr_shut && c->rd_eof) goto close;
+        if (c->wr_shut && c->rd_eof)
+            goto close;
     }
-    if (conn_update(c) < 0) goto close;
+    if (conn_update(c) < 0)
+        goto close;
     return 0;
 close:
     conn_free(c);
@@ -414,7 +450,8 @@ static void accept_all(struct demo_listener *l)
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
             if (errno == EMFILE || errno == ENFILE) {
                 epoll_ctl(g.epfd, EPOLL_CTL_DEL, l->fd, NULL);
                 l->paused = true;
@@ -440,13 +477,15 @@ static void accept_all(struct demo_listener *l)
         }
         g.n_conns++;
         c->next = g.conns;
-        if (g.conns) g.conns->prev = c;
+        if (g.conns)
+            g.conns->prev = c;
         g.conns = c;
         if (g.mode == MODE_BANNER) {
             char line[300];
             int n = snprintf(line, sizeof(line), "%s\n", g.name);
             int rc = buf_append(&c->out, line, (size_t)n);
-            if (rc == 0) rc = conn_write(c);
+            if (rc == 0)
+                rc = conn_write(c);
             conn_settle(c, rc);
         }
     }
@@ -487,7 +526,8 @@ static int listen_on(const char *text)
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, DEMO_BACKLOG) < 0) {
         fprintf(stderr, "sluice-demo: %s: %s\n", text, strerror(errno));
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         freeaddrinfo(res);
         return -EADDRINUSE;
     }
@@ -511,7 +551,8 @@ static int listen_on(const char *text)
     l->kind = KIND_LISTENER;
     l->fd = fd;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = l};
-    if (epoll_ctl(g.epfd, EPOLL_CTL_ADD, fd, &ev) < 0) return -errno;
+    if (epoll_ctl(g.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
     fprintf(stderr, "sluice-demo: %s listening on %s%s%s:%d\n", g.name,
             ss.ss_family == AF_INET6 ? "[" : "", ip, ss.ss_family == AF_INET6 ? "]" : "", port);
     return 0;
@@ -590,7 +631,8 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 0; i < n_addrs; i++)
-        if (listen_on(addrs[i]) < 0) return 2;
+        if (listen_on(addrs[i]) < 0)
+            return 2;
     printf("ready\n");
     fflush(stdout);
 
@@ -631,8 +673,10 @@ int main(int argc, char **argv)
             if (evs[i].events & EPOLLERR) {
                 rc = -EIO;
             } else {
-                if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) rc = conn_read(c);
-                if (rc == 0 && c->out.len > 0) rc = conn_write(c);
+                if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
+                    rc = conn_read(c);
+                if (rc == 0 && c->out.len > 0)
+                    rc = conn_write(c);
                 if (rc == 0 && (evs[i].events & EPOLLHUP) && c->out.len > 0)
                     rc = -EPIPE; /* both directions are gone */
             }

@@ -17,7 +17,10 @@ import socket
 import subprocess
 import time
 
-import yaml
+try:  # python3-yaml; without it configs are written as JSON, which is valid YAML too
+    import yaml
+except ImportError:  # pragma: no cover
+    yaml = None
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.abspath(os.environ.get("SLUICE_BUILD", os.path.join(REPO, "build")))
@@ -187,12 +190,23 @@ def l4_config(listeners, backends, workers=2, **top):
     doc["log"] = log
     doc["listeners"] = listeners
     doc["backends"] = backends
+    if yaml is None:
+        return json.dumps(doc, indent=2) + "\n"
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
 def _bind_ports(config_text):
     """Ports of every listener bind address in a config."""
-    doc = yaml.safe_load(config_text) or {}
+    if config_text.lstrip().startswith("{"):
+        doc = json.loads(config_text)
+    elif yaml is None:  # rough fallback: every address on a line with a bind key
+        ports = []
+        for line in config_text.splitlines():
+            if re.search(r"\bbind\b\"?\s*:", line) and "admin" not in line:
+                ports += [int(p) for p in re.findall(r"[\w.*\]]:(\d+)", line.split("bind", 1)[1])]
+        return ports
+    else:
+        doc = yaml.safe_load(config_text) or {}
     ports = []
     for lst in doc.get("listeners") or []:
         binds = lst.get("bind")

@@ -3,7 +3,7 @@ import datetime
 import json
 
 from helpers import (RFC3339_MS, connect, echo_roundtrip, free_port, l4_config, recv_exact,
-                     recv_line, rst_close, scaled, wait_closed)
+                     recv_line, rst_close, scaled, wait_closed, wait_for)
 
 REQUIRED = ("time", "listener", "client", "backend", "server", "bytes_in", "bytes_out",
             "duration_ms", "connect_ms", "termination", "retries")
@@ -150,7 +150,6 @@ def test_access_log_to_file(sluice, demo, tmp_path):
     echo_roundtrip(c, b"abc")
     c.close()
     path = tmp_path / "access.log"
-    from helpers import wait_for
     wait_for(lambda: path.exists() and path.read_text().endswith("\n"), scaled(5),
              what="access.log line")
     e = json.loads(path.read_text().splitlines()[0])

@@ -98,9 +98,10 @@ def test_least_connections_long_lived(sluice, demo):
     assert [name for _, name in fresh] == ["a", "a"], fresh
     # Now 2/2/2 again: one more goes anywhere, then two more avoid the one it picked.
     c7, n7 = pick(port)
-    more = [pick(port)[1] for _ in range(2)]
-    assert n7 not in more and more[0] != more[1], (n7, more)
-    for c, _ in held + fresh:
+    more = [pick(port) for _ in range(2)]  # keep the sockets: they must stay open
+    names = [name for _, name in more]
+    assert n7 not in names and names[0] != names[1], (n7, names)
+    for c, _ in held + fresh + more:
         c.close()
     c7.close()
     s.stop()
