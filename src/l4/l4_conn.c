@@ -74,8 +74,6 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     c->srv.conn = c;
     c->use_splice = l->cfg->protocol == PROTO_TCP;
     memcpy(&c->client_addr, peer, peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
-    socklen_t local_len = sizeof(c->local_addr);
-    getsockname(fd, &c->local_addr.sa, &local_len);
     timer_init(&c->timer, on_timer);
     set_nodelay(fd);
     c->next = w->conns;
@@ -143,6 +141,7 @@ static void read_proxy_header(struct l4_conn *c)
     if (!res.local) {
         memcpy(&c->client_addr, &res.src, res.src_len);
         memcpy(&c->local_addr, &res.dst, res.dst_len);
+        c->have_local_addr = true;
     }
     const struct cfg_listener *cl = c->listener->cfg;
     if (c->listener->tls)
@@ -251,6 +250,7 @@ int l4_connect_server(struct l4_conn *c)
     set_nodelay(fd);
     c->srv.h.fd = fd;
     c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
+    c->srv.rdhup = c->srv.error_event = false;
     if (!c->connect_start_ms)
         c->connect_start_ms = loop_now(&c->w->loop);
     if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
@@ -281,6 +281,12 @@ static void connect_failed(struct l4_conn *c, const char *why)
 static int send_proxy_header(struct l4_conn *c)
 {
     uint8_t hdr[512];
+    if (!c->have_local_addr) {
+        socklen_t len = sizeof(c->local_addr);
+        if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
+            memset(&c->local_addr, 0, sizeof(c->local_addr)); /* -> UNKNOWN / LOCAL */
+        c->have_local_addr = true;
+    }
     int version = c->backend->cfg->proxy_protocol == PP_V1 ? 1 : 2;
     const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
     const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
@@ -295,10 +301,13 @@ static int send_proxy_header(struct l4_conn *c)
 /* The server socket became writable while connecting: check the result. */
 static void finish_connect(struct l4_conn *c)
 {
+    /* Writable without an error event means connected; only a failure needs SO_ERROR. */
     int err = 0;
     socklen_t len = sizeof(err);
-    if (getsockopt(c->srv.h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    if (c->srv.error_event && getsockopt(c->srv.h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
+    if (c->srv.error_event && !err)
+        err = ECONNREFUSED;
     if (err) {
         connect_failed(c, strerror(err));
         return;
@@ -370,6 +379,8 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
         return; /* closed earlier in this turn */
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->client.readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->client.rdhup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->client.writable = true;
     if (c->state == L4_CONNECTING || c->state == L4_TLS_CONNECT) {
@@ -395,6 +406,10 @@ static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t ev
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->srv.readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->srv.rdhup = true;
+    if (events & (EPOLLHUP | EPOLLERR))
+        c->srv.error_event = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->srv.writable = true;
     advance(c);

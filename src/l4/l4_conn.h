@@ -39,6 +39,8 @@ struct l4_side {
     struct l4_conn *conn;
     SSL *ssl;
     bool readable, writable;
+    bool rdhup; /* epoll reported the peer's FIN: read until EOF, even after a short read */
+    bool error_event; /* epoll reported EPOLLERR/EPOLLHUP */
     bool eof;  /* the peer sent FIN (or TLS close_notify) */
     bool shut; /* we sent FIN towards this peer */
 };
@@ -50,6 +52,7 @@ struct l4_dir {
     char *buf;             /* copy path */
     uint32_t off, len;
     size_t pending;        /* bytes held in the pipe or buffer */
+    bool spliced;          /* bulk flow seen: this direction moved to splice() */
 };
 
 /* Details only TLS/passthrough connections need; allocated on demand. */
@@ -76,7 +79,8 @@ struct l4_conn {
     struct l4_dir up, down;      /* up: client -> server; down: server -> client */
     struct timer timer;
     enum l4_state state;
-    bool use_splice;
+    bool use_splice;             /* both sides plain TCP: bulk directions may splice */
+    bool have_local_addr;        /* local_addr is filled (lazily: only PROXY needs it) */
     bool counted_server;         /* server->lb.active was incremented */
     uint8_t n_tried;
     int tried[L4_MAX_TRIES];

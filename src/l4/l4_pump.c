@@ -1,11 +1,17 @@
 /* The byte pump: moves bytes between the client and server sockets with backpressure.
  *
  * Sockets are registered edge-triggered, so each side keeps `readable`/`writable` flags
- * that are set by events and cleared only when a call answers EAGAIN. A direction holds
- * at most one pipe (splice path, plain TCP) or one 16 KiB buffer (copy path, TLS), taken
- * when bytes arrive and returned as soon as they are written out: an idle connection holds
- * neither. A slow reader stops us reading from its peer once that one pipe/buffer is full,
- * so memory per connection is bounded. */
+ * that are set by events and cleared when a call answers EAGAIN, or, on a plain socket,
+ * when recv() returns less than asked and epoll has not reported the peer's FIN (the
+ * socket was emptied; new bytes bring a new edge). That saves one EAGAIN call per burst.
+ *
+ * Every direction starts on the copy path (recv/send through a 16 KiB buffer), which is
+ * cheapest for the small exchanges of short connections. When a read fills the whole
+ * buffer on a plain TCP pair, the flow is bulk and the direction moves to splice() through
+ * a pooled pipe (zero copy) for the rest of its life. A direction holds at most one pipe
+ * or one buffer, taken when bytes arrive and given back as soon as they are written out:
+ * an idle connection holds neither, and a slow reader stops us reading from its peer once
+ * that one pipe/buffer is full, so memory per connection is bounded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -179,7 +185,7 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
 {
     for (;;) {
         bool progress = false;
-        if (!src->eof && src->readable && d->len < COPY_BUF_SIZE) {
+        if (!src->eof && src->readable && d->len < COPY_BUF_SIZE && !d->spliced) {
             if (!d->buf) {
                 d->buf = malloc(COPY_BUF_SIZE);
                 if (!d->buf) {
@@ -202,6 +208,10 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
                 d->pending = d->len;
                 count_read(c, src, (size_t)n);
                 progress = true;
+                if (!src->ssl && (size_t)n < room && !src->rdhup)
+                    src->readable = false; /* drained; the next bytes raise a new edge */
+                if (c->use_splice && d->len == COPY_BUF_SIZE)
+                    d->spliced = true; /* bulk: splice once this buffer is written out */
             } else if (n == 0) {
                 src->eof = true;
                 progress = true;
@@ -243,10 +253,13 @@ static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *d
 {
     if (!src->eof || d->pending > 0 || dst->shut)
         return;
+    dst->shut = true;
     if (dst->ssl)
         SSL_shutdown(dst->ssl);
-    shutdown(dst->h.fd, SHUT_WR);
-    dst->shut = true;
+    /* When the other direction already finished, both sockets are closed right after this
+     * and close() sends the FIN: no shutdown() call needed. */
+    if (!src->shut)
+        shutdown(dst->h.fd, SHUT_WR);
 }
 
 static const char *reset_reason(int err, bool client_side)
@@ -260,8 +273,11 @@ static const char *reset_reason(int err, bool client_side)
 static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
 {
     int err = 0;
-    enum pump_result r = c->use_splice ? pump_splice(c, d, src, dst, &err)
-                                       : pump_copy(c, d, src, dst, &err);
+    enum pump_result r = c->use_splice && d->spliced && !d->buf
+                             ? pump_splice(c, d, src, dst, &err)
+                             : pump_copy(c, d, src, dst, &err);
+    if (r == PUMP_OK && c->use_splice && d->spliced && !d->buf && src->readable && !src->eof)
+        r = pump_splice(c, d, src, dst, &err); /* the buffer just emptied: go on spliced */
     if (r == PUMP_OK) {
         if (src->eof && !c->first_fin)
             c->first_fin = src == &c->client ? "client_closed" : "server_closed";
@@ -270,9 +286,10 @@ static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, st
     }
     struct l4_side *failed = r == PUMP_SRC_ERR ? src : dst;
     bool client_side = failed == &c->client;
-    if (err == -EINVAL && c->use_splice) {
+    if (err == -EINVAL && c->use_splice && d->spliced) {
         /* splice() unsupported for this pair: fall back to copying. */
         c->use_splice = false;
+        d->spliced = false;
         return pump_dir(c, d, src, dst);
     }
     c->error = strerror(-err);
