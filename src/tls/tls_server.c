@@ -346,8 +346,10 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
         return -1;
     }
     SSL_CTX_set_min_proto_version(ctx, minv);
-    SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* The server's order picks the suite (every offered suite is forward-secret AEAD);
+     * a client that puts ChaCha20 first (no AES hardware) still gets it. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
                                  (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
