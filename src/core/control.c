@@ -35,14 +35,29 @@ static int open_access_log(const struct config *cfg)
     return fd;
 }
 
+/* The access log's own descriptor. Workers write to this number; switching the sink
+ * (another path, or the same path after logrotate moved the file) dup2()s the newly
+ * opened file onto it, which is atomic for writers: no descriptor is ever closed under
+ * a worker, and none leaks. */
+static int access_log_slot = -1;
+
+/* Points the access log at `fd` (from open_access_log; -1 = off) and applies the log
+ * level and format. Takes ownership of fd. */
 static void apply_log_settings(const struct config *cfg, int fd)
 {
     log_set_level(cfg->log.level);
-    int old = atomic_exchange(&access_log_fd, fd);
     atomic_store(&access_log_format, (int)cfg->log.format);
-    /* An old log file stays open: a worker may be writing to it right now. Files
-     * change rarely; the leak is one descriptor per change of log path. */
-    (void)old;
+    if (fd < 0) {
+        atomic_store(&access_log_fd, -1);
+        return;
+    }
+    if (access_log_slot < 0)
+        access_log_slot = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    else if (dup2(fd, access_log_slot) < 0)
+        log_error("cannot switch the access log: %s", strerror(errno));
+    if (fd > 2)
+        close(fd);
+    atomic_store(&access_log_fd, access_log_slot);
 }
 
 static void print_errors(const struct cfg_errors *errs)
@@ -123,14 +138,7 @@ int control_reload(struct control *c, struct cfg_errors *errs)
         cfg = NULL; /* runtime_build took our reference */
         goto fail_msg;
     }
-    if (strcmp(next->cfg->log.access, c->rt->cfg->log.access) != 0)
-        apply_log_settings(next->cfg, log_fd);
-    else {
-        if (log_fd > 2)
-            close(log_fd);
-        log_set_level(next->cfg->log.level);
-        atomic_store(&access_log_format, (int)next->cfg->log.format);
-    }
+    apply_log_settings(next->cfg, log_fd); /* reopens a log file: logrotate-friendly */
     struct runtime *old = c->rt;
     c->rt = next;
     for (int i = 0; i < c->n_workers; i++)
@@ -333,6 +341,8 @@ int control_run(struct control *c)
     free(c->retiring);
     free(c->config_path);
     close(signal_handler.fd);
+    if (access_log_slot >= 0)
+        close(access_log_slot);
     loop_close(&c->loop);
     stats_registry_free();
     log_info("stopped");

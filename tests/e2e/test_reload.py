@@ -189,3 +189,37 @@ def test_removed_server_drains_for_its_timeout(sluice, demo):
         echo_roundtrip(c, b"kept")
         c.close()
     s.stop()
+
+
+def test_reload_reopens_the_access_log_file(sluice, demo, tmp_path):
+    """logrotate: after the file is moved away, a reload makes sluice write to a new file
+    at the configured path; lines never go missing and nothing else changes."""
+    import json
+    import os
+    a = demo("echo")
+    port = free_port()
+    path = tmp_path / "access.log"
+    cfg = l4_config([{"name": "front", "bind": f"127.0.0.1:{port}", "backend": "pool"}],
+                    [{"name": "pool", "servers": [{"address": a.address}]}],
+                    log={"access": str(path)})
+    s = sluice(cfg)
+
+    def lines(p):
+        return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
+
+    for _ in range(3):
+        c = connect(port)
+        echo_roundtrip(c)
+        c.close()
+    wait_for(lambda: len(lines(path)) == 3, scaled(5), what="3 lines in the first file")
+    rotated = tmp_path / "access.log.1"
+    os.rename(path, rotated)
+    reload_and_wait(s)
+    for _ in range(2):
+        c = connect(port)
+        echo_roundtrip(c)
+        c.close()
+    wait_for(lambda: len(lines(path)) == 2, scaled(5), what="2 lines in the new file")
+    assert len(lines(rotated)) == 3
+    s.stop()
+    assert all(e["termination"] == "client_closed" for e in lines(path) + lines(rotated))
