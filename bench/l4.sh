@@ -16,19 +16,15 @@
 # Results: $OUT/results.md (table), $OUT/results.tsv, logs and configs in $OUT/run/.
 # Every process the script starts is stopped on exit, also on error or Ctrl-C.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
 OUT=${OUT:-$REPO/bench/out}
 RUN=$OUT/run
-SLUICE_BUILD=${SLUICE_BUILD:-$REPO/build}
-SLUICE=$SLUICE_BUILD/sluice
-DEMO=$SLUICE_BUILD/sluice-demo
-HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
-NGINX=${NGINX:-/usr/sbin/nginx}
-NGINX_STREAM=${NGINX_STREAM:-/usr/lib/nginx/modules/ngx_stream_module.so}
+proxy_knobs
 PROXIES=${PROXIES:-"sluice haproxy haproxy-splice nginx"}
-WORKERS=${WORKERS:-2}
 IPERF_SECONDS=${IPERF_SECONDS:-10}
 IPERF_STREAMS=${IPERF_STREAMS:-1}
 RATE_SECONDS=${RATE_SECONDS:-10}
@@ -37,86 +33,11 @@ IDLE_CONNS=${IDLE_CONNS:-10000}
 ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-27000}
 
-ncpu=$(nproc)
-if [ -z "${PROXY_CPUS:-}" ] || [ -z "${LOAD_CPUS:-}" ]; then
-    if [ "$ncpu" -ge 4 ]; then
-        half=$((ncpu / 2))
-        PROXY_CPUS=${PROXY_CPUS:-0-$((half - 1))}
-        LOAD_CPUS=${LOAD_CPUS:-$half-$((ncpu - 1))}
-    elif [ "$ncpu" -ge 2 ]; then
-        PROXY_CPUS=${PROXY_CPUS:-0}
-        LOAD_CPUS=${LOAD_CPUS:-1}
-    else
-        PROXY_CPUS=${PROXY_CPUS:-0}
-        LOAD_CPUS=${LOAD_CPUS:-0}
-    fi
-fi
-
-log() { printf '[l4.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------------------------------
-# Process bookkeeping: every pid we start goes in PIDS; cleanup stops them (and their
-# children, e.g. nginx workers) by pid, never by name.
-PIDS=()
-stop_pid() {
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Runs a command pinned to CPUS in the background; sets LAST_PID.
-start_bg() {
-    local cpus=$1 logfile=$2
-    shift 2
-    taskset -c "$cpus" "$@" >"$logfile" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-
-port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-wait_port() {
-    local port=$1 pid=$2 what=$3 i
-    for i in $(seq 200); do
-        port_listening "$port" && return 0
-        kill -0 "$pid" 2>/dev/null || die "$what exited at start (see $RUN)"
-        sleep 0.05
-    done
-    die "$what is not listening on $port after 10s"
-}
-
-# CPU time (clock ticks, user + system) of a pid and its children.
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-    local pid=$1 total=0 p v
-    for p in $pid $(pgrep -P "$pid" 2>/dev/null || true); do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+pick_cpus
 
 # Sum of VmRSS (KiB) over a pid and its children.
-rss_kib() {
-    local pid=$1 total=0 p v
-    for p in $pid $(pgrep -P "$pid" 2>/dev/null || true); do
-        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+# shellcheck disable=SC2016 # an awk program
+rss_kib() { sum_proc_tree "$1" status '/^VmRSS:/ {print $2}'; }
 
 # ---------------------------------------------------------------------------------------
 # Preflight
@@ -196,7 +117,8 @@ EOF
 }
 
 start_haproxy() {
-    local p=$1 cfg=$RUN/$p.cfg splice=""
+    local p=$1
+    local cfg=$RUN/$p.cfg splice=""
     local pipes=""
     if [ "$p" = haproxy-splice ]; then
         splice="    option splice-auto"
@@ -225,8 +147,7 @@ backend echo
 backend iperf
     server s1 127.0.0.1:$IPERF_PORT
 EOF
-    "$HAPROXY" -c -q -f "$cfg" || die "haproxy rejected $cfg"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$HAPROXY" -db -f "$cfg"
+    run_haproxy "$p" "$cfg"
 }
 
 start_nginx() {
@@ -255,10 +176,7 @@ stream {
     }
 }
 EOF
-    "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
-        die "nginx rejected $dir/nginx.conf"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
-        -c "$dir/nginx.conf"
+    run_nginx "$p" "$dir"
 }
 
 # ---------------------------------------------------------------------------------------

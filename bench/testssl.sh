@@ -18,6 +18,9 @@
 #        ACCEPT=""
 # Results: $OUT/testssl.json (findings >= SEVERITY), $OUT/testssl.log (full text report).
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+BENCH_DIE_STATUS=2
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -26,9 +29,6 @@ OUT=${OUT:-$REPO/bench/out/testssl}
 TESTSSL=${TESTSSL:-/usr/bin/testssl}
 SEVERITY=${SEVERITY:-MEDIUM}
 ACCEPT=${ACCEPT-}
-
-log() { printf '[testssl.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 2; }
 
 [ -x "$SLUICE_BUILD/sluice" ] || die "missing $SLUICE_BUILD/sluice (run make)"
 [ -x "$TESTSSL" ] || die "missing $TESTSSL (apt-get install testssl.sh)"
@@ -39,26 +39,12 @@ free_port() {
 PORT=${PORT:-$(free_port)}
 DEMO_PORT=$(free_port)
 
-PIDS=()
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-        wait "${PIDS[$i]}" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 rm -rf "$OUT"
 mkdir -p "$OUT/certs"
 C=$OUT/certs
 
 # ---- certificates
-ossl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
-ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/ca.key" \
-    -out "$C/ca.pem" -days 400 -subj "/O=sluice testssl/CN=sluice testssl CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+make_ca "$C" "/O=sluice testssl/CN=sluice testssl CA" keyCertSign,cRLSign
 cat >"$C/leaf.ext" <<EOF
 basicConstraints=critical,CA:FALSE
 extendedKeyUsage=serverAuth
@@ -67,16 +53,12 @@ crlDistributionPoints=URI:http://127.0.0.1:9/ca.crl
 EOF
 for kind in rsa ec; do
     if [ $kind = rsa ]; then
-        ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$C/$kind.key"
         echo "keyUsage=critical,digitalSignature,keyEncipherment" >"$C/$kind.ext"
     else
-        ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$C/$kind.key"
         echo "keyUsage=critical,digitalSignature" >"$C/$kind.ext"
     fi
     cat "$C/leaf.ext" >>"$C/$kind.ext"
-    ossl req -new -key "$C/$kind.key" -subj "/O=sluice testssl/CN=localhost" -out "$C/$kind.csr"
-    ossl x509 -req -in "$C/$kind.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
-        -days 365 -sha256 -extfile "$C/$kind.ext" -out "$C/$kind.pem"
+    make_leaf "$C" "$kind" "/O=sluice testssl/CN=localhost"
 done
 
 # ---- gateway and backend

@@ -18,19 +18,15 @@
 #   BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
 # Results: $OUT/results.md, $OUT/results.tsv; configs and logs in $OUT/run/.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
 OUT=${OUT:-$REPO/bench/out/tls}
 RUN=$OUT/run
-SLUICE_BUILD=${SLUICE_BUILD:-$REPO/build}
-SLUICE=$SLUICE_BUILD/sluice
-DEMO=$SLUICE_BUILD/sluice-demo
-HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
-NGINX=${NGINX:-/usr/sbin/nginx}
-NGINX_STREAM=${NGINX_STREAM:-/usr/lib/nginx/modules/ngx_stream_module.so}
+proxy_knobs
 PROXIES=${PROXIES:-"sluice haproxy nginx"}
-WORKERS=${WORKERS:-2}
 HS_SECONDS=${HS_SECONDS:-5}
 CONC=${CONC:-4}
 BULK_MIB=${BULK_MIB:-1024}
@@ -38,70 +34,7 @@ ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-28000}
 CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 
-ncpu=$(nproc)
-if [ -z "${PROXY_CPUS:-}" ] || [ -z "${LOAD_CPUS:-}" ]; then
-    if [ "$ncpu" -ge 4 ]; then
-        half=$((ncpu / 2))
-        PROXY_CPUS=${PROXY_CPUS:-0-$((half - 1))}
-        LOAD_CPUS=${LOAD_CPUS:-$half-$((ncpu - 1))}
-    elif [ "$ncpu" -ge 2 ]; then
-        PROXY_CPUS=${PROXY_CPUS:-0}
-        LOAD_CPUS=${LOAD_CPUS:-1}
-    else
-        PROXY_CPUS=${PROXY_CPUS:-0}
-        LOAD_CPUS=${LOAD_CPUS:-0}
-    fi
-fi
-
-log() { printf '[tls.sh] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# Every pid we start goes in PIDS; cleanup stops them (and their children) by pid.
-PIDS=()
-stop_pid() {
-    local pid=$1 kids i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kids=$(pgrep -P "$pid" 2>/dev/null || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
-    PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start_bg() {
-    local cpus=$1 logfile=$2
-    shift 2
-    taskset -c "$cpus" "$@" >"$logfile" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
-}
-port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
-wait_port() {
-    local port=$1 pid=$2 what=$3 i
-    for i in $(seq 200); do
-        port_listening "$port" && return 0
-        kill -0 "$pid" 2>/dev/null || die "$what exited at start (see $RUN)"
-        sleep 0.05
-    done
-    die "$what is not listening on $port after 10s"
-}
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() {
-    local pid=$1 total=0 p v
-    for p in $pid $(pgrep -P "$pid" 2>/dev/null || true); do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+pick_cpus
 
 # ---------------------------------------------------------------------------------------
 for t in taskset ss pgrep python3 openssl; do
@@ -114,20 +47,10 @@ mkdir -p "$RUN/certs"
 C=$RUN/certs
 
 # Certificates: one CA, an ECDSA P-256 and an RSA-2048 leaf for bench.local.
-ossl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
-ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$C/ca.key" \
-    -out "$C/ca.pem" -days 400 -subj "/CN=sluice bench CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign"
+make_ca "$C" "/CN=sluice bench CA" keyCertSign
 for kind in ec rsa; do
-    if [ $kind = rsa ]; then
-        ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$C/$kind.key"
-    else
-        ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$C/$kind.key"
-    fi
     printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bench.local\n' >"$C/$kind.ext"
-    ossl req -new -key "$C/$kind.key" -subj "/CN=bench.local" -out "$C/$kind.csr"
-    ossl x509 -req -in "$C/$kind.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
-        -days 365 -sha256 -extfile "$C/$kind.ext" -out "$C/$kind.pem"
+    make_leaf "$C" "$kind" "/CN=bench.local"
     cat "$C/$kind.pem" "$C/$kind.key" >"$C/$kind.bundle" # HAProxy's crt: cert + key
 done
 
@@ -216,8 +139,7 @@ backend echo
 backend sink
     server s1 127.0.0.1:$SINK_PORT
 EOF
-    "$HAPROXY" -c -q -f "$cfg" || die "haproxy rejected $cfg"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$HAPROXY" -db -f "$cfg"
+    run_haproxy "$p" "$cfg"
 }
 
 start_nginx() {
@@ -245,10 +167,7 @@ stream {
              ssl_certificate_key $C/ec.key; proxy_pass 127.0.0.1:$SINK_PORT; }
 }
 EOF
-    "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
-        die "nginx rejected $dir/nginx.conf"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
-        -c "$dir/nginx.conf"
+    run_nginx "$p" "$dir"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -101,6 +101,57 @@ static bool is_pem_eof(void)
     return ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
 }
 
+static int digest_buf(const char *buf, size_t len, unsigned char digest[32])
+{
+    unsigned int dlen = 32;
+    if (digest == NULL) return 0;
+    return EVP_Digest(buf, len, digest, &dlen, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+/* Reads file `path` whole (`what` names it in messages, e.g. "CA file") and opens a memory
+ * BIO over its content; when `digest` is not NULL, also stores the content's SHA-256 there.
+ * Returns 0 with *buf (malloc'ed, NUL-terminated), *len and *bio set, for the caller to free
+ * with file_close; or -1 with `err` set, *buf and *bio NULL. */
+static int file_open(const char *what, const char *path, char **buf, size_t *len, BIO **bio,
+                     unsigned char *digest, char *err, size_t errlen)
+{
+    *bio = NULL;
+    *buf = NULL;
+    if (read_file(what, path, buf, len, err, errlen) < 0) return -1;
+    *bio = BIO_new_mem_buf(*buf, (int)*len);
+    if (*bio == NULL || digest_buf(*buf, *len, digest) < 0) {
+        tls_errf(err, errlen, "%s %s", what, path);
+        BIO_free(*bio);
+        free(*buf);
+        *bio = NULL;
+        *buf = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Frees what file_open returned and sets both pointers to NULL (either may be NULL). */
+static void file_close(BIO **bio, char **buf)
+{
+    BIO_free(*bio);
+    free(*buf);
+    *bio = NULL;
+    *buf = NULL;
+}
+
+/* Parses every PEM object left in `bio` into *infos (the caller frees it). Returns 0, or -1
+ * with `err` set to "<what> <path>: bad PEM". */
+static int pem_infos(const char *what, const char *path, BIO *bio, STACK_OF(X509_INFO) * *infos,
+                     char *err, size_t errlen)
+{
+    *infos = PEM_X509_INFO_read_bio(bio, NULL, no_password, NULL);
+    if (*infos == NULL) {
+        tls_errf(err, errlen, "%s %s: bad PEM", what, path);
+        return -1;
+    }
+    return 0;
+}
+
 void tls_cert_clear(struct tls_cert *c)
 {
     X509_free(c->leaf);
@@ -125,12 +176,8 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
         return -1;
     }
     ERR_clear_error();
-    if (read_file("certificate file", cert_path, &buf, &len, err, errlen) < 0) goto fail;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL) {
-        tls_errf(err, errlen, "certificate file %s", cert_path);
+    if (file_open("certificate file", cert_path, &buf, &len, &bio, NULL, err, errlen) < 0)
         goto fail;
-    }
     out->leaf = PEM_read_bio_X509_AUX(bio, NULL, no_password, NULL);
     if (out->leaf == NULL) {
         tls_errf(err, errlen, "certificate file %s: no PEM certificate", cert_path);
@@ -155,17 +202,9 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
         }
     }
     ERR_clear_error();
-    BIO_free(bio);
-    free(buf);
-    bio = NULL;
-    buf = NULL;
+    file_close(&bio, &buf);
 
-    if (read_file("key file", key_path, &buf, &len, err, errlen) < 0) goto fail;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL) {
-        tls_errf(err, errlen, "key file %s", key_path);
-        goto fail;
-    }
+    if (file_open("key file", key_path, &buf, &len, &bio, NULL, err, errlen) < 0) goto fail;
     out->key = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
     OPENSSL_cleanse(buf, len);
     if (out->key == NULL) {
@@ -175,10 +214,7 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
                  key_path);
         goto fail;
     }
-    BIO_free(bio);
-    free(buf);
-    bio = NULL;
-    buf = NULL;
+    file_close(&bio, &buf);
 
     if (X509_check_private_key(out->leaf, out->key) != 1) {
         tls_errf(err, errlen, "certificate %s and key %s do not match", cert_path, key_path);
@@ -192,17 +228,9 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
     }
     return 0;
 fail:
-    BIO_free(bio);
-    free(buf);
+    file_close(&bio, &buf);
     tls_cert_clear(out);
     return -1;
-}
-
-static int digest_buf(const char *buf, size_t len, unsigned char digest[32])
-{
-    unsigned int dlen = 32;
-    if (digest == NULL) return 0;
-    return EVP_Digest(buf, len, digest, &dlen, EVP_sha256(), NULL) == 1 ? 0 : -1;
 }
 
 int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *names,
@@ -215,17 +243,8 @@ int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *name
     int count = 0, rc = -1;
 
     ERR_clear_error();
-    if (read_file("CA file", path, &buf, &len, err, errlen) < 0) return -1;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL || digest_buf(buf, len, digest) < 0) {
-        tls_errf(err, errlen, "CA file %s", path);
-        goto out;
-    }
-    infos = PEM_X509_INFO_read_bio(bio, NULL, no_password, NULL);
-    if (infos == NULL) {
-        tls_errf(err, errlen, "CA file %s: bad PEM", path);
-        goto out;
-    }
+    if (file_open("CA file", path, &buf, &len, &bio, digest, err, errlen) < 0) return -1;
+    if (pem_infos("CA file", path, bio, &infos, err, errlen) < 0) goto out;
     for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
         X509_INFO *inf = sk_X509_INFO_value(infos, i);
         if (inf->x509 == NULL) continue;
@@ -252,8 +271,7 @@ int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *name
 out:
     ERR_clear_error();
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
-    BIO_free(bio);
-    free(buf);
+    file_close(&bio, &buf);
     return rc;
 }
 
@@ -267,18 +285,9 @@ int tls_load_crl(const char *path, X509_STORE *store, unsigned char digest[32], 
     int count = 0, rc = -1;
 
     ERR_clear_error();
-    if (read_file("CRL file", path, &buf, &len, err, errlen) < 0) return -1;
-    bio = BIO_new_mem_buf(buf, (int)len);
-    if (bio == NULL || digest_buf(buf, len, digest) < 0) {
-        tls_errf(err, errlen, "CRL file %s", path);
-        goto out;
-    }
+    if (file_open("CRL file", path, &buf, &len, &bio, digest, err, errlen) < 0) return -1;
     if (strstr(buf, "-----BEGIN") != NULL) {
-        infos = PEM_X509_INFO_read_bio(bio, NULL, no_password, NULL);
-        if (infos == NULL) {
-            tls_errf(err, errlen, "CRL file %s: bad PEM", path);
-            goto out;
-        }
+        if (pem_infos("CRL file", path, bio, &infos, err, errlen) < 0) goto out;
         for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
             X509_INFO *inf = sk_X509_INFO_value(infos, i);
             if (inf->crl == NULL) continue;
@@ -314,7 +323,6 @@ int tls_load_crl(const char *path, X509_STORE *store, unsigned char digest[32], 
 out:
     ERR_clear_error();
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
-    BIO_free(bio);
-    free(buf);
+    file_close(&bio, &buf);
     return rc;
 }

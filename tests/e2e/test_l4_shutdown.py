@@ -16,6 +16,23 @@ def config(port, address, **top):
         backends=[{"name": "pool", "servers": [{"address": address}]}], **top)
 
 
+def start_proxy(sluice, demo, **top):
+    """Starts an echo backend and sluice in front of it (top-level settings **top).
+    Returns (sluice, port)."""
+    b = demo("echo")
+    port = free_port()
+    return sluice(config(port, b.address, **top)), port
+
+
+def start_with_open_conn(sluice, demo, **top):
+    """start_proxy(), then one client connection with a completed echo round trip.
+    Returns (sluice, port, connection)."""
+    s, port = start_proxy(sluice, demo, **top)
+    c = connect(port)
+    echo_roundtrip(c)
+    return s, port, c
+
+
 def refused(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -29,9 +46,7 @@ def test_graceful_stop_lets_open_connections_finish(sluice, demo, sig):
     """On SIGTERM the listeners close at once (new connections refused) while open
     connections keep working; when the last one ends, sluice exits 0 without waiting for
     shutdown_timeout."""
-    b = demo("echo")
-    port = free_port()
-    s = sluice(config(port, b.address, shutdown_timeout="20s"))
+    s, port = start_proxy(sluice, demo, shutdown_timeout="20s")
     conns = [connect(port) for _ in range(3)]
     ours = {c.getsockname()[1] for c in conns}
     for c in conns:
@@ -54,11 +69,7 @@ def test_graceful_stop_lets_open_connections_finish(sluice, demo, sig):
 def test_shutdown_timeout_closes_the_rest(sluice, demo):
     """Connections still open after shutdown_timeout are closed, logged as shutdown, and
     sluice exits 0."""
-    b = demo("echo")
-    port = free_port()
-    s = sluice(config(port, b.address, shutdown_timeout="1s"))
-    c = connect(port)
-    echo_roundtrip(c)
+    s, _, c = start_with_open_conn(sluice, demo, shutdown_timeout="1s")
     s.signal(signal.SIGTERM)
     start = time.monotonic()
     echo_roundtrip(c)  # still served during the drain
@@ -72,11 +83,7 @@ def test_shutdown_timeout_closes_the_rest(sluice, demo):
 
 
 def test_second_signal_stops_at_once(sluice, demo):
-    b = demo("echo")
-    port = free_port()
-    s = sluice(config(port, b.address, shutdown_timeout="60s"))
-    c = connect(port)
-    echo_roundtrip(c)
+    s, port, c = start_with_open_conn(sluice, demo, shutdown_timeout="60s")
     s.signal(signal.SIGTERM)
     wait_for(lambda: refused(port), scaled(3), what="listener closed")
     s.signal(signal.SIGTERM)
@@ -86,9 +93,7 @@ def test_second_signal_stops_at_once(sluice, demo):
 
 def test_idle_stop_is_prompt(sluice, demo):
     """With nothing open, SIGTERM exits 0 at once."""
-    b = demo("echo")
-    port = free_port()
-    s = sluice(config(port, b.address))
+    s, port = start_proxy(sluice, demo)
     start = time.monotonic()
     s.stop(timeout=scaled(3))
     assert time.monotonic() - start < scaled(2)

@@ -20,10 +20,27 @@ def config(port, server, send=None, accept=False, bind_host="127.0.0.1", pp_time
     return l4_config([listener], [backend])
 
 
-def test_sends_v1_ipv4(sluice, demo):
+def start_proxy(sluice, demo, **kw):
+    """Starts an echo backend and sluice in front of it (config(port, backend, **kw)).
+    Returns (sluice, port)."""
     d = demo("echo")
     port = free_port()
-    s = sluice(config(port, d.address, send="v1"))
+    return sluice(config(port, d.address, **kw)), port
+
+
+def expect_relayed(s, c, data, want, client):
+    """Sends data on c, expects want back and closes c; asserts that the one access log
+    entry names client, and returns that entry."""
+    c.sendall(data)
+    assert recv_exact(c, len(want)) == want
+    c.close()
+    entry = s.access_log(1)[0]
+    assert entry["client"] == client
+    return entry
+
+
+def test_sends_v1_ipv4(sluice, demo):
+    s, port = start_proxy(sluice, demo, send="v1")
     c = connect(port)
     c.sendall(b"hello")
     cport = c.getsockname()[1]
@@ -34,9 +51,7 @@ def test_sends_v1_ipv4(sluice, demo):
 
 
 def test_sends_v2_ipv4_byte_exact(sluice, demo):
-    d = demo("echo")
-    port = free_port()
-    s = sluice(config(port, d.address, send="v2"))
+    s, port = start_proxy(sluice, demo, send="v2")
     c = connect(port)
     c.sendall(b"x")
     cport = c.getsockname()[1]
@@ -68,56 +83,38 @@ def test_sends_v1_and_v2_ipv6(sluice, demo):
 
 
 def test_accepts_v1_and_passes_real_client_on(sluice, demo):
-    d = demo("echo")
-    port = free_port()
-    s = sluice(config(port, d.address, send="v1", accept=True))
-    c = connect(port)
-    c.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\nping")
-    want = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\nping"
-    assert recv_exact(c, len(want)) == want
-    c.close()
-    entry = s.access_log(1)[0]
-    assert entry["client"] == "203.0.113.7:40000"
+    s, port = start_proxy(sluice, demo, send="v1", accept=True)
+    header = b"PROXY TCP4 203.0.113.7 198.51.100.1 40000 443\r\n"
+    entry = expect_relayed(s, connect(port), header + b"ping", header + b"ping",
+                           "203.0.113.7:40000")
     assert entry["bytes_in"] == 4  # the PROXY header itself is not client payload
     s.stop()
 
 
 def test_accepts_v2_with_tlvs(sluice, demo):
-    d = demo("echo")
-    port = free_port()
-    s = sluice(config(port, d.address, accept=True))
+    s, port = start_proxy(sluice, demo, accept=True)
     addr = socket.inet_pton(socket.AF_INET6, "2001:db8::1") + \
         socket.inet_pton(socket.AF_INET6, "2001:db8::2") + struct.pack("!HH", 5555, 443)
     tlv = b"\x02" + struct.pack("!H", 11) + b"example.com"
     body = addr + tlv
-    c = connect(port)
-    c.sendall(V2_SIG + b"\x21\x21" + struct.pack("!H", len(body)) + body + b"data")
-    assert recv_exact(c, 4) == b"data"
-    c.close()
-    assert s.access_log(1)[0]["client"] == "[2001:db8::1]:5555"
+    header = V2_SIG + b"\x21\x21" + struct.pack("!H", len(body)) + body
+    expect_relayed(s, connect(port), header + b"data", b"data", "[2001:db8::1]:5555")
     s.stop()
 
 
 def test_header_split_over_segments(sluice, demo):
-    d = demo("echo")
-    port = free_port()
-    s = sluice(config(port, d.address, accept=True))
+    s, port = start_proxy(sluice, demo, accept=True)
     c = connect(port)
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for ch in b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n":
         c.send(bytes([ch]))
         time.sleep(0.002)
-    c.sendall(b"ok")
-    assert recv_exact(c, 2) == b"ok"
-    c.close()
-    assert s.access_log(1)[0]["client"] == "192.0.2.1:1234"
+    expect_relayed(s, c, b"ok", b"ok", "192.0.2.1:1234")
     s.stop()
 
 
 def test_rejects_malformed_oversized_and_slow_headers(sluice, demo):
-    d = demo("echo")
-    port = free_port()
-    s = sluice(config(port, d.address, accept=True, pp_timeout="500ms"))
+    s, port = start_proxy(sluice, demo, accept=True, pp_timeout="500ms")
     cases = {
         "garbage": b"GET / HTTP/1.0\r\n\r\n",
         "bad_port": b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 80\r\n",

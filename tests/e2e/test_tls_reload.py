@@ -28,11 +28,16 @@ def install(tmp_path, cert, name="site"):
     shutil.copy(cert.key, tmp_path / f"{name}.key")
 
 
+def fingerprint(t):
+    """SHA-256 (hex) of the certificate the server presented on TLS socket t."""
+    return hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
+
+
 def served(port, ctx, sni="a.example.com"):
     with tls_connect(port, ctx, sni=sni) as t:
         t.sendall(b"?")
         assert recv_exact(t, 1) == b"?"
-        return hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
+        return fingerprint(t)
 
 
 def config(port, b, client_auth=None, crl=False):
@@ -47,11 +52,20 @@ def config(port, b, client_auth=None, crl=False):
                      backends=[pool([b.address])])
 
 
-def test_new_certificate_after_reload_old_connection_unaffected(sluice, demo, pki, tmp_path):
+def start_proxy(sluice, demo, pki, tmp_path, client_auth=None):
+    """Installs pki.a_rsa as site.pem/site.key (and, with client_auth, the client CA as
+    clients.pem) in tmp_path, then starts an echo backend and sluice in front of it.
+    Returns (sluice, port, backend)."""
     b = demo("echo")
     install(tmp_path, pki.a_rsa)
+    if client_auth:
+        shutil.copy(pki.client_ca.cert, tmp_path / "clients.pem")
     port = free_port()
-    s = sluice(config(port, b))
+    return sluice(config(port, b, client_auth=client_auth)), port, b
+
+
+def test_new_certificate_after_reload_old_connection_unaffected(sluice, demo, pki, tmp_path):
+    s, port, _ = start_proxy(sluice, demo, pki, tmp_path)
     ctx = client_context(pki)
     assert served(port, ctx) == pki.a_rsa.fingerprint
     old = tls_connect(port, ctx, sni="a.example.com")
@@ -62,7 +76,7 @@ def test_new_certificate_after_reload_old_connection_unaffected(sluice, demo, pk
     assert served(port, ctx) == pki.a_ec.fingerprint
     old.sendall(b"after")  # the open connection keeps going on its old session
     assert recv_exact(old, 5) == b"after"
-    assert hashlib.sha256(old.getpeercert(binary_form=True)).hexdigest() == pki.a_rsa.fingerprint
+    assert fingerprint(old) == pki.a_rsa.fingerprint
     old.close()
     # a session from before the reload does not resume onto the new certificate
     with tls_connect(port, ctx, sni="a.example.com") as t:
@@ -73,16 +87,12 @@ def test_new_certificate_after_reload_old_connection_unaffected(sluice, demo, pk
     reload_and_wait(s)
     with tls_connect(port, ctx, sni="a.example.com", session=sess) as t:
         assert not t.session_reused
-        assert hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest() == pki.a_rsa.fingerprint
+        assert fingerprint(t) == pki.a_rsa.fingerprint
     s.stop()
 
 
 def test_bad_file_rejects_the_whole_reload(sluice, demo, pki, tmp_path):
-    b = demo("echo")
-    install(tmp_path, pki.a_rsa)
-    shutil.copy(pki.client_ca.cert, tmp_path / "clients.pem")
-    port = free_port()
-    s = sluice(config(port, b, client_auth="optional"))
+    s, port, _ = start_proxy(sluice, demo, pki, tmp_path, client_auth="optional")
     ctx = client_context(pki)
     assert served(port, ctx) == pki.a_rsa.fingerprint
 
@@ -119,11 +129,7 @@ def test_bad_file_rejects_the_whole_reload(sluice, demo, pki, tmp_path):
 
 def test_crl_reloaded(sluice, demo, pki, tmp_path):
     """A CRL added by a reload takes effect for new handshakes."""
-    b = demo("echo")
-    install(tmp_path, pki.a_rsa)
-    shutil.copy(pki.client_ca.cert, tmp_path / "clients.pem")
-    port = free_port()
-    s = sluice(config(port, b, client_auth="required"))
+    s, port, b = start_proxy(sluice, demo, pki, tmp_path, client_auth="required")
     ctx = client_context(pki, cert=pki.mallory)
     assert served(port, ctx) == pki.a_rsa.fingerprint  # not revoked yet
     shutil.copy(pki.client_ca.crl, tmp_path / "clients.crl")

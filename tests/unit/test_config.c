@@ -66,6 +66,33 @@ static struct config *load_ok(const char *name, const char *yaml)
     return c;
 }
 
+/* Asserts a backend's connection timeouts and limits. */
+static void expect_backend_limits(const struct cfg_backend *b, uint64_t connect_timeout_ms,
+                                  uint64_t timeout_ms, int retries, uint64_t drain_timeout_ms,
+                                  int max_connections_per_server,
+                                  enum cfg_proxy_protocol proxy_protocol)
+{
+    assert_int_equal(b->connect_timeout_ms, connect_timeout_ms);
+    assert_int_equal(b->timeout_ms, timeout_ms);
+    assert_int_equal(b->retries, retries);
+    assert_int_equal(b->drain_timeout_ms, drain_timeout_ms);
+    assert_int_equal(b->max_connections_per_server, max_connections_per_server);
+    assert_int_equal(b->proxy_protocol, proxy_protocol);
+}
+
+/* Asserts a backend's health check settings. */
+static void expect_health(const struct cfg_health *h, bool enabled, enum cfg_protocol type,
+                          uint64_t interval_ms, uint64_t timeout_ms, int healthy_threshold,
+                          int unhealthy_threshold)
+{
+    assert_int_equal(h->enabled, enabled);
+    assert_int_equal(h->type, type);
+    assert_int_equal(h->interval_ms, interval_ms);
+    assert_int_equal(h->timeout_ms, timeout_ms);
+    assert_int_equal(h->healthy_threshold, healthy_threshold);
+    assert_int_equal(h->unhealthy_threshold, unhealthy_threshold);
+}
+
 static const char full_yaml[] = "workers: 3\n"
                                 "max_connections: 1000\n"
                                 "shutdown_timeout: 1m30s\n"
@@ -254,19 +281,9 @@ static void test_full_example(void **state)
     assert_int_equal(b->balance, BAL_CONSISTENT_HASH);
     assert_int_equal(b->hash_key, HASH_CLIENT_IP);
     assert_null(b->hash_key_name);
-    assert_int_equal(b->connect_timeout_ms, 1000);
-    assert_int_equal(b->timeout_ms, 120000);
-    assert_int_equal(b->retries, 0);
-    assert_int_equal(b->drain_timeout_ms, 3600000);
-    assert_int_equal(b->max_connections_per_server, 100);
-    assert_int_equal(b->proxy_protocol, PP_V2);
+    expect_backend_limits(b, 1000, 120000, 0, 3600000, 100, PP_V2);
     assert_false(b->has_tls);
-    assert_true(b->health.enabled);
-    assert_int_equal(b->health.type, PROTO_TCP);
-    assert_int_equal(b->health.interval_ms, 500);
-    assert_int_equal(b->health.timeout_ms, 250);
-    assert_int_equal(b->health.healthy_threshold, 1);
-    assert_int_equal(b->health.unhealthy_threshold, 5);
+    expect_health(&b->health, true, PROTO_TCP, 500, 250, 1, 5);
     assert_int_equal(b->health.send_len, 7);
     assert_memory_equal(b->health.send, "PING\r\n\0", 7);
     assert_string_equal(b->health.expect, "+PONG");
@@ -332,21 +349,11 @@ static void test_defaults(void **state)
     assert_int_equal(b->protocol, PROTO_TCP);
     assert_int_equal(b->balance, BAL_ROUND_ROBIN);
     assert_int_equal(b->hash_key, HASH_CLIENT_IP);
-    assert_int_equal(b->connect_timeout_ms, 5000);
-    assert_int_equal(b->timeout_ms, 60000);
-    assert_int_equal(b->retries, 2);
-    assert_int_equal(b->drain_timeout_ms, 30000);
-    assert_int_equal(b->max_connections_per_server, 0);
-    assert_int_equal(b->proxy_protocol, PP_NONE);
+    expect_backend_limits(b, 5000, 60000, 2, 30000, 0, PP_NONE);
     assert_false(b->has_tls);
     assert_true(b->tls.verify);
     assert_null(b->tls.ca);
-    assert_false(b->health.enabled);
-    assert_int_equal(b->health.type, PROTO_TCP);
-    assert_int_equal(b->health.interval_ms, 5000);
-    assert_int_equal(b->health.timeout_ms, 2000);
-    assert_int_equal(b->health.healthy_threshold, 2);
-    assert_int_equal(b->health.unhealthy_threshold, 3);
+    expect_health(&b->health, false, PROTO_TCP, 5000, 2000, 2, 3);
     assert_int_equal(b->health.expect_status_lo, 200);
     assert_int_equal(b->health.expect_status_hi, 399);
     assert_string_equal(b->health.path, "/");

@@ -9,39 +9,30 @@
 
 #include "config/config.h"
 
-static uint64_t dur(const char *s)
+/* Runs `parse` (parse_duration_ms or parse_size) on `s`, asserts success, returns the value. */
+static uint64_t parse_ok(int (*parse)(const char *, uint64_t *, const char **), const char *s)
 {
     uint64_t v = 12345;
     const char *err = NULL;
-    assert_int_equal(parse_duration_ms(s, &v, &err), 0);
+    assert_int_equal(parse(s, &v, &err), 0);
     return v;
 }
 
-static void dur_err(const char *s, const char *msg)
+/* Asserts that `parse` rejects `s` with -EINVAL and message `msg`, leaving the output alone. */
+static void parse_err(int (*parse)(const char *, uint64_t *, const char **), const char *s,
+                      const char *msg)
 {
     uint64_t v = 7;
     const char *err = NULL;
-    assert_int_equal(parse_duration_ms(s, &v, &err), -EINVAL);
+    assert_int_equal(parse(s, &v, &err), -EINVAL);
     assert_string_equal(err, msg);
     assert_int_equal(v, 7);
 }
 
-static uint64_t size(const char *s)
-{
-    uint64_t v = 0;
-    const char *err = NULL;
-    assert_int_equal(parse_size(s, &v, &err), 0);
-    return v;
-}
-
-static void size_err(const char *s, const char *msg)
-{
-    uint64_t v = 7;
-    const char *err = NULL;
-    assert_int_equal(parse_size(s, &v, &err), -EINVAL);
-    assert_string_equal(err, msg);
-    assert_int_equal(v, 7);
-}
+#define dur(s) parse_ok(parse_duration_ms, (s))
+#define dur_err(s, msg) parse_err(parse_duration_ms, (s), (msg))
+#define size(s) parse_ok(parse_size, (s))
+#define size_err(s, msg) parse_err(parse_size, (s), (msg))
 
 static void test_durations(void **state)
 {

@@ -1,0 +1,162 @@
+# shellcheck shell=bash
+# bench/lib.sh: helpers shared by the benchmark scripts (l4.sh, tls.sh, testssl.sh), which
+# source it first thing: `. "$(dirname "$0")/lib.sh"`. Sourcing it sets PIDS=(), CLK_TCK and
+# the EXIT / INT / TERM traps; everything else is a function. Not meant to be run.
+#
+# Logging goes to stderr tagged with the calling script's name ("[l4.sh] ..."). die exits
+# with BENCH_DIE_STATUS (1; a script that wants another status sets it after sourcing).
+
+BENCH_NAME=${0##*/}
+BENCH_DIE_STATUS=1
+
+log() { printf '[%s] %s\n' "$BENCH_NAME" "$*" >&2; }
+die() {
+    log "error: $*"
+    exit "$BENCH_DIE_STATUS"
+}
+
+# Sets ncpu, and PROXY_CPUS / LOAD_CPUS (taskset lists) where the environment left them
+# empty: halves of the CPUs on 4 or more, CPU 0 / CPU 1 on 2 or 3, CPU 0 for both on 1.
+pick_cpus() {
+    ncpu=$(nproc)
+    if [ -z "${PROXY_CPUS:-}" ] || [ -z "${LOAD_CPUS:-}" ]; then
+        if [ "$ncpu" -ge 4 ]; then
+            local half=$((ncpu / 2))
+            PROXY_CPUS=${PROXY_CPUS:-0-$((half - 1))}
+            LOAD_CPUS=${LOAD_CPUS:-$half-$((ncpu - 1))}
+        elif [ "$ncpu" -ge 2 ]; then
+            PROXY_CPUS=${PROXY_CPUS:-0}
+            LOAD_CPUS=${LOAD_CPUS:-1}
+        else
+            PROXY_CPUS=${PROXY_CPUS:-0}
+            LOAD_CPUS=${LOAD_CPUS:-0}
+        fi
+    fi
+}
+
+# Sets the knobs the proxy benchmarks share, from the environment or their defaults:
+# SLUICE_BUILD ($REPO/build; REPO must be set), SLUICE and DEMO in it, HAPROXY, NGINX,
+# NGINX_STREAM (nginx's stream module) and WORKERS (2, per proxy).
+# shellcheck disable=SC2034 # read by the calling script
+proxy_knobs() {
+    SLUICE_BUILD=${SLUICE_BUILD:-$REPO/build}
+    SLUICE=$SLUICE_BUILD/sluice
+    DEMO=$SLUICE_BUILD/sluice-demo
+    HAPROXY=${HAPROXY:-/usr/sbin/haproxy}
+    NGINX=${NGINX:-/usr/sbin/nginx}
+    NGINX_STREAM=${NGINX_STREAM:-/usr/lib/nginx/modules/ngx_stream_module.so}
+    WORKERS=${WORKERS:-2}
+}
+
+# ---------------------------------------------------------------------------------------
+# Process bookkeeping: every pid we start goes in PIDS; cleanup stops them (and their
+# children, e.g. nginx workers) by pid, never by name, newest first.
+PIDS=()
+
+# Stops PID: TERM, up to 5 s for it to exit, then KILL for it and the children it had.
+stop_pid() {
+    local pid=$1 kids i k
+    kill -0 "$pid" 2>/dev/null || return 0
+    kids=$(pgrep -P "$pid" 2>/dev/null || true)
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
+    wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+    local i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
+    PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command pinned to CPUS in the background, output to LOGFILE; sets LAST_PID.
+# Usage: start_bg CPUS LOGFILE COMMAND [ARGS...]
+start_bg() {
+    local cpus=$1 logfile=$2
+    shift 2
+    taskset -c "$cpus" "$@" >"$logfile" 2>&1 &
+    # shellcheck disable=SC2034 # read by the calling script
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+# Checks HAProxy configuration CFG, then runs HAProxy on it in the foreground on PROXY_CPUS,
+# output to $RUN/P.log; sets LAST_PID. Usage: run_haproxy P CFG
+run_haproxy() {
+    "$HAPROXY" -c -q -f "$2" || die "haproxy rejected $2"
+    start_bg "$PROXY_CPUS" "$RUN/$1.log" "$HAPROXY" -db -f "$2"
+}
+
+# Checks DIR/nginx.conf (prefix DIR, error log DIR/logs/error.log), then runs nginx on it
+# (daemon off in the file) on PROXY_CPUS, output to $RUN/P.log; sets LAST_PID.
+# Usage: run_nginx P DIR
+run_nginx() {
+    local p=$1 dir=$2
+    "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
+        die "nginx rejected $dir/nginx.conf"
+    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
+        -c "$dir/nginx.conf"
+}
+
+# True when something listens on TCP port $1.
+port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+# Waits up to 10 s for PORT to listen; dies if PID (named WHAT) exits first or time runs out.
+wait_port() {
+    local port=$1 pid=$2 what=$3 i
+    for i in $(seq 200); do
+        port_listening "$port" && return 0
+        kill -0 "$pid" 2>/dev/null || die "$what exited at start (see $RUN)"
+        sleep 0.05
+    done
+    die "$what is not listening on $port after 10s"
+}
+
+# Prints the sum of AWK_PROG's output over /proc/<p>/FILE for PID and its children
+# (a missing or empty value counts 0).
+sum_proc_tree() {
+    local pid=$1 file=$2 prog=$3 total=0 p v
+    for p in $pid $(pgrep -P "$pid" 2>/dev/null || true); do
+        v=$(awk "$prog" "/proc/$p/$file" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+# CPU time (clock ticks, user + system) of a pid and its children.
+# shellcheck disable=SC2034 # read by the calling script
+CLK_TCK=$(getconf CLK_TCK)
+# shellcheck disable=SC2016 # an awk program
+cpu_ticks() { sum_proc_tree "$1" stat '{print $14 + $15}'; }
+
+# ---------------------------------------------------------------------------------------
+# Certificates
+
+# Runs openssl quietly; on failure runs it again with its output shown, then dies.
+ossl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
+
+# Makes a self-signed ECDSA P-256 CA, DIR/ca.key and DIR/ca.pem, valid 400 days.
+# Usage: make_ca DIR SUBJECT KEY_USAGE (e.g. "keyCertSign" or "keyCertSign,cRLSign")
+make_ca() {
+    ossl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" \
+        -out "$1/ca.pem" -days 400 -subj "$2" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,$3"
+}
+
+# Makes leaf key DIR/KIND.key (KIND rsa: RSA-2048, else ECDSA P-256) and DIR/KIND.pem signed
+# by DIR/ca.pem for 365 days, with the extensions in DIR/KIND.ext (written by the caller).
+# Usage: make_leaf DIR KIND SUBJECT
+make_leaf() {
+    local dir=$1 kind=$2 subj=$3
+    if [ "$kind" = rsa ]; then
+        ossl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$dir/$kind.key"
+    else
+        ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$kind.key"
+    fi
+    ossl req -new -key "$dir/$kind.key" -subj "$subj" -out "$dir/$kind.csr"
+    ossl x509 -req -in "$dir/$kind.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 365 -sha256 -extfile "$dir/$kind.ext" -out "$dir/$kind.pem"
+}
