@@ -39,52 +39,52 @@ struct cfg_pairs {
 };
 
 struct cfg_server {
-    char *address;          /* as written, e.g. "db.internal:5432"; the server's identity */
-    struct net_addr addr;   /* parsed; addr.is_name when it needs DNS */
-    int weight;             /* 1-256, default 1 */
+    char *address;        /* as written, e.g. "db.internal:5432"; the server's identity */
+    struct net_addr addr; /* parsed; addr.is_name when it needs DNS */
+    int weight;           /* 1-256, default 1 */
     bool backup;
-    int line;               /* where it was defined, for messages */
+    int line; /* where it was defined, for messages */
 };
 
 struct cfg_health {
-    bool enabled;                   /* a `health` block was given */
-    enum cfg_protocol type;         /* default: the backend's protocol */
-    uint64_t interval_ms;           /* default 5s */
-    uint64_t timeout_ms;            /* default 2s */
-    int healthy_threshold;          /* default 2 */
-    int unhealthy_threshold;        /* default 3 */
-    char *path;                     /* http(s), default "/" */
-    char *host;                     /* http(s) Host / SNI, optional */
+    bool enabled;                           /* a `health` block was given */
+    enum cfg_protocol type;                 /* default: the backend's protocol */
+    uint64_t interval_ms;                   /* default 5s */
+    uint64_t timeout_ms;                    /* default 2s */
+    int healthy_threshold;                  /* default 2 */
+    int unhealthy_threshold;                /* default 3 */
+    char *path;                             /* http(s), default "/" */
+    char *host;                             /* http(s) Host / SNI, optional */
     int expect_status_lo, expect_status_hi; /* default 200-399 */
-    char *expect_body;              /* optional substring */
-    char *send;                     /* tcp: bytes to send (escapes already decoded by YAML) */
+    char *expect_body;                      /* optional substring */
+    char *send; /* tcp: bytes to send (escapes already decoded by YAML) */
     size_t send_len;
-    char *expect;                   /* tcp: substring the reply must contain */
+    char *expect; /* tcp: substring the reply must contain */
 };
 
 struct cfg_backend_tls {
-    bool verify;            /* default true */
-    char *ca;               /* absolute path, or NULL for the system store */
-    char *sni;              /* NULL: the server's DNS name if it has one */
-    char *cert;             /* client certificate (absolute path) or NULL */
+    bool verify; /* default true */
+    char *ca;    /* absolute path, or NULL for the system store */
+    char *sni;   /* NULL: the server's DNS name if it has one */
+    char *cert;  /* client certificate (absolute path) or NULL */
     char *key;
 };
 
 struct cfg_backend {
     char *name;
-    enum cfg_protocol protocol;         /* default tcp */
+    enum cfg_protocol protocol; /* default tcp */
     struct cfg_server *servers;
     size_t n_servers;
-    enum cfg_balance balance;           /* default round_robin */
-    enum cfg_hash_key hash_key;         /* default client_ip */
-    char *hash_key_name;                /* header:NAME / cookie:NAME */
-    uint64_t connect_timeout_ms;        /* default 5s */
-    uint64_t timeout_ms;                /* default 60s */
-    int retries;                        /* default 2, 0-16 */
-    uint64_t drain_timeout_ms;          /* default 30s */
-    int max_connections_per_server;     /* default 0 = unlimited */
+    enum cfg_balance balance;               /* default round_robin */
+    enum cfg_hash_key hash_key;             /* default client_ip */
+    char *hash_key_name;                    /* header:NAME / cookie:NAME */
+    uint64_t connect_timeout_ms;            /* default 5s */
+    uint64_t timeout_ms;                    /* default 60s */
+    int retries;                            /* default 2, 0-16 */
+    uint64_t drain_timeout_ms;              /* default 30s */
+    int max_connections_per_server;         /* default 0 = unlimited */
     enum cfg_proxy_protocol proxy_protocol; /* PP_NONE, PP_V1 or PP_V2 */
-    bool has_tls;                       /* a `tls` block was given */
+    bool has_tls;                           /* a `tls` block was given */
     struct cfg_backend_tls tls;
     struct cfg_health health;
     bool affinity_client_ip;            /* affinity.client_ip */
@@ -102,14 +102,14 @@ struct cfg_certificate {
 struct cfg_listener_tls {
     struct cfg_certificate *certificates;
     size_t n_certificates;
-    int min_version;             /* 0x0303 (TLS 1.2, default) or 0x0304 */
-    char *ciphers;               /* NULL: Mozilla intermediate */
-    char *ciphersuites;          /* NULL: OpenSSL default TLS 1.3 suites */
-    struct cfg_strings alpn;     /* https default [h2, http/1.1]; tls default none */
-    bool session_tickets;        /* default true */
+    int min_version;         /* 0x0303 (TLS 1.2, default) or 0x0304 */
+    char *ciphers;           /* NULL: Mozilla intermediate */
+    char *ciphersuites;      /* NULL: OpenSSL default TLS 1.3 suites */
+    struct cfg_strings alpn; /* https default [h2, http/1.1]; tls default none */
+    bool session_tickets;    /* default true */
     enum cfg_client_auth client_auth;
-    char *client_ca;             /* required unless mode none */
-    char *client_crl;            /* optional */
+    char *client_ca;               /* required unless mode none */
+    char *client_crl;              /* optional */
     uint64_t handshake_timeout_ms; /* extension: default 10s */
 };
 
@@ -123,11 +123,11 @@ struct cfg_header_ops {
 };
 struct cfg_redirect {
     char *to;
-    int status;        /* default 302 */
+    int status; /* default 302 */
     bool keep_path, keep_query;
 };
 struct cfg_respond {
-    int status;        /* default 200 */
+    int status; /* default 200 */
     char *body;
     char *content_type;
 };
@@ -136,15 +136,15 @@ enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
 
 struct cfg_route {
     /* match: every given (non-NULL / non-empty) condition must hold */
-    char *sni;                   /* exact or "*.suffix" */
+    char *sni; /* exact or "*.suffix" */
     char *alpn;
     char *host;
     char *path_prefix, *path, *path_regex;
     struct cfg_strings methods;
     struct cfg_pairs headers;
     enum cfg_route_action action;
-    char *backend;               /* ROUTE_BACKEND */
-    int backend_index;           /* index into config.backends */
+    char *backend;     /* ROUTE_BACKEND */
+    int backend_index; /* index into config.backends */
     struct cfg_rewrite rewrite;
     struct cfg_header_ops request_headers, response_headers;
     struct cfg_redirect redirect;
@@ -154,18 +154,18 @@ struct cfg_route {
 
 struct cfg_listener {
     char *name;
-    struct net_addr *binds;      /* one or more; never names */
+    struct net_addr *binds; /* one or more; never names */
     size_t n_binds;
     enum cfg_protocol protocol;
-    uint64_t idle_timeout_ms;    /* default 4m */
-    int max_connections;         /* 0 = only the global cap */
-    bool proxy_protocol_accept;  /* proxy_protocol: accept */
+    uint64_t idle_timeout_ms;           /* default 4m */
+    int max_connections;                /* 0 = only the global cap */
+    bool proxy_protocol_accept;         /* proxy_protocol: accept */
     uint64_t proxy_protocol_timeout_ms; /* extension: default 5s */
     bool has_tls;
     struct cfg_listener_tls tls;
     struct cfg_strings hosts;
-    char *backend;               /* default backend, may be NULL when routes cover all */
-    int backend_index;           /* -1 when none */
+    char *backend;     /* default backend, may be NULL when routes cover all */
+    int backend_index; /* -1 when none */
     struct cfg_route *routes;
     size_t n_routes;
     /* tcp passthrough extensions */
@@ -175,15 +175,15 @@ struct cfg_listener {
 };
 
 struct cfg_log {
-    char *access;                /* "stdout" | "stderr" | "off" | absolute path */
+    char *access; /* "stdout" | "stderr" | "off" | absolute path */
     enum cfg_log_format format;
     enum cfg_log_level level;
 };
 
 struct cfg_admin {
-    bool enabled;                /* an `admin` block was given */
-    struct net_addr bind;        /* default 127.0.0.1:9900 */
-    char *token_file;            /* absolute path or NULL */
+    bool enabled;         /* an `admin` block was given */
+    struct net_addr bind; /* default 127.0.0.1:9900 */
+    char *token_file;     /* absolute path or NULL */
 };
 
 /* Extension: how server names are resolved (c-ares). */
@@ -197,10 +197,10 @@ struct cfg_resolver {
 
 struct config {
     atomic_int refs;
-    char *path;                  /* the file it was loaded from */
-    int workers;                 /* resolved: "auto" -> online CPUs */
-    int max_connections;         /* default 20000 */
-    uint64_t shutdown_timeout_ms;/* default 30s */
+    char *path;                   /* the file it was loaded from */
+    int workers;                  /* resolved: "auto" -> online CPUs */
+    int max_connections;          /* default 20000 */
+    uint64_t shutdown_timeout_ms; /* default 30s */
     struct cfg_log log;
     struct cfg_admin admin;
     struct cfg_resolver resolver;

@@ -95,7 +95,8 @@ static void cfg_free_backend(struct cfg_backend *b)
 /* Frees `cfg` and everything it owns, regardless of its reference count. */
 void cfg_config_free(struct config *cfg)
 {
-    if (cfg == NULL) return;
+    if (cfg == NULL)
+        return;
     free(cfg->path);
     free(cfg->log.access);
     free(cfg->admin.token_file);

@@ -26,8 +26,10 @@ static const char *const keepalive_keys[] = {"max_idle", "idle_timeout", NULL};
 /* True when two parsed server addresses name the same endpoint. */
 static bool ld_same_server(const struct net_addr *a, const struct net_addr *b)
 {
-    if (a->is_name != b->is_name) return false;
-    if (a->is_name) return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+    if (a->is_name != b->is_name)
+        return false;
+    if (a->is_name)
+        return a->port == b->port && strcasecmp(a->host, b->host) == 0;
     return addr_equal((const struct sockaddr *)&a->ss, (const struct sockaddr *)&b->ss);
 }
 
@@ -41,17 +43,20 @@ static void ld_load_server(struct ld *ld, yaml_node_t *n, struct cfg_backend *b,
     s->weight = 1;
     s->line = (int)ld_line(n);
     if (ld_scalar(n) == NULL || ld_is_null(n)) {
-        if (!ld_check_map(ld, n, server_keys)) return;
+        if (!ld_check_map(ld, n, server_keys))
+            return;
         an = ld_get(ld, n, "address");
         if (an == NULL) {
             ld_error(ld, n, "missing required key 'address'");
         }
         ld_int(ld, n, "weight", 1, 256, &s->weight);
         ld_bool(ld, n, "backup", &s->backup);
-        if (an == NULL) return;
+        if (an == NULL)
+            return;
     }
     size_t mark = an != n ? ld_push_key(ld, "address") : ld->path_len;
-    if (ld_node_str(ld, an, &s->address) < 0) goto out;
+    if (ld_node_str(ld, an, &s->address) < 0)
+        goto out;
     if (addr_parse(s->address, &s->addr, &err) < 0) {
         ld_error(ld, an, "%s", err);
         goto out;
@@ -73,17 +78,20 @@ out:
 static void ld_load_servers(struct ld *ld, yaml_node_t *seq, struct cfg_backend *b)
 {
     long n = ld_seq_len(ld, seq);
-    if (n < 0) return;
+    if (n < 0)
+        return;
     if (n == 0) {
         ld_error(ld, seq, "at least one server is required");
         return;
     }
     b->servers = ld_calloc(ld, (size_t)n, sizeof(*b->servers));
-    if (b->servers == NULL) return;
+    if (b->servers == NULL)
+        return;
     b->n_servers = (size_t)n;
     for (size_t i = 0; i < b->n_servers; i++) {
         yaml_node_t *item = ld_seq_item(ld, seq, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         ld_load_server(ld, item, b, i);
         ld_pop(ld, mark);
@@ -105,7 +113,8 @@ static void ld_load_hash_key(struct ld *ld, yaml_node_t *map, struct cfg_backend
     char *s = NULL;
     yaml_node_t *n = ld_get(ld, map, "hash_key");
 
-    if (ld_str(ld, map, "hash_key", &s) <= 0) return;
+    if (ld_str(ld, map, "hash_key", &s) <= 0)
+        return;
     size_t mark = ld_push_key(ld, "hash_key");
     size_t i;
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -140,7 +149,8 @@ out:
 
 static void ld_load_backend_tls(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 {
-    if (!ld_check_map(ld, n, btls_keys)) return;
+    if (!ld_check_map(ld, n, btls_keys))
+        return;
     b->has_tls = true;
     if (b->protocol != PROTO_TLS && b->protocol != PROTO_HTTPS)
         ld_error(ld, n, "tls settings need protocol tls or https (protocol is %s)",
@@ -161,19 +171,23 @@ static void ld_load_expect_status(struct ld *ld, yaml_node_t *map, struct cfg_he
 {
     yaml_node_t *n = ld_get(ld, map, "expect_status");
     const char *s = ld_scalar(n);
-    if (n == NULL) return;
+    if (n == NULL)
+        return;
     size_t mark = ld_push_key(ld, "expect_status");
     char *end;
     long lo, hi;
-    if (s == NULL || ld_is_null(n) || s[0] < '0' || s[0] > '9') goto bad;
+    if (s == NULL || ld_is_null(n) || s[0] < '0' || s[0] > '9')
+        goto bad;
     lo = strtol(s, &end, 10);
     hi = lo;
     if (*end == '-') {
         const char *p = end + 1;
-        if (*p < '0' || *p > '9') goto bad;
+        if (*p < '0' || *p > '9')
+            goto bad;
         hi = strtol(p, &end, 10);
     }
-    if (*end != '\0') goto bad;
+    if (*end != '\0')
+        goto bad;
     if (lo < 100 || lo > 599 || hi < 100 || hi > 599) {
         ld_error(ld, n, "status %s out of range (100-599)", s);
         goto out;
@@ -195,13 +209,15 @@ out:
 static void ld_load_send(struct ld *ld, yaml_node_t *map, struct cfg_health *h)
 {
     yaml_node_t *n = ld_get(ld, map, "send");
-    if (n == NULL) return;
+    if (n == NULL)
+        return;
     if (ld_scalar(n) == NULL || ld_is_null(n)) {
         ld_error_key(ld, n, "send", "expected a string");
         return;
     }
     char *p = ld_strndup(ld, (const char *)n->data.scalar.value, n->data.scalar.length);
-    if (p == NULL) return;
+    if (p == NULL)
+        return;
     free(h->send);
     h->send = p;
     h->send_len = n->data.scalar.length;
@@ -211,13 +227,15 @@ static void ld_health_only(struct ld *ld, yaml_node_t *map, const char *key, boo
                            const char *which)
 {
     yaml_node_t *k = ld_get_keynode(ld, map, key);
-    if (k != NULL && !ok) ld_error_key(ld, k, key, "only used by %s health checks", which);
+    if (k != NULL && !ok)
+        ld_error_key(ld, k, key, "only used by %s health checks", which);
 }
 
 static void ld_load_health(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 {
     struct cfg_health *h = &b->health;
-    if (!ld_check_map(ld, n, health_keys)) return;
+    if (!ld_check_map(ld, n, health_keys))
+        return;
     h->enabled = true;
     ld_protocol(ld, n, "type", &h->type);
     ld_duration(ld, n, "interval", 100, LD_DURATION_MAX, &h->interval_ms);
@@ -245,7 +263,8 @@ static void ld_load_health(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 
 static void ld_load_affinity(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 {
-    if (!ld_check_map(ld, n, affinity_keys)) return;
+    if (!ld_check_map(ld, n, affinity_keys))
+        return;
     if (ld_str(ld, n, "cookie", &b->affinity_cookie) == 1) {
         yaml_node_t *c = ld_get(ld, n, "cookie");
         if (!ld_valid_token(b->affinity_cookie))
@@ -260,8 +279,10 @@ static void ld_load_affinity(struct ld *ld, yaml_node_t *n, struct cfg_backend *
 
 static void ld_load_keepalive(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 {
-    if (!ld_check_map(ld, n, keepalive_keys)) return;
-    if (!ld_is_http(b->protocol)) ld_error(ld, n, "keepalive needs an http or https backend");
+    if (!ld_check_map(ld, n, keepalive_keys))
+        return;
+    if (!ld_is_http(b->protocol))
+        ld_error(ld, n, "keepalive needs an http or https backend");
     ld_int(ld, n, "max_idle", 0, 65536, &b->keepalive_max_idle);
     ld_duration(ld, n, "idle_timeout", 1, LD_DURATION_MAX, &b->keepalive_idle_timeout_ms);
 }
@@ -272,7 +293,8 @@ static void ld_section(struct ld *ld, yaml_node_t *map, const char *key,
                        struct cfg_backend *b)
 {
     yaml_node_t *v = ld_get(ld, map, key);
-    if (v == NULL) return;
+    if (v == NULL)
+        return;
     size_t mark = ld_push_key(ld, key);
     fn(ld, v, b);
     ld_pop(ld, mark);
@@ -309,7 +331,8 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     int v;
 
     ld_backend_defaults(b, n);
-    if (!ld_check_map(ld, n, backend_keys)) return;
+    if (!ld_check_map(ld, n, backend_keys))
+        return;
     if (ld_str(ld, n, "name", &b->name) == 0) {
         ld_error(ld, n, "missing required key 'name'");
     } else if (b->name != NULL) {
@@ -341,7 +364,8 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
         ld_load_servers(ld, servers, b);
         ld_pop(ld, mark);
     }
-    if (ld_enum(ld, n, "balance", balances, &v) == 1) b->balance = (enum cfg_balance)v;
+    if (ld_enum(ld, n, "balance", balances, &v) == 1)
+        b->balance = (enum cfg_balance)v;
     ld_load_hash_key(ld, n, b);
     ld_duration(ld, n, "connect_timeout", 1, LD_DURATION_MAX, &b->connect_timeout_ms);
     ld_duration(ld, n, "timeout", 1, LD_DURATION_MAX, &b->timeout_ms);
@@ -360,13 +384,16 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
 void ld_load_backends(struct ld *ld, yaml_node_t *seq)
 {
     long n = ld_seq_len(ld, seq);
-    if (n <= 0) return;
+    if (n <= 0)
+        return;
     ld->cfg->backends = ld_calloc(ld, (size_t)n, sizeof(*ld->cfg->backends));
-    if (ld->cfg->backends == NULL) return;
+    if (ld->cfg->backends == NULL)
+        return;
     ld->cfg->n_backends = (size_t)n;
     for (size_t i = 0; i < ld->cfg->n_backends; i++) {
         yaml_node_t *item = ld_seq_item(ld, seq, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         ld_load_backend(ld, item, i);
         ld_pop(ld, mark);

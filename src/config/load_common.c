@@ -11,7 +11,8 @@ bool ld_valid_name(const char *s)
     size_t n = 0;
     for (; s[n] != '\0'; n++) {
         unsigned char c = (unsigned char)s[n];
-        if (!isalnum(c) && c != '_' && c != '.' && c != '-') return false;
+        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
     }
     return n >= 1 && n <= 64;
 }
@@ -23,13 +24,17 @@ static bool ld_valid_dns(const char *s)
     for (;; n++) {
         char c = s[n];
         if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || s[n - 1] == '-') return false;
-            if (c == '\0') break;
+            if (label == 0 || label > 63 || s[n - 1] == '-')
+                return false;
+            if (c == '\0')
+                break;
             label = 0;
             continue;
         }
-        if (!isalnum((unsigned char)c) && c != '-' && c != '_') return false;
-        if (label == 0 && c == '-') return false;
+        if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+            return false;
+        if (label == 0 && c == '-')
+            return false;
         label++;
     }
     return n <= 253;
@@ -37,7 +42,8 @@ static bool ld_valid_dns(const char *s)
 
 bool ld_valid_host_pattern(const char *s)
 {
-    if (s[0] == '*' && s[1] == '.') s += 2;
+    if (s[0] == '*' && s[1] == '.')
+        s += 2;
     return ld_valid_dns(s);
 }
 
@@ -45,7 +51,8 @@ int ld_host_pattern(struct ld *ld, yaml_node_t *map, const char *key, char **out
 {
     char *s = NULL;
     int r = ld_str(ld, map, key, &s);
-    if (r <= 0) return r;
+    if (r <= 0)
+        return r;
     if (!ld_valid_host_pattern(s)) {
         ld_error_key(ld, ld_get(ld, map, key), key,
                      "invalid host name '%s' (expected a name or *.suffix)", s);
@@ -62,16 +69,19 @@ int ld_host_pattern(struct ld *ld, yaml_node_t *map, const char *key, char **out
 bool ld_valid_token(const char *s)
 {
     static const char extra[] = "!#$%&'*+-.^_`|~";
-    if (s[0] == '\0') return false;
+    if (s[0] == '\0')
+        return false;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL) return false;
+        if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL)
+            return false;
     return true;
 }
 
 char *ld_resolve_path(struct ld *ld, const char *p)
 {
     char *out = NULL;
-    if (p[0] == '/') return ld_strdup(ld, p);
+    if (p[0] == '/')
+        return ld_strdup(ld, p);
     const char *sep = strcmp(ld->dir, "/") == 0 ? "" : "/";
     if (asprintf(&out, "%s%s%s", ld->dir, sep, p) < 0) {
         ld->oom = true;
@@ -90,13 +100,15 @@ int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_proto
     static const char *const names[] = {"tcp", "tls", "http", "https", NULL};
     int v;
     int r = ld_enum(ld, map, key, names, &v);
-    if (r == 1) *out = (enum cfg_protocol)v;
+    if (r == 1)
+        *out = (enum cfg_protocol)v;
     return r;
 }
 
 void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p)
 {
-    if (CFG_HTTP_SUPPORTED || !ld_is_http(p)) return;
+    if (CFG_HTTP_SUPPORTED || !ld_is_http(p))
+        return;
     ld_error_key(ld, ld_get(ld, map, "protocol"), "protocol",
                  "protocol %s is not supported yet by this build", cfg_protocol_name(p));
 }

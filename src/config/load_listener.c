@@ -66,14 +66,16 @@ static void ld_load_bind_one(struct ld *ld, yaml_node_t *n, struct cfg_listener 
 {
     char *s = NULL;
     const char *err = NULL;
-    if (ld_node_str(ld, n, &s) < 0) return;
+    if (ld_node_str(ld, n, &s) < 0)
+        return;
     if (addr_parse(s, &l->binds[bi], &err) < 0)
         ld_error(ld, n, "%s", err);
     else if (l->binds[bi].is_name)
         ld_error(ld, n, "bind needs an IP address or '*', not a host name");
     else
         ld_check_bind_dup(ld, n, l, li, bi);
-    if (l->binds[bi].is_name) memset(&l->binds[bi], 0, sizeof(l->binds[bi]));
+    if (l->binds[bi].is_name)
+        memset(&l->binds[bi], 0, sizeof(l->binds[bi]));
     free(s);
 }
 
@@ -82,23 +84,27 @@ static void ld_load_bind(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, 
 {
     if (ld_scalar(n) != NULL && !ld_is_null(n)) {
         l->binds = ld_calloc(ld, 1, sizeof(*l->binds));
-        if (l->binds == NULL) return;
+        if (l->binds == NULL)
+            return;
         l->n_binds = 1;
         ld_load_bind_one(ld, n, l, li, 0);
         return;
     }
     long len = ld_seq_len(ld, n);
-    if (len < 0) return;
+    if (len < 0)
+        return;
     if (len == 0) {
         ld_error(ld, n, "at least one address is required");
         return;
     }
     l->binds = ld_calloc(ld, (size_t)len, sizeof(*l->binds));
-    if (l->binds == NULL) return;
+    if (l->binds == NULL)
+        return;
     l->n_binds = (size_t)len;
     for (size_t i = 0; i < l->n_binds; i++) {
         yaml_node_t *item = ld_seq_item(ld, n, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         ld_load_bind_one(ld, item, l, li, i);
         ld_pop(ld, mark);
@@ -108,17 +114,20 @@ static void ld_load_bind(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, 
 static void ld_load_certificates(struct ld *ld, yaml_node_t *n, struct cfg_listener_tls *t)
 {
     long len = ld_seq_len(ld, n);
-    if (len < 0) return;
+    if (len < 0)
+        return;
     if (len == 0) {
         ld_error(ld, n, "at least one certificate is required");
         return;
     }
     t->certificates = ld_calloc(ld, (size_t)len, sizeof(*t->certificates));
-    if (t->certificates == NULL) return;
+    if (t->certificates == NULL)
+        return;
     t->n_certificates = (size_t)len;
     for (size_t i = 0; i < t->n_certificates; i++) {
         yaml_node_t *item = ld_seq_item(ld, n, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         if (ld_check_map(ld, item, cert_keys)) {
             if (ld_path(ld, item, "cert", &t->certificates[i].cert) == 0)
@@ -134,8 +143,10 @@ static void ld_load_client_auth(struct ld *ld, yaml_node_t *n, struct cfg_listen
 {
     static const char *const modes[] = {"none", "optional", "required", NULL};
     int v = 0;
-    if (!ld_check_map(ld, n, client_auth_keys)) return;
-    if (ld_enum(ld, n, "mode", modes, &v) == 1) t->client_auth = (enum cfg_client_auth)v;
+    if (!ld_check_map(ld, n, client_auth_keys))
+        return;
+    if (ld_enum(ld, n, "mode", modes, &v) == 1)
+        t->client_auth = (enum cfg_client_auth)v;
     ld_path(ld, n, "ca", &t->client_ca);
     ld_path(ld, n, "crl", &t->client_crl);
     if (t->client_auth != CLIENT_AUTH_NONE && ld_get(ld, n, "ca") == NULL)
@@ -150,7 +161,8 @@ static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_liste
     yaml_node_t *v;
     int ver;
 
-    if (!ld_check_map(ld, n, ltls_keys)) return;
+    if (!ld_check_map(ld, n, ltls_keys))
+        return;
     l->has_tls = true;
     if (l->protocol != PROTO_TLS && l->protocol != PROTO_HTTPS)
         ld_error(ld, n, "tls settings need protocol tls or https (protocol is %s)",
@@ -191,7 +203,8 @@ static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_liste
 static void ld_load_hosts(struct ld *ld, yaml_node_t *map, struct cfg_listener *l)
 {
     yaml_node_t *n = ld_get(ld, map, "hosts");
-    if (ld_strings(ld, map, "hosts", &l->hosts) != 1) return;
+    if (ld_strings(ld, map, "hosts", &l->hosts) != 1)
+        return;
     size_t mark = ld_push_key(ld, "hosts");
     if (l->protocol == PROTO_TCP)
         ld_error(ld, n,
@@ -204,7 +217,8 @@ static void ld_load_hosts(struct ld *ld, yaml_node_t *map, struct cfg_listener *
             continue;
         }
         for (char *p = h; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
     }
     ld_pop(ld, mark);
 }
@@ -230,7 +244,8 @@ static void ld_load_name(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, 
         ld_error(ld, n, "missing required key 'name'");
         return;
     }
-    if (l->name == NULL) return;
+    if (l->name == NULL)
+        return;
     yaml_node_t *nn = ld_get(ld, n, "name");
     if (!ld_valid_name(l->name)) {
         ld_error_key(ld, nn, "name", "invalid name '%s' (use 1-64 of A-Z a-z 0-9 _ . -)", l->name);
@@ -255,7 +270,8 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
     int e;
 
     ld_listener_defaults(l, n);
-    if (!ld_check_map(ld, n, listener_keys)) return;
+    if (!ld_check_map(ld, n, listener_keys))
+        return;
     ld_load_name(ld, n, l, idx);
     ld_protocol(ld, n, "protocol", &l->protocol);
     if ((v = ld_get(ld, n, "bind")) == NULL) {
@@ -267,7 +283,8 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
     }
     ld_duration(ld, n, "idle_timeout", 1, LD_DURATION_MAX, &l->idle_timeout_ms);
     ld_int(ld, n, "max_connections", 0, 2147483647, &l->max_connections);
-    if (ld_enum(ld, n, "proxy_protocol", pps, &e) == 1) l->proxy_protocol_accept = e == 1;
+    if (ld_enum(ld, n, "proxy_protocol", pps, &e) == 1)
+        l->proxy_protocol_accept = e == 1;
     ld_duration(ld, n, "proxy_protocol_timeout", 1, LD_DURATION_MAX, &l->proxy_protocol_timeout_ms);
     ld_duration(ld, n, "client_hello_timeout", 1, LD_DURATION_MAX, &l->client_hello_timeout_ms);
     uint64_t chm = l->client_hello_max;
@@ -299,17 +316,20 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
 void ld_load_listeners(struct ld *ld, yaml_node_t *seq)
 {
     long n = ld_seq_len(ld, seq);
-    if (n < 0) return;
+    if (n < 0)
+        return;
     if (n == 0) {
         ld_error(ld, seq, "at least one listener is required");
         return;
     }
     ld->cfg->listeners = ld_calloc(ld, (size_t)n, sizeof(*ld->cfg->listeners));
-    if (ld->cfg->listeners == NULL) return;
+    if (ld->cfg->listeners == NULL)
+        return;
     ld->cfg->n_listeners = (size_t)n;
     for (size_t i = 0; i < ld->cfg->n_listeners; i++) {
         yaml_node_t *item = ld_seq_item(ld, seq, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         ld_load_listener(ld, item, i);
         ld_pop(ld, mark);

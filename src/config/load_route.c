@@ -23,7 +23,8 @@ static void ld_family_only(struct ld *ld, yaml_node_t *map, const char *key,
                            const struct cfg_listener *l, bool want_http)
 {
     yaml_node_t *k = ld_get_keynode(ld, map, key);
-    if (k == NULL || ld_is_http(l->protocol) == want_http) return;
+    if (k == NULL || ld_is_http(l->protocol) == want_http)
+        return;
     if (want_http)
         ld_error_key(ld, k, key, "%s needs an http or https listener (this one is %s)", key,
                      cfg_protocol_name(l->protocol));
@@ -51,7 +52,8 @@ static void ld_check_header_names(struct ld *ld, yaml_node_t *map, const char *k
 static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
                           const struct cfg_listener *l)
 {
-    if (!ld_check_map(ld, n, match_keys)) return;
+    if (!ld_check_map(ld, n, match_keys))
+        return;
     ld_host_pattern(ld, n, "sni", &r->sni);
     if (ld_str(ld, n, "alpn", &r->alpn) == 1 && (r->alpn[0] == '\0' || strlen(r->alpn) > 255))
         ld_error_key(ld, ld_get(ld, n, "alpn"), "alpn", "expected a protocol name (1-255 bytes)");
@@ -71,7 +73,8 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
         }
     }
     int paths = (r->path_prefix != NULL) + (r->path != NULL) + (r->path_regex != NULL);
-    if (paths > 1) ld_error(ld, n, "use only one of path, path_prefix, path_regex");
+    if (paths > 1)
+        ld_error(ld, n, "use only one of path, path_prefix, path_regex");
     if (ld_strings(ld, n, "methods", &r->methods) == 1) {
         for (size_t i = 0; i < r->methods.count; i++)
             if (!ld_valid_token(r->methods.items[i]))
@@ -92,13 +95,16 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
 static void ld_load_rewrite(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
 {
     yaml_node_t *rp;
-    if (!ld_check_map(ld, n, rewrite_keys)) return;
+    if (!ld_check_map(ld, n, rewrite_keys))
+        return;
     ld_url_path(ld, n, "strip_prefix", &r->rewrite.strip_prefix);
     if ((rp = ld_get(ld, n, "replace_prefix")) != NULL) {
         size_t mark = ld_push_key(ld, "replace_prefix");
         if (ld_check_map(ld, rp, replace_keys)) {
-            if (ld_get(ld, rp, "from") == NULL) ld_error(ld, rp, "missing required key 'from'");
-            if (ld_get(ld, rp, "to") == NULL) ld_error(ld, rp, "missing required key 'to'");
+            if (ld_get(ld, rp, "from") == NULL)
+                ld_error(ld, rp, "missing required key 'from'");
+            if (ld_get(ld, rp, "to") == NULL)
+                ld_error(ld, rp, "missing required key 'to'");
             ld_url_path(ld, rp, "from", &r->rewrite.replace_from);
             ld_url_path(ld, rp, "to", &r->rewrite.replace_to);
         }
@@ -110,9 +116,12 @@ static void ld_load_rewrite(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
 
 static void ld_load_header_ops(struct ld *ld, yaml_node_t *n, struct cfg_header_ops *h)
 {
-    if (!ld_check_map(ld, n, hdr_keys)) return;
-    if (ld_pairs(ld, n, "set", &h->set) == 1) ld_check_header_names(ld, n, "set", &h->set);
-    if (ld_pairs(ld, n, "add", &h->add) == 1) ld_check_header_names(ld, n, "add", &h->add);
+    if (!ld_check_map(ld, n, hdr_keys))
+        return;
+    if (ld_pairs(ld, n, "set", &h->set) == 1)
+        ld_check_header_names(ld, n, "set", &h->set);
+    if (ld_pairs(ld, n, "add", &h->add) == 1)
+        ld_check_header_names(ld, n, "add", &h->add);
     if (ld_strings(ld, n, "remove", &h->remove) == 1) {
         for (size_t i = 0; i < h->remove.count; i++)
             if (!ld_valid_token(h->remove.items[i]))
@@ -123,7 +132,8 @@ static void ld_load_header_ops(struct ld *ld, yaml_node_t *n, struct cfg_header_
 
 static void ld_load_redirect(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
 {
-    if (!ld_check_map(ld, n, redirect_keys)) return;
+    if (!ld_check_map(ld, n, redirect_keys))
+        return;
     if (ld_str(ld, n, "to", &r->redirect.to) == 0)
         ld_error(ld, n, "missing required key 'to'");
     else if (r->redirect.to != NULL && r->redirect.to[0] == '\0')
@@ -143,7 +153,8 @@ static void ld_load_redirect(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
 
 static void ld_load_respond(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
 {
-    if (!ld_check_map(ld, n, respond_keys)) return;
+    if (!ld_check_map(ld, n, respond_keys))
+        return;
     ld_int(ld, n, "status", 100, 599, &r->respond.status);
     ld_str(ld, n, "body", &r->respond.body);
     ld_str(ld, n, "content_type", &r->respond.content_type);
@@ -167,7 +178,8 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
     r->redirect.status = 302;
     r->respond.status = 200;
     r->line = (int)ld_line(n);
-    if (!ld_check_map(ld, n, route_keys)) return;
+    if (!ld_check_map(ld, n, route_keys))
+        return;
     LD_SUB("match", ld_load_match(ld, v_, r, l));
 
     bool has_backend = ld_get(ld, n, "backend") != NULL;
@@ -196,13 +208,16 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
 void ld_load_routes(struct ld *ld, yaml_node_t *seq, struct cfg_listener *l)
 {
     long n = ld_seq_len(ld, seq);
-    if (n <= 0) return;
+    if (n <= 0)
+        return;
     l->routes = ld_calloc(ld, (size_t)n, sizeof(*l->routes));
-    if (l->routes == NULL) return;
+    if (l->routes == NULL)
+        return;
     l->n_routes = (size_t)n;
     for (size_t i = 0; i < l->n_routes; i++) {
         yaml_node_t *item = ld_seq_item(ld, seq, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         ld_load_route(ld, item, &l->routes[i], l);
         ld_pop(ld, mark);

@@ -37,7 +37,8 @@ static int ld_set_dir(struct ld *ld, const char *name)
                          name);
         else
             n = asprintf(&dir, "%s", cwd);
-        if (n < 0) dir = NULL;
+        if (n < 0)
+            dir = NULL;
     }
     if (dir == NULL) {
         ld->oom = true;
@@ -55,7 +56,8 @@ static void ld_load_workers(struct ld *ld, yaml_node_t *root)
 {
     yaml_node_t *n = ld_get(ld, root, "workers");
     const char *s = ld_scalar(n);
-    if (n == NULL) return;
+    if (n == NULL)
+        return;
     size_t mark = ld_push_key(ld, "workers");
     if (s != NULL && strcmp(s, "auto") == 0) {
         /* already the default */
@@ -63,7 +65,8 @@ static void ld_load_workers(struct ld *ld, yaml_node_t *root)
         ld_error(ld, n, "expected an integer (1-256) or auto");
     } else {
         long v;
-        if (ld_node_int(ld, n, 1, 256, &v) == 0) ld->cfg->workers = (int)v;
+        if (ld_node_int(ld, n, 1, 256, &v) == 0)
+            ld->cfg->workers = (int)v;
     }
     ld_pop(ld, mark);
 }
@@ -76,7 +79,8 @@ static void ld_load_log(struct ld *ld, yaml_node_t *n)
     char *access = NULL;
     int v;
 
-    if (!ld_check_map(ld, n, log_keys)) return;
+    if (!ld_check_map(ld, n, log_keys))
+        return;
     if (ld_str(ld, n, "access", &access) == 1) {
         if (access[0] == '\0') {
             ld_error_key(ld, ld_get(ld, n, "access"), "access",
@@ -95,8 +99,10 @@ static void ld_load_log(struct ld *ld, yaml_node_t *n)
         }
     }
     free(access);
-    if (ld_enum(ld, n, "format", formats, &v) == 1) lg->format = (enum cfg_log_format)v;
-    if (ld_enum(ld, n, "level", levels, &v) == 1) lg->level = (enum cfg_log_level)v;
+    if (ld_enum(ld, n, "format", formats, &v) == 1)
+        lg->format = (enum cfg_log_format)v;
+    if (ld_enum(ld, n, "level", levels, &v) == 1)
+        lg->level = (enum cfg_log_level)v;
 }
 
 static void ld_load_admin(struct ld *ld, yaml_node_t *n)
@@ -105,7 +111,8 @@ static void ld_load_admin(struct ld *ld, yaml_node_t *n)
     char *bind = NULL;
     const char *err = NULL;
 
-    if (!ld_check_map(ld, n, admin_keys)) return;
+    if (!ld_check_map(ld, n, admin_keys))
+        return;
     a->enabled = true;
     if (ld_str(ld, n, "bind", &bind) == 1) {
         yaml_node_t *bn = ld_get(ld, n, "bind");
@@ -126,7 +133,8 @@ static void ld_top_section(struct ld *ld, yaml_node_t *root, const char *key,
                            void (*fn)(struct ld *, yaml_node_t *))
 {
     yaml_node_t *v = ld_get(ld, root, key);
-    if (v == NULL) return;
+    if (v == NULL)
+        return;
     size_t mark = ld_push_key(ld, key);
     fn(ld, v);
     ld_pop(ld, mark);
@@ -146,7 +154,8 @@ static int ld_config_defaults(struct ld *ld)
     c->log.format = LOG_FORMAT_JSON;
     c->log.level = LOG_INFO;
     c->admin.enabled = false;
-    if (addr_parse("127.0.0.1:9900", &c->admin.bind, &err) < 0) return -EINVAL;
+    if (addr_parse("127.0.0.1:9900", &c->admin.bind, &err) < 0)
+        return -EINVAL;
     return c->log.access ? 0 : -ENOMEM;
 }
 
@@ -205,15 +214,18 @@ static void ld_syntax_error(struct ld *ld, yaml_parser_t *p, const char *text, s
 static int ld_err_cmp(const void *a, const void *b)
 {
     const struct ld_err *x = a, *y = b;
-    if (x->line != y->line) return x->line < y->line ? -1 : 1;
-    if (x->col != y->col) return x->col < y->col ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* Moves the collected errors, sorted by position, into `errs` (or frees them). */
 static void ld_finish_errors(struct ld *ld, struct cfg_errors *errs)
 {
-    if (ld->n_errs > 1) qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
+    if (ld->n_errs > 1)
+        qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
     char **items = errs && ld->n_errs ? calloc(ld->n_errs, sizeof(char *)) : NULL;
     for (size_t i = 0; i < ld->n_errs; i++) {
         if (items != NULL)
@@ -243,7 +255,8 @@ struct config *config_load_buffer(const char *name, const char *text, size_t len
         errs->count = 0;
     }
     ld.name = name;
-    if (ld_set_dir(&ld, name) < 0) goto done;
+    if (ld_set_dir(&ld, name) < 0)
+        goto done;
     if (!yaml_parser_initialize(&parser)) {
         ld.oom = true;
         goto done;
@@ -286,7 +299,8 @@ struct config *config_load_buffer(const char *name, const char *text, size_t len
     ld_load_root(&ld, root);
 
 done:
-    if (have_doc) yaml_document_delete(&doc);
+    if (have_doc)
+        yaml_document_delete(&doc);
     if (ld.oom) {
         ld.aborted = false;
         ld_error_raw(&ld, 1, 1, "out of memory while loading the configuration");
@@ -342,7 +356,8 @@ struct config *config_load(const char *path, struct cfg_errors *errs)
     return cfg;
 
 fail:
-    if (f != NULL) fclose(f);
+    if (f != NULL)
+        fclose(f);
     free(buf);
     if (errs != NULL) {
         errs->items = calloc(1, sizeof(char *));
@@ -355,19 +370,23 @@ fail:
 
 struct config *config_ref(struct config *cfg)
 {
-    if (cfg != NULL) atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+    if (cfg != NULL)
+        atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;
 }
 
 void config_unref(struct config *cfg)
 {
-    if (cfg == NULL) return;
-    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1) cfg_config_free(cfg);
+    if (cfg == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
+        cfg_config_free(cfg);
 }
 
 void cfg_errors_free(struct cfg_errors *errs)
 {
-    if (errs == NULL) return;
+    if (errs == NULL)
+        return;
     for (size_t i = 0; i < errs->count; i++)
         free(errs->items[i]);
     free(errs->items);
@@ -377,7 +396,8 @@ void cfg_errors_free(struct cfg_errors *errs)
 
 int config_backend_index(const struct config *cfg, const char *name)
 {
-    if (cfg == NULL || name == NULL) return -1;
+    if (cfg == NULL || name == NULL)
+        return -1;
     for (size_t i = 0; i < cfg->n_backends; i++)
         if (cfg->backends[i].name != NULL && strcmp(cfg->backends[i].name, name) == 0)
             return (int)i;

@@ -12,7 +12,8 @@ static int units_digits(const char **p, uint64_t *v)
     *v = 0;
     while (isdigit((unsigned char)**p)) {
         unsigned d = (unsigned)(**p - '0');
-        if (*v > (UINT64_MAX - d) / 10) return -1;
+        if (*v > (UINT64_MAX - d) / 10)
+            return -1;
         *v = *v * 10 + d;
         (*p)++;
         n++;
@@ -86,7 +87,8 @@ int parse_duration_ms(const char *text, uint64_t *out, const char **err)
     *out = total;
     return 0;
 fail:
-    if (err != NULL) *err = msg;
+    if (err != NULL)
+        *err = msg;
     return -EINVAL;
 }
 
@@ -149,7 +151,8 @@ int parse_size(const char *text, uint64_t *out, const char **err)
     *out = v * mult;
     return 0;
 fail:
-    if (err != NULL) *err = msg;
+    if (err != NULL)
+        *err = msg;
     return -EINVAL;
 }
 

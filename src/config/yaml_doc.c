@@ -38,7 +38,8 @@ static void ld_verror(struct ld *ld, size_t line, size_t col, const char *path, 
 {
     char *text = NULL, *msg = NULL;
 
-    if (ld->aborted) return;
+    if (ld->aborted)
+        return;
     if (vasprintf(&text, fmt, ap) < 0) {
         ld->oom = true;
         return;
@@ -135,7 +136,8 @@ char *ld_strdup(struct ld *ld, const char *s)
 void *ld_calloc(struct ld *ld, size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
-    if (p == NULL) ld->oom = true;
+    if (p == NULL)
+        ld->oom = true;
     return p;
 }
 
@@ -144,7 +146,8 @@ void *ld_calloc(struct ld *ld, size_t n, size_t size)
 /* Counts one unit of work; false once the budget is spent (after one error). */
 static bool ld_visit(struct ld *ld)
 {
-    if (ld->aborted) return false;
+    if (ld->aborted)
+        return false;
     if (++ld->visits > LD_MAX_VISITS) {
         ld_error_raw(ld, 1, 1, "configuration too complex (too many aliased nodes)");
         ld->aborted = true;
@@ -155,7 +158,8 @@ static bool ld_visit(struct ld *ld)
 
 bool ld_is_null(const yaml_node_t *n)
 {
-    if (n == NULL) return true;
+    if (n == NULL)
+        return true;
     if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *v = (const char *)n->data.scalar.value;
@@ -165,7 +169,8 @@ bool ld_is_null(const yaml_node_t *n)
 
 const char *ld_scalar(const yaml_node_t *n)
 {
-    if (n == NULL || n->type != YAML_SCALAR_NODE) return NULL;
+    if (n == NULL || n->type != YAML_SCALAR_NODE)
+        return NULL;
     return (const char *)n->data.scalar.value;
 }
 
@@ -202,7 +207,8 @@ bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
         return false;
     }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        if (!ld_visit(ld)) return false;
+        if (!ld_visit(ld))
+            return false;
         yaml_node_t *k = ld_node_at(ld, p->key);
         const char *key = ld_scalar(k);
         if (key == NULL) {
@@ -210,7 +216,8 @@ bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
             continue;
         }
         /* top-level "x-..." keys hold YAML anchors for reuse, like compose files */
-        if (ld->path_len == 0 && strncmp(key, "x-", 2) == 0) continue;
+        if (ld->path_len == 0 && strncmp(key, "x-", 2) == 0)
+            continue;
         bool found = false;
         for (size_t i = 0; known[i] != NULL && !found; i++)
             found = strcmp(known[i], key) == 0;
@@ -235,11 +242,13 @@ bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
 
 static yaml_node_pair_t *ld_find_pair(struct ld *ld, yaml_node_t *map, const char *key)
 {
-    if (map == NULL || map->type != YAML_MAPPING_NODE || !ld_visit(ld)) return NULL;
+    if (map == NULL || map->type != YAML_MAPPING_NODE || !ld_visit(ld))
+        return NULL;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
         const char *k = ld_scalar(ld_node_at(ld, p->key));
-        if (k != NULL && strcmp(k, key) == 0) return p;
+        if (k != NULL && strcmp(k, key) == 0)
+            return p;
     }
     return NULL;
 }
@@ -267,13 +276,15 @@ long ld_seq_len(struct ld *ld, yaml_node_t *n)
 
 long ld_seq_len_quiet(const yaml_node_t *n)
 {
-    if (n == NULL || n->type != YAML_SEQUENCE_NODE) return -1;
+    if (n == NULL || n->type != YAML_SEQUENCE_NODE)
+        return -1;
     return (long)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
 yaml_node_t *ld_seq_item(struct ld *ld, yaml_node_t *seq, size_t i)
 {
-    if (!ld_visit(ld)) return NULL;
+    if (!ld_visit(ld))
+        return NULL;
     return ld_node_at(ld, seq->data.sequence.items.start[i]);
 }
 
@@ -291,7 +302,8 @@ int ld_node_str(struct ld *ld, yaml_node_t *n, char **out)
         return -1;
     }
     char *copy = ld_strdup(ld, s);
-    if (copy == NULL) return -1;
+    if (copy == NULL)
+        return -1;
     free(*out);
     *out = copy;
     return 0;
@@ -361,7 +373,8 @@ static void ld_fmt_duration(uint64_t ms, char *buf, size_t len)
         if (ms >= units[i].ms) {
             int n = snprintf(buf + off, len - off, "%llu%s", (unsigned long long)(ms / units[i].ms),
                              units[i].u);
-            if (n > 0) off += (size_t)n;
+            if (n > 0)
+                off += (size_t)n;
             ms %= units[i].ms;
         }
     }
@@ -442,7 +455,8 @@ int ld_node_enum(struct ld *ld, yaml_node_t *n, const char *const *names, int *o
     list[0] = '\0';
     for (int i = 0; names[i] != NULL && off < sizeof(list); i++) {
         int w = snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "", names[i]);
-        if (w > 0) off += (size_t)w;
+        if (w > 0)
+            off += (size_t)w;
     }
     if (s == NULL || ld_is_null(n))
         ld_error(ld, n, "expected one of: %s", list);
@@ -457,7 +471,8 @@ int ld_node_enum(struct ld *ld, yaml_node_t *n, const char *const *names, int *o
 static yaml_node_t *ld_enter(struct ld *ld, yaml_node_t *map, const char *key, size_t *mark)
 {
     yaml_node_t *v = ld_get(ld, map, key);
-    if (v != NULL) *mark = ld_push_key(ld, key);
+    if (v != NULL)
+        *mark = ld_push_key(ld, key);
     return v;
 }
 
@@ -465,7 +480,8 @@ static yaml_node_t *ld_enter(struct ld *ld, yaml_node_t *map, const char *key, s
     do {                                                                                           \
         size_t mark;                                                                               \
         yaml_node_t *v = ld_enter(ld, map, key, &mark);                                            \
-        if (v == NULL) return 0;                                                                   \
+        if (v == NULL)                                                                             \
+            return 0;                                                                              \
         int r = (call);                                                                            \
         ld_pop(ld, mark);                                                                          \
         return r < 0 ? -1 : 1;                                                                     \
@@ -479,7 +495,8 @@ int ld_str(struct ld *ld, yaml_node_t *map, const char *key, char **out)
 static int ld_node_path(struct ld *ld, yaml_node_t *n, char **out)
 {
     char *s = NULL;
-    if (ld_node_str(ld, n, &s) < 0) return -1;
+    if (ld_node_str(ld, n, &s) < 0)
+        return -1;
     if (s[0] == '\0') {
         free(s);
         ld_error(ld, n, "expected a file path");
@@ -487,7 +504,8 @@ static int ld_node_path(struct ld *ld, yaml_node_t *n, char **out)
     }
     char *abs = ld_resolve_path(ld, s);
     free(s);
-    if (abs == NULL) return -1;
+    if (abs == NULL)
+        return -1;
     free(*out);
     *out = abs;
     return 0;
@@ -501,7 +519,8 @@ int ld_path(struct ld *ld, yaml_node_t *map, const char *key, char **out)
 static int ld_node_int_to(struct ld *ld, yaml_node_t *n, long lo, long hi, int *out)
 {
     long v;
-    if (ld_node_int(ld, n, lo, hi, &v) < 0) return -1;
+    if (ld_node_int(ld, n, lo, hi, &v) < 0)
+        return -1;
     *out = (int)v;
     return 0;
 }
@@ -540,7 +559,8 @@ static int ld_node_strings(struct ld *ld, yaml_node_t *n, struct cfg_strings *ou
 
     if (ld_scalar(n) != NULL && !ld_is_null(n)) {
         s.items = ld_calloc(ld, 1, sizeof(char *));
-        if (s.items == NULL) return -1;
+        if (s.items == NULL)
+            return -1;
         s.count = 1;
         if (ld_node_str(ld, n, &s.items[0]) < 0)
             rc = -1;
@@ -551,13 +571,16 @@ static int ld_node_strings(struct ld *ld, yaml_node_t *n, struct cfg_strings *ou
         goto done;
     }
     long len = ld_seq_len(ld, n);
-    if (len < 0) return -1;
+    if (len < 0)
+        return -1;
     s.items = ld_calloc(ld, (size_t)len, sizeof(char *));
-    if (s.items == NULL) return -1;
+    if (s.items == NULL)
+        return -1;
     s.count = (size_t)len;
     for (size_t i = 0; i < s.count; i++) {
         yaml_node_t *item = ld_seq_item(ld, n, i);
-        if (item == NULL) break;
+        if (item == NULL)
+            break;
         size_t mark = ld_push_index(ld, i);
         if (ld_node_str(ld, item, &s.items[i]) < 0)
             rc = -1;
@@ -572,7 +595,8 @@ done:
     {
         size_t w = 0;
         for (size_t i = 0; i < s.count; i++)
-            if (s.items[i] != NULL) s.items[w++] = s.items[i];
+            if (s.items[i] != NULL)
+                s.items[w++] = s.items[i];
         s.count = w;
     }
     cfg_free_strings(out);
@@ -596,9 +620,11 @@ static int ld_node_pairs(struct ld *ld, yaml_node_t *n, struct cfg_pairs *out)
     }
     size_t len = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     pr.items = ld_calloc(ld, len, sizeof(*pr.items));
-    if (pr.items == NULL) return -1;
+    if (pr.items == NULL)
+        return -1;
     for (size_t i = 0; i < len; i++) {
-        if (!ld_visit(ld)) break;
+        if (!ld_visit(ld))
+            break;
         yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
         yaml_node_t *k = ld_node_at(ld, p->key), *v = ld_node_at(ld, p->value);
         struct cfg_pair *dst = &pr.items[pr.count];
@@ -629,7 +655,8 @@ int ld_pairs(struct ld *ld, yaml_node_t *map, const char *key, struct cfg_pairs 
 size_t ld_edit_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 64 || lb > 64) return SIZE_MAX;
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
     size_t d[65][65];
     for (size_t i = 0; i <= la; i++)
         d[i][0] = i;
@@ -639,8 +666,10 @@ size_t ld_edit_distance(const char *a, const char *b)
         for (size_t j = 1; j <= lb; j++) {
             size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
             size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
             if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
                 d[i - 2][j - 2] + 1 < v)
                 v = d[i - 2][j - 2] + 1;

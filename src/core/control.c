@@ -162,8 +162,8 @@ fail_msg:
     return -1;
 }
 
-int control_set_server(struct control *c, const char *backend, const char *address,
-                       int admin_state, int weight)
+int control_set_server(struct control *c, const char *backend, const char *address, int admin_state,
+                       int weight)
 {
     struct server *s = runtime_find_server(c->rt, backend, address);
     if (!s)
@@ -179,16 +179,16 @@ int control_set_server(struct control *c, const char *backend, const char *addre
             struct rt_backend *b = runtime_find_backend(c->rt, backend);
             atomic_store(&s->drain_deadline, loop_now(&c->loop) + b->cfg->drain_timeout_ms);
             log_info("server %s of backend %s set to %s: %u open connection(s) get %llu ms",
-                     address, backend, server_admin_name(admin_state),
-                     atomic_load(&s->lb.active), (unsigned long long)b->cfg->drain_timeout_ms);
+                     address, backend, server_admin_name(admin_state), atomic_load(&s->lb.active),
+                     (unsigned long long)b->cfg->drain_timeout_ms);
         } else if (!leaving) {
             atomic_store(&s->drain_deadline, 0);
             if (old != admin_state)
                 log_info("server %s of backend %s set to %s", address, backend,
                          server_admin_name(admin_state));
         } else if (old != admin_state) {
-            log_info("server %s of backend %s set to %s (drain clock unchanged)", address,
-                     backend, server_admin_name(admin_state));
+            log_info("server %s of backend %s set to %s (drain clock unchanged)", address, backend,
+                     server_admin_name(admin_state));
         }
         server_update_usable(s);
         for (int i = 0; i < c->n_workers; i++)

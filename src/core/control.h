@@ -13,7 +13,7 @@
 struct control {
     struct loop loop;
     char *config_path;
-    struct runtime *rt;        /* current snapshot */
+    struct runtime *rt; /* current snapshot */
     struct worker *workers;
     int n_workers;
     struct runtime **retiring; /* old snapshots whose listeners close once workers ack */
@@ -35,8 +35,8 @@ int control_start(struct control *c, const char *config_path);
 int control_reload(struct control *c, struct cfg_errors *errs);
 
 /* Applies an admin change to a server (state and/or weight). Returns 0, -ENOENT. */
-int control_set_server(struct control *c, const char *backend, const char *address,
-                       int admin_state, int weight);
+int control_set_server(struct control *c, const char *backend, const char *address, int admin_state,
+                       int weight);
 
 /* Runs the main loop until the process should exit; returns the exit code. */
 int control_run(struct control *c);

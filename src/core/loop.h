@@ -34,10 +34,10 @@ struct timer {
 
 struct loop {
     int epfd;
-    uint64_t now;          /* cached monotonic ms, refreshed every turn */
-    struct timer **heap;   /* min-heap on deadline */
+    uint64_t now;        /* cached monotonic ms, refreshed every turn */
+    struct timer **heap; /* min-heap on deadline */
     size_t heap_len, heap_cap;
-    void **deferred;       /* freed with free() at the end of the turn */
+    void **deferred; /* freed with free() at the end of the turn */
     size_t deferred_len, deferred_cap;
 };
 

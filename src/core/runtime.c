@@ -194,12 +194,11 @@ static int build_backend(struct runtime *rt, struct runtime *prev, size_t idx, c
     }
     b->pool = lb_pool_new(cb->balance, states, cb->n_servers, rt->workers);
     if (cb->affinity_client_ip && cb->balance != BAL_CONSISTENT_HASH)
-        b->affinity_pool =
-            lb_pool_new(BAL_CONSISTENT_HASH, states, cb->n_servers, rt->workers);
+        b->affinity_pool = lb_pool_new(BAL_CONSISTENT_HASH, states, cb->n_servers, rt->workers);
     free(states);
     states = NULL;
-    if (!b->pool || (cb->affinity_client_ip && cb->balance != BAL_CONSISTENT_HASH &&
-                     !b->affinity_pool))
+    if (!b->pool ||
+        (cb->affinity_client_ip && cb->balance != BAL_CONSISTENT_HASH && !b->affinity_pool))
         goto nomem;
     if (cb->protocol == PROTO_TLS || cb->protocol == PROTO_HTTPS) {
         b->tls = tls_client_new(cb, err, errlen);

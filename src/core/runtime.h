@@ -23,8 +23,8 @@ struct tls_client;
 struct rt_listener {
     const struct cfg_listener *cfg;
     struct listener_stats *stats;
-    int *fds;            /* [bind * workers + worker] listening sockets */
-    bool peek_hello;     /* tcp listener with sni/alpn routes: TLS passthrough */
+    int *fds;        /* [bind * workers + worker] listening sockets */
+    bool peek_hello; /* tcp listener with sni/alpn routes: TLS passthrough */
     struct tls_server *tls;
 };
 

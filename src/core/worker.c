@@ -22,7 +22,7 @@ struct accept_handler {
     struct worker *w;
     size_t listener; /* index into w->rt->listeners */
     bool paused;
-    bool seen;       /* mark for reconciliation */
+    bool seen; /* mark for reconciliation */
 };
 
 /* Reserves a slot in the global and listener counters; false when a limit is reached. */
@@ -81,8 +81,7 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
         if (fd < 0) {
             release_slot(l);
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("listener %s: cannot accept: %s; pausing", l->cfg->name,
-                         strerror(errno));
+                log_warn("listener %s: cannot accept: %s; pausing", l->cfg->name, strerror(errno));
                 pause_accept(w, a);
             }
             return;

@@ -23,13 +23,13 @@ struct worker {
     struct io_handler wake; /* eventfd */
 
     /* mailbox from the main thread */
-    _Atomic(struct runtime *) next_rt;  /* a new snapshot to switch to (reference held) */
-    atomic_uint acked_generation;       /* last snapshot generation this worker switched to */
-    atomic_bool stop_requested;         /* graceful stop: stop accepting, finish conns */
-    atomic_ullong stop_deadline;        /* monotonic ms: close what remains at this time */
-    atomic_bool stop_now;               /* second signal: close everything at once */
-    atomic_bool drain_changed;          /* some server's drain deadline changed */
-    atomic_bool stopped;                /* set by the worker when its loop has exited */
+    _Atomic(struct runtime *) next_rt; /* a new snapshot to switch to (reference held) */
+    atomic_uint acked_generation;      /* last snapshot generation this worker switched to */
+    atomic_bool stop_requested;        /* graceful stop: stop accepting, finish conns */
+    atomic_ullong stop_deadline;       /* monotonic ms: close what remains at this time */
+    atomic_bool stop_now;              /* second signal: close everything at once */
+    atomic_bool drain_changed;         /* some server's drain deadline changed */
+    atomic_bool stopped;               /* set by the worker when its loop has exited */
 
     /* worker-owned state */
     struct runtime *rt;
@@ -38,16 +38,16 @@ struct worker {
     bool accepts_paused;
     struct timer resume_timer;
     struct timer stop_timer;
-    struct l4_conn *conns;              /* doubly linked list of open connections */
+    struct l4_conn *conns; /* doubly linked list of open connections */
     unsigned n_conns;
     bool stopping;
     struct pipe_pool *pipes;
-    struct strbuf access_log;           /* lines waiting to be written */
+    struct strbuf access_log; /* lines waiting to be written */
 };
 
 /* Process-wide access log sink, set by main before workers start and on reload. */
-extern atomic_int access_log_fd;       /* -1 when off */
-extern atomic_int access_log_format;   /* enum cfg_log_format */
+extern atomic_int access_log_fd;     /* -1 when off */
+extern atomic_int access_log_format; /* enum cfg_log_format */
 
 /* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */
 int worker_start(struct worker *w, int index, struct runtime *rt);

@@ -73,7 +73,8 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     c->srv.h.cb = on_server_event;
     c->srv.conn = c;
     c->use_splice = l->cfg->protocol == PROTO_TCP;
-    memcpy(&c->client_addr, peer, peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
+    memcpy(&c->client_addr, peer,
+           peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
     timer_init(&c->timer, on_timer);
     set_nodelay(fd);
     c->next = w->conns;
@@ -490,8 +491,8 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     l4_log_access(c, termination);
 
     /* a reset on one side is passed on as a reset to the other */
-    bool reset = strcmp(termination, "client_reset") == 0 ||
-                 strcmp(termination, "server_reset") == 0;
+    bool reset =
+        strcmp(termination, "client_reset") == 0 || strcmp(termination, "server_reset") == 0;
     if (reset && termination[0] == 'c' && c->srv.h.fd >= 0)
         abort_with_reset(c->srv.h.fd);
     if (reset && termination[0] == 's')

@@ -39,20 +39,20 @@ struct l4_side {
     struct l4_conn *conn;
     SSL *ssl;
     bool readable, writable;
-    bool rdhup; /* epoll reported the peer's FIN: read until EOF, even after a short read */
+    bool rdhup;       /* epoll reported the peer's FIN: read until EOF, even after a short read */
     bool error_event; /* epoll reported EPOLLERR/EPOLLHUP */
-    bool eof;  /* the peer sent FIN (or TLS close_notify) */
-    bool shut; /* we sent FIN towards this peer */
+    bool eof;         /* the peer sent FIN (or TLS close_notify) */
+    bool shut;        /* we sent FIN towards this peer */
 };
 
 /* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */
 struct l4_dir {
     struct pipe_pair pipe; /* splice path */
     bool has_pipe;
-    char *buf;             /* copy path */
+    char *buf; /* copy path */
     uint32_t off, len;
-    size_t pending;        /* bytes held in the pipe or buffer */
-    bool spliced;          /* bulk flow seen: this direction moved to splice() */
+    size_t pending; /* bytes held in the pipe or buffer */
+    bool spliced;   /* bulk flow seen: this direction moved to splice() */
 };
 
 /* Details only TLS/passthrough connections need; allocated on demand. */
@@ -71,28 +71,28 @@ struct l4_tls_info {
 struct l4_conn {
     struct l4_conn *prev, *next; /* worker's list */
     struct worker *w;
-    struct runtime *rt;          /* snapshot this connection started with (ref) */
+    struct runtime *rt; /* snapshot this connection started with (ref) */
     struct rt_listener *listener;
     struct rt_backend *backend;
-    struct server *server;       /* current server (ref), NULL when none */
+    struct server *server; /* current server (ref), NULL when none */
     struct l4_side client, srv;
-    struct l4_dir up, down;      /* up: client -> server; down: server -> client */
+    struct l4_dir up, down; /* up: client -> server; down: server -> client */
     struct timer timer;
     enum l4_state state;
-    bool use_splice;             /* both sides plain TCP: bulk directions may splice */
-    bool have_local_addr;        /* local_addr is filled (lazily: only PROXY needs it) */
-    bool counted_server;         /* server->lb.active was incremented */
+    bool use_splice;      /* both sides plain TCP: bulk directions may splice */
+    bool have_local_addr; /* local_addr is filled (lazily: only PROXY needs it) */
+    bool counted_server;  /* server->lb.active was incremented */
     uint8_t n_tried;
     int tried[L4_MAX_TRIES];
     uint64_t start_ms, phase_deadline, connect_start_ms, connect_ms, last_io_ms;
     uint64_t idle_ms;
-    uint64_t bytes_in, bytes_out;  /* from / to the client */
-    const char *first_fin;         /* "client_closed" or "server_closed" */
-    const char *error;             /* static detail for the log */
+    uint64_t bytes_in, bytes_out;   /* from / to the client */
+    const char *first_fin;          /* "client_closed" or "server_closed" */
+    const char *error;              /* static detail for the log */
     union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
     union sockaddr_any local_addr;  /* address the client connected to */
     struct l4_tls_info *tls;
-    uint8_t *peek;                  /* ClientHello peek buffers (HELLO state only) */
+    uint8_t *peek; /* ClientHello peek buffers (HELLO state only) */
 };
 
 /* Starts handling an accepted client socket `fd` on worker w for listener l. Takes

@@ -273,9 +273,8 @@ static const char *reset_reason(int err, bool client_side)
 static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
 {
     int err = 0;
-    enum pump_result r = c->use_splice && d->spliced && !d->buf
-                             ? pump_splice(c, d, src, dst, &err)
-                             : pump_copy(c, d, src, dst, &err);
+    enum pump_result r = c->use_splice && d->spliced && !d->buf ? pump_splice(c, d, src, dst, &err)
+                                                                : pump_copy(c, d, src, dst, &err);
     if (r == PUMP_OK && c->use_splice && d->spliced && !d->buf && src->readable && !src->eof)
         r = pump_splice(c, d, src, dst, &err); /* the buffer just emptied: go on spliced */
     if (r == PUMP_OK) {

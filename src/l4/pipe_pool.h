@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#define PIPE_POOL_KEEP 64     /* empty pipes kept for reuse per worker */
+#define PIPE_POOL_KEEP 64 /* empty pipes kept for reuse per worker */
 
 struct pipe_pair {
     int rfd, wfd;

@@ -17,17 +17,21 @@ static _Thread_local char addr_msg[96];
  * underscore is tolerated because container and service names often carry one. */
 static bool addr_valid_hostname(const char *s, size_t len)
 {
-    if (len == 0 || len > ADDR_HOST_MAX - 1) return false;
+    if (len == 0 || len > ADDR_HOST_MAX - 1)
+        return false;
     size_t label = 0;
     for (size_t i = 0; i <= len; i++) {
         char c = i < len ? s[i] : '.';
         if (c == '.') {
-            if (label == 0 || label > 63 || s[i - 1] == '-') return false;
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return false;
             label = 0;
             continue;
         }
-        if (!isalnum((unsigned char)c) && c != '-' && c != '_') return false;
-        if (label == 0 && c == '-') return false;
+        if (!isalnum((unsigned char)c) && c != '-' && c != '_')
+            return false;
+        if (label == 0 && c == '-')
+            return false;
         label++;
     }
     return true;
@@ -36,14 +40,18 @@ static bool addr_valid_hostname(const char *s, size_t len)
 /* Parses the port text [s, s+len) into *port; returns NULL or an error message. */
 static const char *addr_parse_port(const char *s, size_t len, uint16_t *port)
 {
-    if (len == 0) return "missing port";
+    if (len == 0)
+        return "missing port";
     unsigned long v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)s[i])) return "invalid port (expected a number 1-65535)";
-        if (v <= 65535) v = v * 10 + (unsigned long)(s[i] - '0');
+        if (!isdigit((unsigned char)s[i]))
+            return "invalid port (expected a number 1-65535)";
+        if (v <= 65535)
+            v = v * 10 + (unsigned long)(s[i] - '0');
     }
     if (v == 0 || v > 65535) {
-        if (len > 20) return "port out of range (1-65535)";
+        if (len > 20)
+            return "port out of range (1-65535)";
         snprintf(addr_msg, sizeof(addr_msg), "port %.*s out of range (1-65535)", (int)len, s);
         return addr_msg;
     }
@@ -54,7 +62,8 @@ static const char *addr_parse_port(const char *s, size_t len, uint16_t *port)
 static bool addr_all_digits_dots(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i]) && s[i] != '.') return false;
+        if (!isdigit((unsigned char)s[i]) && s[i] != '.')
+            return false;
     return true;
 }
 
@@ -113,7 +122,8 @@ int addr_parse(const char *text, struct net_addr *out, const char **err)
         goto fail;
     }
     msg = addr_parse_port(port, port_len, &out->port);
-    if (msg != NULL) goto fail;
+    if (msg != NULL)
+        goto fail;
     memcpy(out->host, host, host_len);
     out->host[host_len] = '\0';
 
@@ -154,19 +164,22 @@ int addr_parse(const char *text, struct net_addr *out, const char **err)
 
 fail:
     memset(out, 0, sizeof(*out));
-    if (err != NULL) *err = msg;
+    if (err != NULL)
+        *err = msg;
     return -EINVAL;
 }
 
 void addr_format_ip(const struct sockaddr *sa, char *buf, size_t len)
 {
-    if (len == 0) return;
+    if (len == 0)
+        return;
     buf[0] = '\0';
     if (sa == NULL) {
         snprintf(buf, len, "?");
     } else if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        if (inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)len) == NULL) snprintf(buf, len, "?");
+        if (inet_ntop(AF_INET, &s4->sin_addr, buf, (socklen_t)len) == NULL)
+            snprintf(buf, len, "?");
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         if (inet_ntop(AF_INET6, &s6->sin6_addr, buf, (socklen_t)len) == NULL)
@@ -180,7 +193,8 @@ void addr_format(const struct sockaddr *sa, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN];
 
-    if (len == 0) return;
+    if (len == 0)
+        return;
     addr_format_ip(sa, ip, sizeof(ip));
     if (sa != NULL && sa->sa_family == AF_INET6)
         snprintf(buf, len, "[%s]:%u", ip, (unsigned)addr_port(sa));
@@ -192,7 +206,8 @@ void addr_format(const struct sockaddr *sa, char *buf, size_t len)
 
 bool addr_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
-    if (a == NULL || b == NULL || a->sa_family != b->sa_family) return false;
+    if (a == NULL || b == NULL || a->sa_family != b->sa_family)
+        return false;
     if (a->sa_family == AF_INET) {
         const struct sockaddr_in *x = (const struct sockaddr_in *)a;
         const struct sockaddr_in *y = (const struct sockaddr_in *)b;
@@ -210,8 +225,11 @@ bool addr_equal(const struct sockaddr *a, const struct sockaddr *b)
 
 uint16_t addr_port(const struct sockaddr *sa)
 {
-    if (sa == NULL) return 0;
-    if (sa->sa_family == AF_INET) return ntohs(((const struct sockaddr_in *)sa)->sin_port);
-    if (sa->sa_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    if (sa == NULL)
+        return 0;
+    if (sa->sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
     return 0;
 }

@@ -8,16 +8,16 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define ADDR_HOST_MAX 254      /* longest DNS name we accept, plus NUL */
-#define ADDR_TEXT_MAX 64       /* enough for "[ffff:...:ffff]:65535" */
+#define ADDR_HOST_MAX 254 /* longest DNS name we accept, plus NUL */
+#define ADDR_TEXT_MAX 64  /* enough for "[ffff:...:ffff]:65535" */
 
 struct net_addr {
     struct sockaddr_storage ss; /* valid unless is_name */
     socklen_t len;              /* 0 when is_name */
     char host[ADDR_HOST_MAX];   /* host part as written; "*" for a wildcard */
     uint16_t port;
-    bool is_name;               /* a DNS name: must be resolved before use */
-    bool is_wildcard;           /* "*:port", "0.0.0.0:port" or "[::]:port" */
+    bool is_name;     /* a DNS name: must be resolved before use */
+    bool is_wildcard; /* "*:port", "0.0.0.0:port" or "[::]:port" */
 };
 
 /* Parses `text` into `out`. Returns 0, or -EINVAL with `*err` pointing at a static

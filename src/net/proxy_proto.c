@@ -22,7 +22,8 @@ static const uint8_t v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
 
 static int fail(const char **reason, const char *msg, int err)
 {
-    if (reason) *reason = msg;
+    if (reason)
+        *reason = msg;
     return err;
 }
 
@@ -61,12 +62,15 @@ static bool v4_text_ok(const uint8_t *t, size_t tl, bool complete)
 
     for (size_t i = 0; i < tl; i++) {
         if (t[i] == '.') {
-            if (digits == 0 || ++dots > 3) return false;
+            if (digits == 0 || ++dots > 3)
+                return false;
             digits = val = 0;
         } else if (t[i] >= '0' && t[i] <= '9') {
-            if (digits == 1 && val == 0) return false; /* leading zero */
+            if (digits == 1 && val == 0)
+                return false; /* leading zero */
             val = val * 10 + (unsigned)(t[i] - '0');
-            if (++digits > 3 || val > 255) return false;
+            if (++digits > 3 || val > 255)
+                return false;
         } else {
             return false;
         }
@@ -81,9 +85,11 @@ static bool v1_addr(int fam, const uint8_t *t, size_t tl, bool complete, void *a
     char text[INET6_ADDRSTRLEN];
 
     if (fam == AF_INET) {
-        if (!v4_text_ok(t, tl, complete)) return false;
+        if (!v4_text_ok(t, tl, complete))
+            return false;
     } else {
-        if (tl >= sizeof(text)) return false;
+        if (tl >= sizeof(text))
+            return false;
         for (size_t i = 0; i < tl; i++) {
             uint8_t c = t[i];
             if (!(c == ':' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
@@ -91,8 +97,10 @@ static bool v1_addr(int fam, const uint8_t *t, size_t tl, bool complete, void *a
                 return false;
         }
     }
-    if (!complete) return true;
-    if (tl == 0 || tl >= sizeof(text)) return false;
+    if (!complete)
+        return true;
+    if (tl == 0 || tl >= sizeof(text))
+        return false;
     memcpy(text, t, tl);
     text[tl] = '\0';
     return inet_pton(fam, text, addr) == 1;
@@ -103,12 +111,15 @@ static bool v1_port(const uint8_t *t, size_t tl, bool complete, uint16_t *port)
 {
     unsigned val = 0;
 
-    if (tl > 5 || (complete && tl == 0) || (tl > 1 && t[0] == '0')) return false;
+    if (tl > 5 || (complete && tl == 0) || (tl > 1 && t[0] == '0'))
+        return false;
     for (size_t i = 0; i < tl; i++) {
-        if (t[i] < '0' || t[i] > '9') return false;
+        if (t[i] < '0' || t[i] > '9')
+            return false;
         val = val * 10 + (unsigned)(t[i] - '0');
     }
-    if (val > 65535) return false;
+    if (val > 65535)
+        return false;
     *port = (uint16_t)val;
     return true;
 }
@@ -131,8 +142,10 @@ static int v1_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
     uint16_t port[2] = {0, 0};
 
     for (p = 0; p < sizeof(sig) - 1; p++) {
-        if (p == n) goto out_of_bytes;
-        if (buf[p] != (uint8_t)sig[p]) return fail(reason, "bad v1 signature", -EINVAL);
+        if (p == n)
+            goto out_of_bytes;
+        if (buf[p] != (uint8_t)sig[p])
+            return fail(reason, "bad v1 signature", -EINVAL);
     }
 
     d = v1_token(buf, n, &p, &t, &tl);
@@ -147,29 +160,38 @@ static int v1_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
         if (d == ' ') { /* anything up to CRLF is ignored */
             while (p < n && buf[p] != '\r' && buf[p] != '\n')
                 p++;
-            if (p == n) goto out_of_bytes;
-            if (buf[p++] != '\r') return fail(reason, "bad v1 line ending", -EINVAL);
+            if (p == n)
+                goto out_of_bytes;
+            if (buf[p++] != '\r')
+                return fail(reason, "bad v1 line ending", -EINVAL);
         } else if (d != '\r') {
             return fail(reason, "bad v1 line ending", -EINVAL);
         }
     } else if (tl == 4 && (memcmp(t, "TCP4", 4) == 0 || memcmp(t, "TCP6", 4) == 0)) {
         local = false;
         fam = t[3] == '4' ? AF_INET : AF_INET6;
-        if (d != ' ') return fail(reason, "bad v1 separator", -EINVAL);
+        if (d != ' ')
+            return fail(reason, "bad v1 separator", -EINVAL);
         for (int f = 0; f < 4; f++) {
             d = v1_token(buf, n, &p, &t, &tl);
             bool ok =
                 f < 2 ? v1_addr(fam, t, tl, d >= 0, &a[f]) : v1_port(t, tl, d >= 0, &port[f - 2]);
-            if (!ok) return fail(reason, f < 2 ? "bad v1 address" : "bad v1 port", -EINVAL);
-            if (d < 0) goto out_of_bytes;
-            if (f < 3 && d != ' ') return fail(reason, "bad v1 separator", -EINVAL);
-            if (f == 3 && d != '\r') return fail(reason, "bad v1 line ending", -EINVAL);
+            if (!ok)
+                return fail(reason, f < 2 ? "bad v1 address" : "bad v1 port", -EINVAL);
+            if (d < 0)
+                goto out_of_bytes;
+            if (f < 3 && d != ' ')
+                return fail(reason, "bad v1 separator", -EINVAL);
+            if (f == 3 && d != '\r')
+                return fail(reason, "bad v1 line ending", -EINVAL);
         }
     } else {
         return fail(reason, "bad v1 protocol", -EINVAL);
     }
-    if (p == n) goto out_of_bytes;
-    if (buf[p++] != '\n') return fail(reason, "bad v1 line ending", -EINVAL);
+    if (p == n)
+        goto out_of_bytes;
+    if (buf[p++] != '\n')
+        return fail(reason, "bad v1 line ending", -EINVAL);
 
     memset(out, 0, sizeof(*out));
     out->version = 1;
@@ -197,7 +219,8 @@ static int v1_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
 out_of_bytes:
     /* Everything seen is a valid prefix; n bytes are all we may look at. */
     if (len >= cap) {
-        if (cap < PP_V1_MAX) return fail(reason, "header longer than max_len", -EMSGSIZE);
+        if (cap < PP_V1_MAX)
+            return fail(reason, "header longer than max_len", -EMSGSIZE);
         return fail(reason, "v1 header too long", -EINVAL);
     }
     return 0;
@@ -227,11 +250,13 @@ static int v2_tlvs(const uint8_t *buf, size_t p, size_t end, struct pp_result *o
                    const char **reason)
 {
     while (p < end) {
-        if (end - p < 3) return fail(reason, "truncated v2 TLV", -EINVAL);
+        if (end - p < 3)
+            return fail(reason, "truncated v2 TLV", -EINVAL);
         uint8_t type = buf[p];
         size_t vlen = (size_t)buf[p + 1] << 8 | buf[p + 2];
         p += 3;
-        if (vlen > end - p) return fail(reason, "truncated v2 TLV", -EINVAL);
+        if (vlen > end - p)
+            return fail(reason, "truncated v2 TLV", -EINVAL);
         if (type == PP2_TYPE_ALPN && !out->alpn) {
             out->alpn = buf + p;
             out->alpn_len = vlen;
@@ -252,9 +277,11 @@ static int v2_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
     int cmd = -1, alen = -1, rc;
 
     for (i = 0; i < sizeof(v2_sig) && i < len; i++)
-        if (buf[i] != v2_sig[i]) return fail(reason, "bad v2 signature", -EINVAL);
+        if (buf[i] != v2_sig[i])
+            return fail(reason, "bad v2 signature", -EINVAL);
     if (len > 12) {
-        if ((buf[12] >> 4) != 2) return fail(reason, "unsupported v2 version", -EINVAL);
+        if ((buf[12] >> 4) != 2)
+            return fail(reason, "unsupported v2 version", -EINVAL);
         cmd = buf[12] & 0x0F;
         if (cmd != V2_CMD_LOCAL && cmd != V2_CMD_PROXY)
             return fail(reason, "unknown v2 command", -EINVAL);
@@ -264,15 +291,19 @@ static int v2_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
         if (cmd == V2_CMD_PROXY && buf[13] != V2_FAM_TCP4 && buf[13] != V2_FAM_TCP6)
             return fail(reason, "unsupported family", -EINVAL);
     }
-    if (max_len < PP_V2_HDR_LEN) return fail(reason, "v2 header too long", -EMSGSIZE);
-    if (len < PP_V2_HDR_LEN) return 0;
+    if (max_len < PP_V2_HDR_LEN)
+        return fail(reason, "v2 header too long", -EMSGSIZE);
+    if (len < PP_V2_HDR_LEN)
+        return 0;
 
     hlen = (size_t)buf[14] << 8 | buf[15];
     total = PP_V2_HDR_LEN + hlen;
-    if (total > max_len) return fail(reason, "v2 header too long", -EMSGSIZE);
+    if (total > max_len)
+        return fail(reason, "v2 header too long", -EMSGSIZE);
     if (cmd == V2_CMD_PROXY && hlen < (size_t)alen)
         return fail(reason, "v2 address block truncated", -EINVAL);
-    if (len < total) return 0;
+    if (len < total)
+        return 0;
 
     memset(out, 0, sizeof(*out));
     out->version = 2;
@@ -302,16 +333,20 @@ static int v2_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_re
         out->src_len = out->dst_len = sizeof(struct sockaddr_in6);
     }
     rc = v2_tlvs(buf, PP_V2_HDR_LEN + (size_t)alen, total, out, reason);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     return (int)total;
 }
 
 int pp_parse(const uint8_t *buf, size_t len, size_t max_len, struct pp_result *out,
              const char **reason)
 {
-    if (len == 0) return 0;
-    if (buf[0] == 'P') return v1_parse(buf, len, max_len, out, reason);
-    if (buf[0] == v2_sig[0]) return v2_parse(buf, len, max_len, out, reason);
+    if (len == 0)
+        return 0;
+    if (buf[0] == 'P')
+        return v1_parse(buf, len, max_len, out, reason);
+    if (buf[0] == v2_sig[0])
+        return v2_parse(buf, len, max_len, out, reason);
     return fail(reason, "not a PROXY protocol header", -EINVAL);
 }
 
@@ -326,7 +361,8 @@ struct pp_ep {
 
 static bool ep_from(const struct sockaddr *sa, struct pp_ep *ep)
 {
-    if (!sa) return false;
+    if (!sa)
+        return false;
     if (sa->sa_family == AF_INET) {
         struct sockaddr_in sin;
         memcpy(&sin, sa, sizeof(sin));
@@ -389,7 +425,8 @@ static int build_v1(const struct pp_ep *s, const struct pp_ep *d, uint8_t *out, 
     }
     if (n < 0 || (size_t)n >= sizeof(line))
         return -EINVAL; /* cannot happen: the longest TCP6 line is 104 bytes */
-    if ((size_t)n > cap) return -ENOSPC;
+    if ((size_t)n > cap)
+        return -ENOSPC;
     memcpy(out, line, (size_t)n);
     return n;
 }
@@ -410,10 +447,13 @@ static int build_v2(const struct pp_ep *s, const struct pp_ep *d, const char *al
     size_t alpn_len = alpn ? strlen(alpn) : 0, auth_len = authority ? strlen(authority) : 0;
     size_t total, p;
 
-    if (alpn_len > 0xFFFF || auth_len > 0xFFFF) return -EINVAL;
+    if (alpn_len > 0xFFFF || auth_len > 0xFFFF)
+        return -EINVAL;
     total = PP_V2_HDR_LEN + alen + (alpn_len ? 3 + alpn_len : 0) + (auth_len ? 3 + auth_len : 0);
-    if (total - PP_V2_HDR_LEN > 0xFFFF) return -EINVAL;
-    if (total > cap) return -ENOSPC;
+    if (total - PP_V2_HDR_LEN > 0xFFFF)
+        return -EINVAL;
+    if (total > cap)
+        return -ENOSPC;
 
     memcpy(out, v2_sig, sizeof(v2_sig));
     out[12] = 0x20 | (s ? V2_CMD_PROXY : V2_CMD_LOCAL);
@@ -429,8 +469,10 @@ static int build_v2(const struct pp_ep *s, const struct pp_ep *d, const char *al
         memcpy(out + p + 2 * al + 2, &d->port_be, 2);
         p += alen;
     }
-    if (alpn_len) p += put_tlv(out + p, PP2_TYPE_ALPN, alpn, alpn_len);
-    if (auth_len) p += put_tlv(out + p, PP2_TYPE_AUTHORITY, authority, auth_len);
+    if (alpn_len)
+        p += put_tlv(out + p, PP2_TYPE_ALPN, alpn, alpn_len);
+    if (auth_len)
+        p += put_tlv(out + p, PP2_TYPE_AUTHORITY, authority, auth_len);
     return (int)p;
 }
 
@@ -442,7 +484,8 @@ int pp_build(int version, const struct sockaddr *src, const struct sockaddr *dst
 
     if (have && !ep_unify(&s, &d))
         have = false; /* mixed families: UNKNOWN (v1) / LOCAL (v2) */
-    if (version == 1) return build_v1(have ? &s : NULL, have ? &d : NULL, out, cap);
+    if (version == 1)
+        return build_v1(have ? &s : NULL, have ? &d : NULL, out, cap);
     if (version == 2)
         return build_v2(have ? &s : NULL, have ? &d : NULL, alpn, authority, out, cap);
     return -EINVAL;

@@ -18,7 +18,8 @@
 
 static int fail(const char **reason, const char *msg, int rc)
 {
-    if (reason) *reason = msg;
+    if (reason)
+        *reason = msg;
     return rc;
 }
 
@@ -42,9 +43,11 @@ static int ch_frame(const uint8_t *buf, size_t len, size_t max_len, size_t *msg_
         if ((avail >= 2 && buf[pos + 1] != 0x03) || (avail >= 3 && buf[pos + 2] > 0x04))
             return first ? fail(reason, "bad TLS record version", CH_NOT_TLS)
                          : fail(reason, "bad TLS record version", CH_MALFORMED);
-        if (avail < REC_HDR) break;
+        if (avail < REC_HDR)
+            break;
         size_t rlen = (size_t)buf[pos + 3] << 8 | buf[pos + 4];
-        if (rlen == 0 || rlen > REC_MAX) return fail(reason, "bad TLS record length", CH_MALFORMED);
+        if (rlen == 0 || rlen > REC_MAX)
+            return fail(reason, "bad TLS record length", CH_MALFORMED);
         pos += REC_HDR;
 
         size_t take = len - pos < rlen ? len - pos : rlen;
@@ -55,14 +58,16 @@ static int ch_frame(const uint8_t *buf, size_t len, size_t max_len, size_t *msg_
         }
         if (need == 0 && have + take >= HS_HDR) {
             need = HS_HDR + ((size_t)hs[1] << 16 | (size_t)hs[2] << 8 | hs[3]);
-            if (need > max_len) return fail(reason, "ClientHello too large", CH_TOO_LARGE);
+            if (need > max_len)
+                return fail(reason, "ClientHello too large", CH_TOO_LARGE);
         }
         if (need && have + take >= need) {
             *msg_len = need;
             return CH_OK;
         }
         if (take < rlen) { /* this record is cut short */
-            if (need && need - have <= rlen) out->bytes_needed = pos + (need - have);
+            if (need && need - have <= rlen)
+                out->bytes_needed = pos + (need - have);
             return CH_NEED_MORE;
         }
         have += take;
@@ -91,7 +96,8 @@ static void cur_hop(struct ch_cur *c)
 /* Reads an n-byte (n <= 3) big-endian integer; false when it would cross end. */
 static bool cur_int(struct ch_cur *c, size_t end, size_t n, size_t *v)
 {
-    if (end - c->off < n) return false;
+    if (end - c->off < n)
+        return false;
     *v = 0;
     for (size_t i = 0; i < n; i++) {
         cur_hop(c);
@@ -105,7 +111,8 @@ static bool cur_int(struct ch_cur *c, size_t end, size_t n, size_t *v)
 /* Skips n bytes, copying them into dst when dst != NULL; false when it would cross end. */
 static bool cur_take(struct ch_cur *c, size_t end, size_t n, uint8_t *dst)
 {
-    if (end - c->off < n) return false;
+    if (end - c->off < n)
+        return false;
     c->off += n;
     while (n) {
         cur_hop(c);
@@ -129,7 +136,8 @@ static bool host_name_ok(char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (ch == '.') {
-            if (label == 0) return false;
+            if (label == 0)
+                return false;
             label = 0;
             continue;
         }
@@ -137,7 +145,8 @@ static bool host_name_ok(char *s, size_t n)
             s[i] = (char)(ch - 'A' + 'a');
         else if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'))
             return false;
-        if (++label > 63) return false;
+        if (++label > 63)
+            return false;
     }
     return label > 0; /* not empty, no trailing dot */
 }
@@ -156,7 +165,8 @@ static int ext_sni(struct ch_cur *c, size_t end, struct ch_info *out, const char
             cur_take(c, end, n, NULL);
             continue;
         }
-        if (n == 0 || n > CH_SNI_MAX) return fail(reason, "bad server name length", CH_MALFORMED);
+        if (n == 0 || n > CH_SNI_MAX)
+            return fail(reason, "bad server name length", CH_MALFORMED);
         cur_take(c, end, n, (uint8_t *)out->sni);
         out->sni[n] = '\0';
         if (memchr(out->sni, '\0', n) || !host_name_ok(out->sni, n))
@@ -201,7 +211,8 @@ static int ext_versions(struct ch_cur *c, size_t end, struct ch_info *out, const
         return fail(reason, "bad supported_versions length", CH_MALFORMED);
     while (c->off < end) {
         cur_int(c, end, 2, &v);
-        if (v == 0x0304) out->tls13_offered = true;
+        if (v == 0x0304)
+            out->tls13_offered = true;
     }
     return CH_OK;
 }
@@ -223,7 +234,8 @@ static int ch_body(const uint8_t *buf, size_t msg_len, struct ch_info *out, cons
         return fail(reason, "bad cipher suites length", CH_MALFORMED);
     if (!cur_int(&c, end, 1, &n) || n < 1 || !cur_take(&c, end, n, NULL))
         return fail(reason, "bad compression methods length", CH_MALFORMED);
-    if (c.off == end) return CH_OK; /* no extensions (SSL 3.0 style) */
+    if (c.off == end)
+        return CH_OK; /* no extensions (SSL 3.0 style) */
     if (!cur_int(&c, end, 2, &n) || n != end - c.off)
         return fail(reason, "bad extensions length", CH_MALFORMED);
 
@@ -238,7 +250,8 @@ static int ch_body(const uint8_t *buf, size_t msg_len, struct ch_info *out, cons
                      : type == EXT_SUPPORTED_VERSIONS ? &seen_vers
                                                       : NULL;
         if (seen) {
-            if (*seen) return fail(reason, "duplicate extension", CH_MALFORMED);
+            if (*seen)
+                return fail(reason, "duplicate extension", CH_MALFORMED);
             *seen = true;
         }
         if (type == EXT_SERVER_NAME)
@@ -249,7 +262,8 @@ static int ch_body(const uint8_t *buf, size_t msg_len, struct ch_info *out, cons
             rc = ext_versions(&c, eend, out, reason);
         else
             cur_take(&c, eend, elen, NULL);
-        if (rc != CH_OK) return rc;
+        if (rc != CH_OK)
+            return rc;
     }
     return CH_OK;
 }
@@ -262,6 +276,7 @@ int ch_parse(const uint8_t *buf, size_t len, size_t max_len, struct ch_info *out
 
     memset(out, 0, sizeof(*out));
     rc = ch_frame(buf, len, max_len, &msg_len, out, reason);
-    if (rc != CH_OK) return rc;
+    if (rc != CH_OK)
+        return rc;
     return ch_body(buf, msg_len, out, reason);
 }

@@ -45,7 +45,8 @@ static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
     struct sess_cache *c = ptr;
-    if (c == NULL) return;
+    if (c == NULL)
+        return;
     for (int i = 0; i < SESS_SLOTS; i++) {
         free(c->slots[i].key);
         SSL_SESSION_free(c->slots[i].sess);
@@ -79,9 +80,11 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct sess_cache *c = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx);
     const char *key = SSL_get_ex_data(ssl, ssl_key_idx);
-    if (c == NULL || key == NULL || !SSL_SESSION_is_resumable(sess)) return 0;
+    if (c == NULL || key == NULL || !SSL_SESSION_is_resumable(sess))
+        return 0;
     char *k = strdup(key);
-    if (k == NULL) return 0;
+    if (k == NULL)
+        return 0;
     struct sess_slot *s = &c->slots[slot_of(key)];
     pthread_mutex_lock(&c->lock);
     free(s->key);
@@ -103,19 +106,22 @@ static void offer_session(SSL *ssl, struct sess_cache *c, const char *key)
         SSL_SESSION_up_ref(sess);
     }
     pthread_mutex_unlock(&c->lock);
-    if (sess == NULL) return;
+    if (sess == NULL)
+        return;
     /* OpenSSL marks a TLS 1.3 session as used up once a handshake with it ends (RFC 8446
      * advice against ticket reuse, which is about client privacy, not our concern): hand
      * the connection a copy so the cached one stays usable for the next connections. */
     SSL_SESSION *copy = SSL_SESSION_is_resumable(sess) ? SSL_SESSION_dup(sess) : NULL;
-    if (copy != NULL) SSL_set_session(ssl, copy);
+    if (copy != NULL)
+        SSL_set_session(ssl, copy);
     SSL_SESSION_free(copy);
     SSL_SESSION_free(sess);
 }
 
 void tls_client_free(struct tls_client *c)
 {
-    if (c == NULL) return;
+    if (c == NULL)
+        return;
     SSL_CTX_free(c->ctx);
     free(c->sni);
     free(c);
@@ -138,13 +144,17 @@ struct tls_client *tls_client_new(const struct cfg_backend *b, char *err, size_t
     }
     c = calloc(1, sizeof(*c));
     cache = calloc(1, sizeof(*cache));
-    if (c == NULL || cache == NULL) goto oom;
+    if (c == NULL || cache == NULL)
+        goto oom;
     pthread_mutex_init(&cache->lock, NULL);
     c->verify = t->verify;
-    if (t->sni != NULL && (c->sni = strdup(t->sni)) == NULL) goto oom;
+    if (t->sni != NULL && (c->sni = strdup(t->sni)) == NULL)
+        goto oom;
     c->ctx = SSL_CTX_new(TLS_client_method());
-    if (c->ctx == NULL) goto oom;
-    if (SSL_CTX_set_ex_data(c->ctx, ctx_idx, cache) != 1) goto oom;
+    if (c->ctx == NULL)
+        goto oom;
+    if (SSL_CTX_set_ex_data(c->ctx, ctx_idx, cache) != 1)
+        goto oom;
     cache = NULL; /* owned by the context now */
 
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
@@ -213,7 +223,8 @@ static bool host_is_ip(const char *host, char *buf, size_t buflen)
         host++;
         len -= 2;
     }
-    if (len + 1 > buflen) return false;
+    if (len + 1 > buflen)
+        return false;
     memcpy(buf, host, len);
     buf[len] = '\0';
     unsigned char tmp[16];
@@ -225,18 +236,23 @@ SSL *tls_client_ssl_new_sni(struct tls_client *c, const char *server_host, const
     char ip[64];
     bool is_ip = server_host != NULL && host_is_ip(server_host, ip, sizeof(ip));
     const char *name = sni != NULL ? sni : c->sni;
-    if (name == NULL && server_host != NULL && !is_ip) name = server_host;
+    if (name == NULL && server_host != NULL && !is_ip)
+        name = server_host;
 
     SSL *ssl = SSL_new(c->ctx);
-    if (ssl == NULL) return NULL;
+    if (ssl == NULL)
+        return NULL;
     SSL_set_connect_state(ssl);
-    if (name != NULL && SSL_set_tlsext_host_name(ssl, name) != 1) goto fail;
+    if (name != NULL && SSL_set_tlsext_host_name(ssl, name) != 1)
+        goto fail;
     if (c->verify) {
         SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (name != NULL) {
-            if (SSL_set1_host(ssl, name) != 1) goto fail;
+            if (SSL_set1_host(ssl, name) != 1)
+                goto fail;
         } else if (is_ip) {
-            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1) goto fail;
+            if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
+                goto fail;
         }
     }
 
@@ -245,14 +261,16 @@ SSL *tls_client_ssl_new_sni(struct tls_client *c, const char *server_host, const
     const char *n = name != NULL ? name : "";
     size_t klen = strlen(h) + strlen(n) + 2;
     char *key = malloc(klen);
-    if (key == NULL) goto fail;
+    if (key == NULL)
+        goto fail;
     snprintf(key, klen, "%s\n%s", h, n);
     if (SSL_set_ex_data(ssl, ssl_key_idx, key) != 1) {
         free(key);
         goto fail;
     }
     struct sess_cache *cache = SSL_CTX_get_ex_data(c->ctx, ctx_idx);
-    if (cache != NULL) offer_session(ssl, cache, key);
+    if (cache != NULL)
+        offer_session(ssl, cache, key);
     return ssl;
 fail:
     SSL_free(ssl);

@@ -10,8 +10,10 @@
 
 static void copy_bounded(char *dst, size_t dstlen, const char *src, size_t srclen)
 {
-    if (dstlen == 0) return;
-    if (srclen >= dstlen) srclen = dstlen - 1;
+    if (dstlen == 0)
+        return;
+    if (srclen >= dstlen)
+        srclen = dstlen - 1;
     memcpy(dst, src, srclen);
     dst[srclen] = '\0';
 }
@@ -21,19 +23,24 @@ void tls_peer_info(SSL *ssl, struct tls_peer_info *out)
     memset(out, 0, sizeof(*out));
     out->version = "";
     out->cipher = "";
-    if (ssl == NULL) return;
+    if (ssl == NULL)
+        return;
 
-    if (SSL_is_init_finished(ssl)) out->version = SSL_get_version(ssl);
+    if (SSL_is_init_finished(ssl))
+        out->version = SSL_get_version(ssl);
     const char *c = SSL_get_cipher_name(ssl);
-    if (c != NULL && strcmp(c, "(NONE)") != 0) out->cipher = c;
+    if (c != NULL && strcmp(c, "(NONE)") != 0)
+        out->cipher = c;
 
     const unsigned char *alpn = NULL;
     unsigned int alpn_len = 0;
     SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
-    if (alpn != NULL) copy_bounded(out->alpn, sizeof(out->alpn), (const char *)alpn, alpn_len);
+    if (alpn != NULL)
+        copy_bounded(out->alpn, sizeof(out->alpn), (const char *)alpn, alpn_len);
 
     const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (sni != NULL) copy_bounded(out->sni, sizeof(out->sni), sni, strlen(sni));
+    if (sni != NULL)
+        copy_bounded(out->sni, sizeof(out->sni), sni, strlen(sni));
     out->resumed = SSL_session_reused(ssl) == 1;
 
     X509 *peer = SSL_get0_peer_certificate(ssl);
@@ -56,7 +63,8 @@ void tls_peer_info(SSL *ssl, struct tls_peer_info *out)
         X509_NAME_print_ex(bio, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
         char *data = NULL;
         long n = BIO_get_mem_data(bio, &data);
-        if (n > 0) copy_bounded(out->peer_subject, sizeof(out->peer_subject), data, (size_t)n);
+        if (n > 0)
+            copy_bounded(out->peer_subject, sizeof(out->peer_subject), data, (size_t)n);
     }
     BIO_free(bio);
     ERR_clear_error();
@@ -89,8 +97,10 @@ const char *tls_last_error(char *buf, size_t len)
             snprintf(one, sizeof(one), "%s", r);
         }
         /* keep the first (root cause) and the latest ones, drop repeats */
-        if (n > 0 && strcmp(parts[n - 1], one) == 0) continue;
-        if (n == MAX_REASONS) n = MAX_REASONS - 1;
+        if (n > 0 && strcmp(parts[n - 1], one) == 0)
+            continue;
+        if (n == MAX_REASONS)
+            n = MAX_REASONS - 1;
         memcpy(parts[n++], one, sizeof(one));
     }
     if (n == 0) {
@@ -101,7 +111,8 @@ const char *tls_last_error(char *buf, size_t len)
     buf[0] = '\0';
     for (int i = n - 1; i >= 0 && off + 1 < len; i--) {
         int w = snprintf(buf + off, len - off, "%s%s", i == n - 1 ? "" : ": ", parts[i]);
-        if (w < 0) break;
+        if (w < 0)
+            break;
         off += (size_t)w;
     }
     return buf;

@@ -33,7 +33,8 @@ void tls_errf(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    if (n < 0) n = 0;
+    if (n < 0)
+        n = 0;
     if ((size_t)n + 3 < errlen && ERR_peek_error() != 0) {
         memcpy(err + n, ": ", 3);
         tls_last_error(err + n + 2, errlen - (size_t)n - 2);
@@ -69,12 +70,14 @@ static int read_file(const char *what, const char *path, char **buf, size_t *len
     }
     while (got < size) {
         ssize_t r = read(fd, b + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r < 0) {
             snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
             goto fail;
         }
-        if (r == 0) break;
+        if (r == 0)
+            break;
         got += (size_t)r;
     }
     b[got] = '\0';
@@ -104,7 +107,8 @@ static bool is_pem_eof(void)
 static int digest_buf(const char *buf, size_t len, unsigned char digest[32])
 {
     unsigned int dlen = 32;
-    if (digest == NULL) return 0;
+    if (digest == NULL)
+        return 0;
     return EVP_Digest(buf, len, digest, &dlen, EVP_sha256(), NULL) == 1 ? 0 : -1;
 }
 
@@ -117,7 +121,8 @@ static int file_open(const char *what, const char *path, char **buf, size_t *len
 {
     *bio = NULL;
     *buf = NULL;
-    if (read_file(what, path, buf, len, err, errlen) < 0) return -1;
+    if (read_file(what, path, buf, len, err, errlen) < 0)
+        return -1;
     *bio = BIO_new_mem_buf(*buf, (int)*len);
     if (*bio == NULL || digest_buf(*buf, *len, digest) < 0) {
         tls_errf(err, errlen, "%s %s", what, path);
@@ -191,7 +196,8 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
     for (;;) {
         X509 *x = PEM_read_bio_X509(bio, NULL, no_password, NULL);
         if (x == NULL) {
-            if (is_pem_eof()) break;
+            if (is_pem_eof())
+                break;
             tls_errf(err, errlen, "certificate file %s: bad chain certificate", cert_path);
             goto fail;
         }
@@ -204,7 +210,8 @@ int tls_load_cert(struct tls_cert *out, const char *cert_path, const char *key_p
     ERR_clear_error();
     file_close(&bio, &buf);
 
-    if (file_open("key file", key_path, &buf, &len, &bio, NULL, err, errlen) < 0) goto fail;
+    if (file_open("key file", key_path, &buf, &len, &bio, NULL, err, errlen) < 0)
+        goto fail;
     out->key = PEM_read_bio_PrivateKey(bio, NULL, no_password, NULL);
     OPENSSL_cleanse(buf, len);
     if (out->key == NULL) {
@@ -243,17 +250,21 @@ int tls_load_ca(const char *path, X509_STORE *store, STACK_OF(X509_NAME) * *name
     int count = 0, rc = -1;
 
     ERR_clear_error();
-    if (file_open("CA file", path, &buf, &len, &bio, digest, err, errlen) < 0) return -1;
-    if (pem_infos("CA file", path, bio, &infos, err, errlen) < 0) goto out;
+    if (file_open("CA file", path, &buf, &len, &bio, digest, err, errlen) < 0)
+        return -1;
+    if (pem_infos("CA file", path, bio, &infos, err, errlen) < 0)
+        goto out;
     for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
         X509_INFO *inf = sk_X509_INFO_value(infos, i);
-        if (inf->x509 == NULL) continue;
+        if (inf->x509 == NULL)
+            continue;
         if (X509_STORE_add_cert(store, inf->x509) != 1) {
             tls_errf(err, errlen, "CA file %s", path);
             goto out;
         }
         if (names != NULL) {
-            if (*names == NULL) *names = sk_X509_NAME_new_null();
+            if (*names == NULL)
+                *names = sk_X509_NAME_new_null();
             X509_NAME *n = X509_NAME_dup(X509_get_subject_name(inf->x509));
             if (*names == NULL || n == NULL || !sk_X509_NAME_push(*names, n)) {
                 X509_NAME_free(n);
@@ -285,12 +296,15 @@ int tls_load_crl(const char *path, X509_STORE *store, unsigned char digest[32], 
     int count = 0, rc = -1;
 
     ERR_clear_error();
-    if (file_open("CRL file", path, &buf, &len, &bio, digest, err, errlen) < 0) return -1;
+    if (file_open("CRL file", path, &buf, &len, &bio, digest, err, errlen) < 0)
+        return -1;
     if (strstr(buf, "-----BEGIN") != NULL) {
-        if (pem_infos("CRL file", path, bio, &infos, err, errlen) < 0) goto out;
+        if (pem_infos("CRL file", path, bio, &infos, err, errlen) < 0)
+            goto out;
         for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
             X509_INFO *inf = sk_X509_INFO_value(infos, i);
-            if (inf->crl == NULL) continue;
+            if (inf->crl == NULL)
+                continue;
             if (X509_STORE_add_crl(store, inf->crl) != 1) {
                 tls_errf(err, errlen, "CRL file %s", path);
                 goto out;

@@ -74,7 +74,8 @@ static void server_unref(struct tls_server *s);
 static void ssl_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
     (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-    if (ptr != NULL) server_unref(ptr);
+    if (ptr != NULL)
+        server_unref(ptr);
 }
 
 static void idx_init(void)
@@ -84,7 +85,8 @@ static void idx_init(void)
 
 static void server_unref(struct tls_server *s)
 {
-    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
     for (size_t i = 0; i < s->n_groups; i++)
         SSL_CTX_free(s->groups[i].ctx);
     free(s->groups);
@@ -98,13 +100,15 @@ static void server_unref(struct tls_server *s)
 
 void tls_server_free(struct tls_server *s)
 {
-    if (s != NULL) server_unref(s);
+    if (s != NULL)
+        server_unref(s);
 }
 
 SSL *tls_server_ssl_new(struct tls_server *s)
 {
     SSL *ssl = SSL_new(s->groups[s->default_group].ctx);
-    if (ssl == NULL) return NULL;
+    if (ssl == NULL)
+        return NULL;
     atomic_fetch_add(&s->refs, 1);
     if (SSL_set_ex_data(ssl, ssl_idx, s) != 1) {
         server_unref(s);
@@ -146,7 +150,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
             *al = SSL_AD_DECODE_ERROR;
             return SSL_CLIENT_HELLO_ERROR;
         }
-        if (r > 0) sni[0] = '\0';
+        if (r > 0)
+            sni[0] = '\0';
     }
     if (sni[0] != '\0') {
         if (s->n_hosts > 0 && !tls_host_allowed(s->hosts, s->n_hosts, sni)) {
@@ -156,7 +161,8 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
             return SSL_CLIENT_HELLO_ERROR;
         }
         int found = tls_names_lookup(&s->names, sni);
-        if (found >= 0) g = found;
+        if (found >= 0)
+            g = found;
     }
     unsigned char sid[32];
     if (SSL_set_SSL_CTX(ssl, s->groups[g].ctx) == NULL || sid_for(&s->groups[g], sni, sid) < 0 ||
@@ -176,7 +182,8 @@ static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     for (size_t i = 0; i < s->alpn_len; i += 1u + s->alpn[i]) {
         const unsigned char *mine = s->alpn + i;
         for (unsigned int j = 0; j < inlen; j += 1u + in[j]) {
-            if (j + 1u + in[j] > inlen) break;
+            if (j + 1u + in[j] > inlen)
+                break;
             if (in[j] == mine[0] && memcmp(in + j + 1, mine + 1, mine[0]) == 0) {
                 *out = mine + 1;
                 *outlen = mine[0];
@@ -207,7 +214,8 @@ static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char 
         items = https_default;
         n = 2;
     }
-    if (n == 0) return 0;
+    if (n == 0)
+        return 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(items[i]);
         if (len == 0 || len > 255) {
@@ -232,18 +240,23 @@ static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char 
 
 static int copy_hosts(struct tls_server *s, const struct cfg_listener *l)
 {
-    if (l->hosts.count == 0) return 0;
+    if (l->hosts.count == 0)
+        return 0;
     s->hosts = calloc(l->hosts.count, sizeof(*s->hosts));
-    if (s->hosts == NULL) return -1;
+    if (s->hosts == NULL)
+        return -1;
     for (size_t i = 0; i < l->hosts.count; i++) {
         const char *h = l->hosts.items[i];
         size_t len = strlen(h);
-        if (len > 0 && h[len - 1] == '.') len--;
+        if (len > 0 && h[len - 1] == '.')
+            len--;
         s->hosts[i] = strndup(h, len);
-        if (s->hosts[i] == NULL) return -1;
+        if (s->hosts[i] == NULL)
+            return -1;
         s->n_hosts++;
         for (char *p = s->hosts[i]; *p; p++)
-            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
     }
     return 0;
 }
@@ -251,7 +264,8 @@ static int copy_hosts(struct tls_server *s, const struct cfg_listener *l)
 static bool has_name(const struct tls_cert *c, const char *name)
 {
     for (size_t i = 0; i < c->n_names; i++)
-        if (strcmp(c->names[i], name) == 0) return true;
+        if (strcmp(c->names[i], name) == 0)
+            return true;
     return false;
 }
 
@@ -262,7 +276,8 @@ static int group_for(struct tls_server *s, const int *set, int n)
         if (s->groups[i].n == n && memcmp(s->groups[i].certs, set, n * sizeof(int)) == 0)
             return (int)i;
     struct tls_group *v = realloc(s->groups, (s->n_groups + 1) * sizeof(*v));
-    if (v == NULL) return -1;
+    if (v == NULL)
+        return -1;
     s->groups = v;
     memset(&v[s->n_groups], 0, sizeof(*v));
     memcpy(v[s->n_groups].certs, set, n * sizeof(int));
@@ -275,11 +290,13 @@ static int set_for_name(const struct build *b, const char *name, int *set)
 {
     int n = 0;
     for (size_t i = 0; i < b->n_certs && n < TLS_GROUP_SLOTS; i++) {
-        if (!has_name(&b->certs[i], name)) continue;
+        if (!has_name(&b->certs[i], name))
+            continue;
         bool dup = false;
         for (int j = 0; j < n; j++)
             dup = dup || b->certs[set[j]].key_type == b->certs[i].key_type;
-        if (!dup) set[n++] = (int)i;
+        if (!dup)
+            set[n++] = (int)i;
     }
     return n;
 }
@@ -290,9 +307,11 @@ static int make_groups(struct tls_server *s, const struct build *b)
     for (size_t i = 0; i < b->n_certs; i++) {
         for (size_t k = 0; k < b->certs[i].n_names; k++) {
             const char *name = b->certs[i].names[k];
-            if (tls_names_find(&s->names, name) >= 0) continue;
+            if (tls_names_find(&s->names, name) >= 0)
+                continue;
             int g = group_for(s, set, set_for_name(b, name, set));
-            if (g < 0 || tls_names_add(&s->names, name, g) < 0) return -1;
+            if (g < 0 || tls_names_add(&s->names, name, g) < 0)
+                return -1;
             tls_names_sort(&s->names);
         }
     }
@@ -319,12 +338,15 @@ static int group_sids(struct tls_server *s, const struct build *b)
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         unsigned int len = 32;
         int rc = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -1;
-        if (rc == 0) rc = digest_into(md, b->base, sizeof(b->base));
+        if (rc == 0)
+            rc = digest_into(md, b->base, sizeof(b->base));
         for (int j = 0; j < g->n && rc == 0; j++)
             rc = digest_into(md, b->certs[g->certs[j]].fp, 32);
-        if (rc == 0 && EVP_DigestFinal_ex(md, g->sid, &len) != 1) rc = -1;
+        if (rc == 0 && EVP_DigestFinal_ex(md, g->sid, &len) != 1)
+            rc = -1;
         EVP_MD_CTX_free(md);
-        if (rc < 0) return -1;
+        if (rc < 0)
+            return -1;
     }
     return 0;
 }
@@ -367,7 +389,8 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
         return -1;
     }
     SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, s);
-    if (s->alpn != NULL) SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
+    if (s->alpn != NULL)
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
 
     if (t->session_tickets) {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
@@ -388,7 +411,8 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
 
     if (t->client_auth != CLIENT_AUTH_NONE) {
         int mode = SSL_VERIFY_PEER;
-        if (t->client_auth == CLIENT_AUTH_REQUIRED) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+        if (t->client_auth == CLIENT_AUTH_REQUIRED)
+            mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
         SSL_CTX_set_verify(ctx, mode, NULL);
         SSL_CTX_set_verify_depth(ctx, TLS_VERIFY_DEPTH);
         STACK_OF(X509_NAME) *names = b->ca_names ? SSL_dup_CA_list(b->ca_names) : NULL;
@@ -398,7 +422,8 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
             tls_errf(err, errlen, "tls.client_auth: cannot set the CA store");
             return -1;
         }
-        if (names != NULL) SSL_CTX_set_client_CA_list(ctx, names);
+        if (names != NULL)
+            SSL_CTX_set_client_CA_list(ctx, names);
     } else {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     }
@@ -439,7 +464,8 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
     }
     s = calloc(1, sizeof(*s));
     b.certs = calloc(t->n_certificates, sizeof(*b.certs));
-    if (s == NULL || b.certs == NULL) goto oom;
+    if (s == NULL || b.certs == NULL)
+        goto oom;
     atomic_init(&s->refs, 1);
 
     for (size_t i = 0; i < t->n_certificates; i++) {
@@ -457,7 +483,8 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
             goto fail;
         }
         b.store = X509_STORE_new();
-        if (b.store == NULL) goto oom;
+        if (b.store == NULL)
+            goto oom;
         if (tls_load_ca(t->client_ca, b.store, &b.ca_names, ca_digest, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "listener %s: tls.client_auth.ca: %s", lname, why);
             goto fail;
@@ -480,14 +507,16 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
                  digest_into(md, ca_digest, 32) == 0 && digest_into(md, crl_digest, 32) == 0 &&
                  EVP_DigestFinal_ex(md, b.base, &len) == 1;
         EVP_MD_CTX_free(md);
-        if (!ok) goto oom;
+        if (!ok)
+            goto oom;
     }
 
     if (encode_alpn(s, l, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "listener %s: %s", lname, why);
         goto fail;
     }
-    if (copy_hosts(s, l) < 0 || make_groups(s, &b) < 0 || group_sids(s, &b) < 0) goto oom;
+    if (copy_hosts(s, l) < 0 || make_groups(s, &b) < 0 || group_sids(s, &b) < 0)
+        goto oom;
     for (size_t i = 0; i < s->n_groups; i++) {
         if (make_ctx(s, &b, &s->groups[i], why, sizeof(why)) < 0) {
             snprintf(err, errlen, "listener %s: %s", lname, why);
@@ -499,7 +528,8 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
 oom:
     snprintf(err, errlen, "listener %s: out of memory", lname);
 fail:
-    if (s != NULL) server_unref(s);
+    if (s != NULL)
+        server_unref(s);
     s = NULL;
 done:
     for (size_t i = 0; i < b.n_certs; i++)

@@ -53,7 +53,8 @@ static int new_key(struct ticket_key *k, time_t now)
 static void ring_init(void)
 {
     ring_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-    if (ring_cipher == NULL || new_key(&ring_cur, mono_now()) < 0) ring_init_rc = -EIO;
+    if (ring_cipher == NULL || new_key(&ring_cur, mono_now()) < 0)
+        ring_init_rc = -EIO;
 }
 
 int tls_tickets_init(void)
@@ -65,19 +66,23 @@ int tls_tickets_init(void)
 /* Called with the write lock held. `force`: rotate whatever the age. */
 static void rotate_locked(time_t now, bool force)
 {
-    if (!force && now - ring_cur.created < TLS_TICKET_ROTATE_SECONDS) return;
+    if (!force && now - ring_cur.created < TLS_TICKET_ROTATE_SECONDS)
+        return;
     struct ticket_key k;
-    if (new_key(&k, now) < 0) return; /* keep the old key rather than none */
+    if (new_key(&k, now) < 0)
+        return; /* keep the old key rather than none */
     /* A current key older than two intervals has also outlived its decryption window. */
     ring_prev = ring_cur;
-    if (!force && now - ring_prev.created >= 2 * TLS_TICKET_ROTATE_SECONDS) ring_prev.valid = false;
+    if (!force && now - ring_prev.created >= 2 * TLS_TICKET_ROTATE_SECONDS)
+        ring_prev.valid = false;
     ring_cur = k;
     OPENSSL_cleanse(&k, sizeof(k));
 }
 
 void tls_tickets_rotate(void)
 {
-    if (tls_tickets_init() < 0) return;
+    if (tls_tickets_init() < 0)
+        return;
     pthread_rwlock_wrlock(&ring_lock);
     rotate_locked(mono_now(), true);
     pthread_rwlock_unlock(&ring_lock);
@@ -135,7 +140,8 @@ int tls_tickets_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv, EVP_CIP
     struct ticket_key k;
     int rc;
 
-    if (tls_tickets_init() < 0) return -1;
+    if (tls_tickets_init() < 0)
+        return -1;
     if (enc) {
         current_key(&k);
         int ivlen = EVP_CIPHER_get_iv_length(ring_cipher);
@@ -152,7 +158,8 @@ int tls_tickets_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv, EVP_CIP
         rc = 1;
     } else {
         rc = find_key(key_name, &k);
-        if (rc == 0) return 0; /* unknown key: full handshake, new ticket */
+        if (rc == 0)
+            return 0; /* unknown key: full handshake, new ticket */
         if (set_mac_key(hctx, k.hmac) < 0 ||
             EVP_DecryptInit_ex(cctx, ring_cipher, NULL, k.aes, iv) != 1)
             rc = -1;

@@ -120,10 +120,13 @@ static bool lb_eligible(const struct lb_req *rq, size_t i, bool backup, int *w)
     if (s->backup != backup || !atomic_load_explicit(&s->usable, memory_order_relaxed))
         return false;
     int weight = lb_weight(s);
-    if (weight <= 0) return false;
-    if (rq->max_per_server && lb_active(s) >= rq->max_per_server) return false;
+    if (weight <= 0)
+        return false;
+    if (rq->max_per_server && lb_active(s) >= rq->max_per_server)
+        return false;
     for (size_t k = 0; k < rq->n_tried; k++)
-        if (rq->tried[k] >= 0 && (size_t)rq->tried[k] == i) return false;
+        if (rq->tried[k] >= 0 && (size_t)rq->tried[k] == i)
+            return false;
     *w = weight;
     return true;
 }
@@ -148,14 +151,17 @@ static int lb_swrr(const struct lb_req *rq, struct lb_slot *slot, bool backup, b
     int64_t total = 0;
     for (size_t i = 0; i < pool->n; i++) {
         int w;
-        if (!lb_eligible(rq, i, backup, &w)) continue;
+        if (!lb_eligible(rq, i, backup, &w))
+            continue;
         if (only_load && lb_load_cmp(lb_active(pool->servers[i]), w, only_act, only_w) != 0)
             continue;
         slot->cw[i] += w;
         total += w;
-        if (best < 0 || slot->cw[i] > slot->cw[best]) best = (int)i;
+        if (best < 0 || slot->cw[i] > slot->cw[best])
+            best = (int)i;
     }
-    if (best >= 0) slot->cw[best] -= total;
+    if (best >= 0)
+        slot->cw[best] -= total;
     return best;
 }
 
@@ -170,7 +176,8 @@ static int lb_lc_tier(const struct lb_req *rq, struct lb_slot *slot, bool backup
     size_t ties = 0;
     for (size_t i = 0; i < pool->n; i++) {
         int w;
-        if (!lb_eligible(rq, i, backup, &w)) continue;
+        if (!lb_eligible(rq, i, backup, &w))
+            continue;
         uint64_t act = lb_active(pool->servers[i]);
         int c = best < 0 ? -1 : lb_load_cmp(act, w, best_act, best_w);
         if (c < 0) {
@@ -182,7 +189,8 @@ static int lb_lc_tier(const struct lb_req *rq, struct lb_slot *slot, bool backup
             ties++;
         }
     }
-    if (ties <= 1) return best;
+    if (ties <= 1)
+        return best;
     int pick = lb_swrr(rq, slot, backup, true, best_act, best_w);
     return pick >= 0 ? pick : best; /* state changed between the passes */
 }
@@ -197,11 +205,13 @@ static int lb_draw(const struct lb_req *rq, struct lb_slot *slot, bool backup, u
     int last = -1, last_w = 0;
     for (size_t i = 0; i < rq->pool->n; i++) {
         int w;
-        if ((int)i == exclude || !lb_eligible(rq, i, backup, &w)) continue;
+        if ((int)i == exclude || !lb_eligible(rq, i, backup, &w))
+            continue;
         acc += (uint64_t)w;
         last = (int)i;
         last_w = w;
-        if (r < acc) break;
+        if (r < acc)
+            break;
     }
     *w_out = last_w;
     return last;
@@ -216,19 +226,23 @@ static int lb_r2_tier(const struct lb_req *rq, struct lb_slot *slot, bool backup
     int only = -1;
     for (size_t i = 0; i < rq->pool->n; i++) {
         int w;
-        if (!lb_eligible(rq, i, backup, &w)) continue;
+        if (!lb_eligible(rq, i, backup, &w))
+            continue;
         total += (uint64_t)w;
         count++;
         only = (int)i;
     }
-    if (count <= 1) return only;
+    if (count <= 1)
+        return only;
     int wa, wb;
     int a = lb_draw(rq, slot, backup, total, -1, &wa);
-    if (a < 0) return only;
+    if (a < 0)
+        return only;
     if (total <= (uint64_t)wa) /* weights moved under us; keep going with what we have */
         return a;
     int b = lb_draw(rq, slot, backup, total - (uint64_t)wa, a, &wb);
-    if (b < 0) return a;
+    if (b < 0)
+        return a;
     struct lb_server_state *sa = rq->pool->servers[a], *sb = rq->pool->servers[b];
     return lb_load_cmp(lb_active(sa), wa, lb_active(sb), wb) <= 0 ? a : b;
 }
@@ -238,7 +252,8 @@ static bool lb_tier_any(const struct lb_req *rq, bool backup)
 {
     for (size_t i = 0; i < rq->pool->n; i++) {
         int w;
-        if (lb_eligible(rq, i, backup, &w)) return true;
+        if (lb_eligible(rq, i, backup, &w))
+            return true;
     }
     return false;
 }
@@ -248,7 +263,8 @@ static bool lb_tier_any(const struct lb_req *rq, bool backup)
 static int lb_ring_tier(const struct lb_req *rq, bool backup, uint64_t key)
 {
     const struct lb_ring *ring = &rq->pool->ring[backup];
-    if (ring->n == 0) return -1;
+    if (ring->n == 0)
+        return -1;
     size_t lo = 0, hi = ring->n; /* lower bound: first pos >= key */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -257,18 +273,23 @@ static int lb_ring_tier(const struct lb_req *rq, bool backup, uint64_t key)
         else
             hi = mid;
     }
-    if (lo == ring->n) lo = 0;
+    if (lo == ring->n)
+        lo = 0;
     int w;
     uint32_t srv = ring->pt[lo].server;
-    if (lb_eligible(rq, srv, backup, &w)) return (int)srv;
-    if (!lb_tier_any(rq, backup)) return -1;
+    if (lb_eligible(rq, srv, backup, &w))
+        return (int)srv;
+    if (!lb_tier_any(rq, backup))
+        return -1;
     uint32_t prev = srv;
     for (size_t k = 1, j = lo; k < ring->n; k++) {
-        if (++j == ring->n) j = 0;
+        if (++j == ring->n)
+            j = 0;
         srv = ring->pt[j].server;
         if (srv == prev) /* runs of the same server: checked already */
             continue;
-        if (lb_eligible(rq, srv, backup, &w)) return (int)srv;
+        if (lb_eligible(rq, srv, backup, &w))
+            return (int)srv;
         prev = srv;
     }
     return -1;
@@ -277,7 +298,8 @@ static int lb_ring_tier(const struct lb_req *rq, bool backup, uint64_t key)
 int lb_pick(struct lb_pool *pool, int worker, uint64_t key, const int *tried, size_t n_tried,
             unsigned max_per_server)
 {
-    if (!pool || pool->n == 0) return -1;
+    if (!pool || pool->n == 0)
+        return -1;
     struct lb_req rq = {pool, tried, tried ? n_tried : 0, max_per_server};
     struct lb_slot *slot = lb_slot_of(pool, worker);
     int pick = -1;
@@ -312,8 +334,10 @@ struct lb_build_point {
 static int lb_build_point_cmp(const void *pa, const void *pb)
 {
     const struct lb_build_point *a = pa, *b = pb;
-    if (a->pos != b->pos) return a->pos < b->pos ? -1 : 1;
-    if (a->hash_id != b->hash_id) return a->hash_id < b->hash_id ? -1 : 1;
+    if (a->pos != b->pos)
+        return a->pos < b->pos ? -1 : 1;
+    if (a->hash_id != b->hash_id)
+        return a->hash_id < b->hash_id ? -1 : 1;
     return (a->server > b->server) - (a->server < b->server);
 }
 
@@ -359,19 +383,22 @@ static int lb_ring_build(struct lb_pool *pool)
     for (size_t i = 0; i < pool->n; i++)
         sum_w += lb_ring_weight(pool->servers[i]);
     uint64_t per_server = LB_RING_MAX_POINTS / pool->n;
-    if (per_server > LB_RING_POINTS_PER_SERVER) per_server = LB_RING_POINTS_PER_SERVER;
+    if (per_server > LB_RING_POINTS_PER_SERVER)
+        per_server = LB_RING_POINTS_PER_SERVER;
     size_t total = 0;
     for (size_t i = 0; i < pool->n; i++)
         total += lb_ring_points(lb_ring_weight(pool->servers[i]), per_server, pool->n, sum_w);
     struct lb_build_point *bp = calloc(total, sizeof *bp);
-    if (!bp) return -ENOMEM;
+    if (!bp)
+        return -ENOMEM;
     size_t counts[2] = {0, 0};
     /* Primaries first, then backups, so each tier is one contiguous run to sort. */
     size_t k = 0;
     for (int tier = 0; tier <= 1; tier++) {
         for (size_t i = 0; i < pool->n; i++) {
             const struct lb_server_state *s = pool->servers[i];
-            if (s->backup != (tier == 1)) continue;
+            if (s->backup != (tier == 1))
+                continue;
             uint64_t pts = lb_ring_points(lb_ring_weight(s), per_server, pool->n, sum_w);
             for (uint32_t r = 0; r < pts; r++)
                 bp[k++] =
@@ -386,7 +413,8 @@ static int lb_ring_build(struct lb_pool *pool)
         if (ring->n) {
             qsort(bp + off, ring->n, sizeof *bp, lb_build_point_cmp);
             ring->pt = malloc(ring->n * sizeof *ring->pt);
-            if (!ring->pt) goto fail;
+            if (!ring->pt)
+                goto fail;
             for (size_t j = 0; j < ring->n; j++)
                 ring->pt[j] = (struct lb_point){bp[off + j].pos, bp[off + j].server};
         }
@@ -406,24 +434,30 @@ struct lb_pool *lb_pool_new(enum cfg_balance algo, struct lb_server_state *const
         errno = EINVAL;
         return NULL;
     }
-    if (workers < 1) workers = 1;
+    if (workers < 1)
+        workers = 1;
     struct lb_pool *pool = calloc(1, sizeof *pool);
-    if (!pool) return NULL;
+    if (!pool)
+        return NULL;
     pool->algo = algo;
     pool->workers = workers;
     pool->n = n;
     if (n) {
         pool->servers = malloc(n * sizeof *pool->servers);
-        if (!pool->servers) goto fail;
+        if (!pool->servers)
+            goto fail;
         memcpy(pool->servers, servers, n * sizeof *pool->servers);
     }
-    if (n > (SIZE_MAX - sizeof(struct lb_slot) - LB_CACHE_LINE) / sizeof(int64_t)) goto fail;
+    if (n > (SIZE_MAX - sizeof(struct lb_slot) - LB_CACHE_LINE) / sizeof(int64_t))
+        goto fail;
     size_t stride = sizeof(struct lb_slot) + n * sizeof(int64_t);
     stride = (stride + LB_CACHE_LINE - 1) / LB_CACHE_LINE * LB_CACHE_LINE;
-    if (stride > SIZE_MAX / (size_t)workers) goto fail;
+    if (stride > SIZE_MAX / (size_t)workers)
+        goto fail;
     pool->slot_stride = stride;
     pool->slots = aligned_alloc(LB_CACHE_LINE, stride * (size_t)workers);
-    if (!pool->slots) goto fail;
+    if (!pool->slots)
+        goto fail;
     memset(pool->slots, 0, stride * (size_t)workers);
     for (int w = 0; w < workers; w++) {
         struct lb_slot *slot = lb_slot_of(pool, w);
@@ -431,7 +465,8 @@ struct lb_pool *lb_pool_new(enum cfg_balance algo, struct lb_server_state *const
          * two workers are unrelated (different splitmix64 starting points). */
         slot->rng = lb_mix64(0x5851f42d4c957f2dULL ^ ((uint64_t)w + 1));
     }
-    if (algo == BAL_CONSISTENT_HASH && n && lb_ring_build(pool) < 0) goto fail;
+    if (algo == BAL_CONSISTENT_HASH && n && lb_ring_build(pool) < 0)
+        goto fail;
     return pool;
 fail:
     lb_pool_free(pool);
@@ -441,7 +476,8 @@ fail:
 
 void lb_pool_free(struct lb_pool *pool)
 {
-    if (!pool) return;
+    if (!pool)
+        return;
     free(pool->ring[0].pt);
     free(pool->ring[1].pt);
     free(pool->slots);

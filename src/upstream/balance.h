@@ -18,11 +18,11 @@
 /* Run-time state of one server, shared by all workers. Owned by the server's runtime
  * object (upstream/server.h); the balancer only reads it. */
 struct lb_server_state {
-    atomic_int weight;      /* 1-256; 0 means "take no new connections" */
-    atomic_bool usable;     /* healthy, enabled and not draining */
-    atomic_uint active;     /* connections open to this server right now */
-    bool backup;            /* only used when no primary is usable */
-    uint64_t hash_id;       /* stable identity for consistent hashing (hash of address) */
+    atomic_int weight;  /* 1-256; 0 means "take no new connections" */
+    atomic_bool usable; /* healthy, enabled and not draining */
+    atomic_uint active; /* connections open to this server right now */
+    bool backup;        /* only used when no primary is usable */
+    uint64_t hash_id;   /* stable identity for consistent hashing (hash of address) */
 };
 
 struct lb_pool;
@@ -30,8 +30,8 @@ struct lb_pool;
 /* Builds a pool over `servers[0..n)` for `workers` worker threads. The array of
  * pointers is copied; the states themselves must outlive the pool. Returns NULL on
  * allocation failure. */
-struct lb_pool *lb_pool_new(enum cfg_balance algo, struct lb_server_state *const *servers,
-                            size_t n, int workers);
+struct lb_pool *lb_pool_new(enum cfg_balance algo, struct lb_server_state *const *servers, size_t n,
+                            int workers);
 void lb_pool_free(struct lb_pool *pool);
 
 /* Picks a server for a new connection on worker `worker`.

@@ -59,7 +59,8 @@ static void probe_schedule(struct probe *e);
 struct prober *prober_new(struct loop *loop)
 {
     struct prober *p = calloc(1, sizeof(*p));
-    if (p) p->loop = loop;
+    if (p)
+        p->loop = loop;
     return p;
 }
 
@@ -76,7 +77,8 @@ static void probe_result(struct probe *e, bool ok, const char *detail)
     const struct cfg_health *h = probe_health(e);
     uint64_t now = loop_now(e->p->loop);
     /* passive health (live traffic) may have taken it down since the last check */
-    if (e->st.up && !atomic_load(&s->healthy)) probe_state_force_down(&e->st);
+    if (e->st.up && !atomic_load(&s->healthy))
+        probe_state_force_down(&e->st);
     bool first = !e->reported;
     e->reported = true;
     enum probe_change ch =
@@ -84,7 +86,8 @@ static void probe_result(struct probe *e, bool ok, const char *detail)
     snprintf(s->last_check, sizeof(s->last_check), "%s", detail);
     s->probe_successes = e->st.successes;
     s->probe_failures = e->st.failures;
-    if (ok) atomic_store(&s->passive_failures, 0);
+    if (ok)
+        atomic_store(&s->passive_failures, 0);
     if (ch == PROBE_WENT_UP) {
         atomic_store(&s->healthy, true);
         server_update_usable(s);
@@ -185,7 +188,8 @@ static void probe_schedule(struct probe *e)
 {
     uint64_t now = loop_now(e->p->loop);
     uint64_t next = e->last_start + probe_health(e)->interval_ms;
-    if (next < now) next = now;
+    if (next < now)
+        next = now;
     if (timer_arm(e->p->loop, &e->timer, next) < 0)
         log_error("server %s of backend %s: out of memory, health checks stopped", e->s->address,
                   e->s->backend);
@@ -195,7 +199,8 @@ static struct probe *probe_new(struct prober *p, struct server *s, const struct 
                                size_t b_idx)
 {
     struct probe *e = calloc(1, sizeof(*e));
-    if (!e) return NULL;
+    if (!e)
+        return NULL;
     timer_init(&e->timer, probe_fire);
     e->p = p;
     e->s = server_ref(s);
@@ -261,12 +266,14 @@ static int prober_build_tls(struct runtime *rt, struct tls_client ***out_tls, bo
     for (size_t i = 0; i < n; i++) {
         const struct rt_backend *b = &rt->backends[i];
         const struct cfg_health *h = &b->cfg->health;
-        if (!h->enabled) continue;
+        if (!h->enabled)
+            continue;
         if (h->type == PROTO_HTTP || h->type == PROTO_HTTPS)
             log_warn("backend %s: health type %s is not implemented yet; probing with a TCP "
                      "connect",
                      b->cfg->name, proto_names[h->type]);
-        if (h->type != PROTO_TLS || b->n_servers == 0) continue;
+        if (h->type != PROTO_TLS || b->n_servers == 0)
+            continue;
         if (b->tls) {
             tls[i] = b->tls;
             continue;
@@ -285,7 +292,8 @@ static int prober_build_tls(struct runtime *rt, struct tls_client ***out_tls, bo
 
 void prober_sync(struct prober *p, struct runtime *rt)
 {
-    if (!p || !rt) return;
+    if (!p || !rt)
+        return;
     size_t n_want = 0;
     for (size_t i = 0; i < rt->n_backends; i++)
         for (size_t j = 0; j < rt->backends[i].n_servers; j++)
@@ -304,7 +312,8 @@ void prober_sync(struct prober *p, struct runtime *rt)
     for (size_t i = 0; i < rt->n_backends; i++) {
         const struct rt_backend *b = &rt->backends[i];
         for (size_t j = 0; j < b->n_servers; j++)
-            if (b->servers[j]->has_probe) want[k++] = (struct want){b->servers[j], b, i};
+            if (b->servers[j]->has_probe)
+                want[k++] = (struct want){b->servers[j], b, i};
     }
     qsort(want, n_want, sizeof(*want), want_cmp);
 
@@ -324,7 +333,8 @@ void prober_sync(struct prober *p, struct runtime *rt)
             e->b = want[j].b;
             e->b_idx = want[j].b_idx;
             j++;
-            if (!e->check) probe_schedule(e); /* picks up a changed interval */
+            if (!e->check)
+                probe_schedule(e); /* picks up a changed interval */
             next[n++] = e;
         } else {
             struct probe *e = probe_new(p, want[j].s, want[j].b, want[j].b_idx);
@@ -351,7 +361,8 @@ void prober_sync(struct prober *p, struct runtime *rt)
 
 void prober_free(struct prober *p)
 {
-    if (!p) return;
+    if (!p)
+        return;
     for (size_t i = 0; i < p->n_probes; i++)
         probe_stop(p->probes[i]);
     free(p->probes);

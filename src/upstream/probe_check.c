@@ -100,7 +100,8 @@ static void pc_release(struct probe_check *c)
 __attribute__((format(printf, 3, 4))) static void pc_finish(struct probe_check *c, bool ok,
                                                             const char *fmt, ...)
 {
-    if (c->finished) return;
+    if (c->finished)
+        return;
     char detail[PROBE_DETAIL_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -127,7 +128,8 @@ static void pc_ok(struct probe_check *c)
 
 static void pc_want(struct probe_check *c, uint32_t events)
 {
-    if (c->events == events) return;
+    if (c->events == events)
+        return;
     if (loop_mod(c->loop, &c->h, events) < 0) {
         pc_finish(c, false, "epoll registration failed");
         return;
@@ -145,7 +147,8 @@ static int pc_tls_result(struct probe_check *c, int ret, uint32_t *want, char *e
         *want = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
         return -EAGAIN;
     }
-    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
     long vr = SSL_get_verify_result(c->ssl);
     unsigned long ec = ERR_peek_last_error();
     if (vr != X509_V_OK) {
@@ -169,13 +172,16 @@ static ssize_t pc_write(struct probe_check *c, const char *buf, size_t len, uint
     if (c->ssl) {
         ERR_clear_error();
         int n = SSL_write(c->ssl, buf, len > 1 << 30 ? 1 << 30 : (int)len);
-        if (n > 0) return n;
+        if (n > 0)
+            return n;
         int r = pc_tls_result(c, n, want, err, errlen);
-        if (r == 0) snprintf(err, errlen, "connection closed by the server");
+        if (r == 0)
+            snprintf(err, errlen, "connection closed by the server");
         return r == -EAGAIN ? -EAGAIN : -EIO;
     }
     ssize_t n = send(c->h.fd, buf, len, MSG_NOSIGNAL);
-    if (n >= 0) return n;
+    if (n >= 0)
+        return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
         *want = EPOLLOUT;
         return -EAGAIN;
@@ -194,7 +200,8 @@ static ssize_t pc_read(struct probe_check *c, char *buf, size_t len, uint32_t *w
         return n > 0 ? n : pc_tls_result(c, n, want, err, errlen);
     }
     ssize_t n = recv(c->h.fd, buf, len, 0);
-    if (n >= 0) return n;
+    if (n >= 0)
+        return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
         *want = EPOLLIN;
         return -EAGAIN;
@@ -317,12 +324,14 @@ static void pc_on_io(struct loop *l, struct io_handler *h, uint32_t events)
 {
     (void)l;
     struct probe_check *c = (struct probe_check *)h;
-    if (c->finished) return;
+    if (c->finished)
+        return;
     switch (c->phase) {
     case PC_CONNECT: {
         int err = 0;
         socklen_t len = sizeof(err);
-        if (getsockopt(c->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+        if (getsockopt(c->h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
         if (err == 0 && !(events & EPOLLOUT))
             err = (events & (EPOLLERR | EPOLLHUP)) ? ECONNABORTED : 0;
         if (err) {
@@ -331,7 +340,8 @@ static void pc_on_io(struct loop *l, struct io_handler *h, uint32_t events)
             pc_finish(c, false, "%s", text);
             return;
         }
-        if (events & EPOLLOUT) pc_connected(c);
+        if (events & EPOLLOUT)
+            pc_connected(c);
         return;
     }
     case PC_TLS:
@@ -438,12 +448,14 @@ int probe_check_start(struct loop *loop, const struct probe_check_params *prm,
 fail:
     /* never registered (or just removed): nothing can refer to c, free it now */
     SSL_free(c->ssl);
-    if (c->h.fd >= 0) close(c->h.fd);
+    if (c->h.fd >= 0)
+        close(c->h.fd);
     free(c);
     return rc;
 }
 
 void probe_check_cancel(struct probe_check *c)
 {
-    if (c && !c->finished) pc_release(c);
+    if (c && !c->finished)
+        pc_release(c);
 }

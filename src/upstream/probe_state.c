@@ -11,11 +11,14 @@ void probe_state_init(struct probe_state *st)
 enum probe_change probe_state_record(struct probe_state *st, bool ok, int healthy_threshold,
                                      int unhealthy_threshold)
 {
-    if (healthy_threshold < 1) healthy_threshold = 1;
-    if (unhealthy_threshold < 1) unhealthy_threshold = 1;
+    if (healthy_threshold < 1)
+        healthy_threshold = 1;
+    if (unhealthy_threshold < 1)
+        unhealthy_threshold = 1;
     if (ok) {
         st->failures = 0;
-        if (st->successes < INT_MAX) st->successes++;
+        if (st->successes < INT_MAX)
+            st->successes++;
         bool first = !st->seen_success;
         st->seen_success = true;
         if (!st->up && (first || st->successes >= healthy_threshold)) {
@@ -25,7 +28,8 @@ enum probe_change probe_state_record(struct probe_state *st, bool ok, int health
         return PROBE_SAME;
     }
     st->successes = 0;
-    if (st->failures < INT_MAX) st->failures++;
+    if (st->failures < INT_MAX)
+        st->failures++;
     if (st->up && st->failures >= unhealthy_threshold) {
         st->up = false;
         return PROBE_WENT_DOWN;

@@ -31,18 +31,18 @@ struct server_retired;
 
 struct server {
     atomic_int refs;
-    char *backend;            /* backend name */
-    char *address;            /* as written in the config */
+    char *backend; /* backend name */
+    char *address; /* as written in the config */
     struct net_addr addr;
     struct lb_server_state lb;
     int config_weight;
     bool has_probe;
-    atomic_int admin;         /* enum server_admin */
-    atomic_bool healthy;      /* probes (or true without probes) */
-    atomic_bool removed;      /* dropped from the config by a reload */
-    atomic_ullong drain_deadline; /* monotonic ms when draining ends; 0 = not draining */
-    atomic_uint passive_failures; /* consecutive connect failures on live traffic */
-    atomic_uint rr_addr;      /* rotates over resolved addresses */
+    atomic_int admin;                        /* enum server_admin */
+    atomic_bool healthy;                     /* probes (or true without probes) */
+    atomic_bool removed;                     /* dropped from the config by a reload */
+    atomic_ullong drain_deadline;            /* monotonic ms when draining ends; 0 = not draining */
+    atomic_uint passive_failures;            /* consecutive connect failures on live traffic */
+    atomic_uint rr_addr;                     /* rotates over resolved addresses */
     _Atomic(struct server_addrs *) resolved; /* NULL until a name resolves; IPs: fixed */
     /* health detail for the status API (written by the main thread) */
     char last_check[160];

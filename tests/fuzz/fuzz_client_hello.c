@@ -11,7 +11,8 @@
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
-        if (!(c)) abort();                                                                         \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 #define MAX_MSG 16384
@@ -19,8 +20,10 @@
 static void check_info(int rc, const struct ch_info *ci, const char *why)
 {
     CHECK(rc >= CH_TOO_LARGE && rc <= CH_OK);
-    if (rc < 0) CHECK(why != NULL);
-    if (rc != CH_OK) return;
+    if (rc < 0)
+        CHECK(why != NULL);
+    if (rc != CH_OK)
+        return;
     CHECK(ci->n_alpn >= 0 && ci->n_alpn <= CH_ALPN_MAX);
     for (int i = 0; i < ci->n_alpn; i++)
         CHECK(memchr(ci->alpn[i], '\0', sizeof(ci->alpn[i])) && ci->alpn[i][0]);
@@ -59,7 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = ch_parse(data, size, CH_MAX_DEFAULT, &a, &why);
     check_info(rc, &a, why);
 
-    if (size < 2 || size - 1 > MAX_MSG) return 0;
+    if (size < 2 || size - 1 > MAX_MSG)
+        return 0;
     size_t rec = 1 + data[0] % 64;
     const uint8_t *msg = data + 1;
     size_t n = size - 1;

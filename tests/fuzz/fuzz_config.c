@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct config *cfg = config_load_buffer("/fuzz/sluice.yaml", (const char *)data, size, &errs);
 
     if (cfg != NULL) {
-        if (errs.count != 0) abort();
+        if (errs.count != 0)
+            abort();
         /* every backend reference resolves */
         for (size_t i = 0; i < cfg->n_listeners; i++) {
             const struct cfg_listener *l = &cfg->listeners[i];
@@ -29,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         config_unref(cfg);
     } else {
         for (size_t i = 0; i < errs.count; i++)
-            if (strncmp(errs.items[i], "/fuzz/sluice.yaml:", 18) != 0) abort();
+            if (strncmp(errs.items[i], "/fuzz/sluice.yaml:", 18) != 0)
+                abort();
     }
     cfg_errors_free(&errs);
     return 0;

@@ -12,7 +12,8 @@
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
-        if (!(c)) abort();                                                                         \
+        if (!(c))                                                                                  \
+            abort();                                                                               \
     } while (0)
 
 static void check_one(const uint8_t *data, size_t size, size_t max_len)
@@ -25,14 +26,18 @@ static void check_one(const uint8_t *data, size_t size, size_t max_len)
         CHECK(why != NULL);
         return;
     }
-    if (n == 0) return;
+    if (n == 0)
+        return;
     CHECK((size_t)n <= size && (size_t)n <= max_len && r.header_len == (size_t)n);
     CHECK(pp_parse(data, (size_t)n - 1, max_len, &r2, NULL) == 0);
     CHECK(pp_parse(data, (size_t)n / 2, max_len, &r2, NULL) == 0);
     CHECK(pp_parse(data, (size_t)n, max_len, &r2, NULL) == n);
-    if (r.alpn) CHECK(r.alpn >= data && r.alpn + r.alpn_len <= data + n);
-    if (r.authority) CHECK(r.authority >= data && r.authority + r.authority_len <= data + n);
-    if (r.local) return;
+    if (r.alpn)
+        CHECK(r.alpn >= data && r.alpn + r.alpn_len <= data + n);
+    if (r.authority)
+        CHECK(r.authority >= data && r.authority + r.authority_len <= data + n);
+    if (r.local)
+        return;
     CHECK(r.src.ss_family == AF_INET || r.src.ss_family == AF_INET6);
     CHECK(r.src.ss_family == r.dst.ss_family && r.src_len == r.dst_len && r.src_len > 0);
 
@@ -72,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int v = 1; v <= 2; v++) {
             size_t cap = t[0] % sizeof(out);
             int m = pp_build(v, (struct sockaddr *)&s, (struct sockaddr *)&d, alpn, auth, out, cap);
-            if (m < 0) continue;
+            if (m < 0)
+                continue;
             CHECK((size_t)m <= cap);
             struct pp_result r;
             CHECK(pp_parse(out, (size_t)m, PP_V2_MAX_DEFAULT, &r, NULL) == m);

@@ -596,7 +596,8 @@ static void test_ch_fallthrough(void **state)
     int hits = 0;
     for (uint32_t k = 0; k < 20000; k++) {
         uint64_t key = key_of(k);
-        if (lb_pick(five, 0, key, NULL, 0, 0) != 2) continue;
+        if (lb_pick(five, 0, key, NULL, 0, 0) != 2)
+            continue;
         hits++;
         /* down, tried or full: the next server clockwise, as if #2 were not there */
         struct lb_server_state *want = rest[lb_pick(four, 0, key, NULL, 0, 0)];

@@ -43,7 +43,8 @@ static size_t real_hello(const struct hello_opts *o, uint8_t *out, size_t cap)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(ctx);
-    if (o->max_version) assert_int_equal(SSL_CTX_set_max_proto_version(ctx, o->max_version), 1);
+    if (o->max_version)
+        assert_int_equal(SSL_CTX_set_max_proto_version(ctx, o->max_version), 1);
     if (o->big)
         assert_int_equal(SSL_CTX_add_custom_ext(ctx, 65000, SSL_EXT_CLIENT_HELLO, add_big_ext, NULL,
                                                 NULL, NULL, NULL),
@@ -54,11 +55,13 @@ static size_t real_hello(const struct hello_opts *o, uint8_t *out, size_t cap)
     assert_non_null(rb);
     assert_non_null(wb);
     SSL_set_bio(ssl, rb, wb);
-    if (o->sni) assert_int_equal(SSL_set_tlsext_host_name(ssl, o->sni), 1);
+    if (o->sni)
+        assert_int_equal(SSL_set_tlsext_host_name(ssl, o->sni), 1);
     if (o->alpn)
         assert_int_equal(
             SSL_set_alpn_protos(ssl, (const unsigned char *)o->alpn, (unsigned)strlen(o->alpn)), 0);
-    if (o->frag) assert_int_equal(SSL_set_max_send_fragment(ssl, o->frag), 1);
+    if (o->frag)
+        assert_int_equal(SSL_set_max_send_fragment(ssl, o->frag), 1);
     assert_int_equal(SSL_connect(ssl), -1); /* wants to read the ServerHello */
     int n = BIO_read(wb, out, (int)cap);
     assert_true(n > 0);
@@ -110,7 +113,8 @@ static void check_bytewise(const uint8_t *b, size_t n, const struct ch_info *wan
     struct ch_info ci;
     for (size_t k = 0; k < n; k++) {
         assert_int_equal(parse(b, k, &ci, NULL), CH_NEED_MORE);
-        if (ci.bytes_needed) assert_int_equal(ci.bytes_needed, n);
+        if (ci.bytes_needed)
+            assert_int_equal(ci.bytes_needed, n);
     }
     assert_int_equal(parse(b, n, &ci, NULL), CH_OK);
     assert_memory_equal(&ci, want, sizeof(ci));
@@ -126,7 +130,8 @@ static void check_resplit(const uint8_t *stream, size_t n, const struct ch_info 
         size_t r = recordize(msg, m, sizes[i], re);
         assert_int_equal(parse(re, r, &ci, NULL), CH_OK);
         assert_memory_equal(&ci, want, sizeof(ci));
-        if (sizes[i] == 100 || (sizes[i] == 7 && m < 600)) check_bytewise(re, r, want);
+        if (sizes[i] == 100 || (sizes[i] == 7 && m < 600))
+            check_bytewise(re, r, want);
     }
 }
 
@@ -230,8 +235,10 @@ static void test_real_corrupted(void **state)
             c[i] ^= (uint8_t)x;
             int rc = parse(c, n, &ci, NULL);
             assert_true(rc >= CH_TOO_LARGE && rc <= CH_OK);
-            if (i == 0) assert_int_equal(rc, CH_NOT_TLS);
-            if (rc == CH_OK && ci.has_sni) assert_true(strlen(ci.sni) > 0);
+            if (i == 0)
+                assert_int_equal(rc, CH_NOT_TLS);
+            if (rc == CH_OK && ci.has_sni)
+                assert_true(strlen(ci.sni) > 0);
         }
     }
     /* truncated: never OK */
@@ -325,7 +332,8 @@ static void expect_malformed(const struct hb *e, const char *want_reason)
     const char *why = NULL;
     assert_int_equal(hand_parse(e, &ci, &why), CH_MALFORMED);
     assert_non_null(why);
-    if (want_reason) assert_string_equal(why, want_reason);
+    if (want_reason)
+        assert_string_equal(why, want_reason);
 }
 
 static void test_hand_sni(void **state)

@@ -268,7 +268,8 @@ static void expect_invalid(const void *h, size_t n, const char *want_reason)
     const char *why = NULL;
     assert_int_equal(pp_parse(h, n, PP_V2_MAX_DEFAULT, &r, &why), -EINVAL);
     assert_non_null(why);
-    if (want_reason) assert_string_equal(why, want_reason);
+    if (want_reason)
+        assert_string_equal(why, want_reason);
     for (size_t k = 0; k < n; k++)
         assert_true(pp_parse(h, k, PP_V2_MAX_DEFAULT, &r, NULL) <= 0);
 }

@@ -38,7 +38,8 @@ static char *P(const char *file)
 {
     for (int i = 0; i < n_paths; i++) {
         const char *base = strrchr(paths[i], '/') + 1;
-        if (strcmp(base, file) == 0) return paths[i];
+        if (strcmp(base, file) == 0)
+            return paths[i];
     }
     assert_true(n_paths < 128);
     snprintf(paths[n_paths], sizeof(paths[0]), "%s/%s", dir, file);
@@ -53,7 +54,8 @@ static int sh(const char *fmt, ...)
     vsnprintf(cmd, sizeof(cmd), fmt, ap);
     va_end(ap);
     int rc = system(cmd);
-    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+    if (rc != 0)
+        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
     return rc;
 }
 
@@ -74,7 +76,8 @@ static int make_leaf(const char *name, const char *keyspec, const char *ca, cons
                      const char *ext, const char *chain)
 {
     char append[160] = "";
-    if (chain != NULL) snprintf(append, sizeof(append), "&& cat %s.pem >> %s.pem", chain, name);
+    if (chain != NULL)
+        snprintf(append, sizeof(append), "&& cat %s.pem >> %s.pem", chain, name);
     return sh("cd %s && openssl req -new %s -nodes -keyout %s.key -out %s.csr -subj '/CN=%s' "
               "2>/dev/null && printf 'basicConstraints=CA:FALSE\\n%s\\n' > %s.ext && "
               "openssl x509 -req -in %s.csr -CA %s.pem -CAkey %s.key -CAcreateserial -days 2 "
@@ -134,7 +137,8 @@ static void make_crl(const char *ca, const char *revoked, const char *out)
 static int group_setup(void **state)
 {
     (void)state;
-    if (mkdtemp(dir) == NULL) return -1;
+    if (mkdtemp(dir) == NULL)
+        return -1;
     int rc = 0;
     rc |= make_ca("ca", "Test Root CA");
     rc |= make_ca("other", "Other CA");
@@ -159,7 +163,8 @@ static int group_setup(void **state)
     rc |= make_leaf("mallory", EC_KEY, "clientca", "mallory", "extendedKeyUsage=clientAuth", NULL);
     rc |= make_leaf("eve", EC_KEY, "other", "eve", "extendedKeyUsage=clientAuth", NULL);
     rc |= sh("cd %s && echo garbage > garbage.pem", dir);
-    if (rc != 0) return -1;
+    if (rc != 0)
+        return -1;
     make_crl("clientca", "mallory.pem", "clients.crl");
     return 0;
 }
@@ -210,7 +215,8 @@ static struct tls_server *server_all(void)
     char err[1024];
     lcfg_init(&c, all_certs, 6);
     struct tls_server *s = tls_server_new(&c.l, err, sizeof(err));
-    if (s == NULL) fprintf(stderr, "tls_server_new: %s\n", err);
+    if (s == NULL)
+        fprintf(stderr, "tls_server_new: %s\n", err);
     assert_non_null(s);
     return s;
 }
@@ -230,8 +236,10 @@ static SSL *client_new(const struct copts *o, const char *sni)
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(ctx);
     SSL_CTX_set_min_proto_version(ctx, o && o->minv ? o->minv : TLS1_2_VERSION);
-    if (o && o->maxv) SSL_CTX_set_max_proto_version(ctx, o->maxv);
-    if (o && o->ciphers) assert_int_equal(SSL_CTX_set_cipher_list(ctx, o->ciphers), 1);
+    if (o && o->maxv)
+        SSL_CTX_set_max_proto_version(ctx, o->maxv);
+    if (o && o->ciphers)
+        assert_int_equal(SSL_CTX_set_cipher_list(ctx, o->ciphers), 1);
     SSL_CTX_set_session_cache_mode(ctx,
                                    SSL_SESS_CACHE_OFF); /* freeing a cache spoils its sessions */
     if (o && o->cert) {
@@ -245,8 +253,10 @@ static SSL *client_new(const struct copts *o, const char *sni)
     SSL_CTX_free(ctx);
     assert_non_null(ssl);
     SSL_set_connect_state(ssl);
-    if (sni) assert_int_equal(SSL_set_tlsext_host_name(ssl, sni), 1);
-    if (o && o->sigalgs) assert_int_equal(SSL_set1_sigalgs_list(ssl, o->sigalgs), 1);
+    if (sni)
+        assert_int_equal(SSL_set_tlsext_host_name(ssl, sni), 1);
+    if (o && o->sigalgs)
+        assert_int_equal(SSL_set1_sigalgs_list(ssl, o->sigalgs), 1);
     if (o && o->alpn) {
         unsigned char wire[128];
         size_t n = 0;
@@ -296,12 +306,17 @@ static int pump(SSL *c, SSL *s)
                 goto sfail;
         }
     }
-    if (!(cd && sd)) return -1;
+    if (!(cd && sd))
+        return -1;
     char b;
-    if (SSL_write(s, "s", 1) != 1) goto sfail;
-    if (SSL_read(c, &b, 1) != 1) goto cfail;
-    if (SSL_write(c, "c", 1) != 1) goto cfail;
-    if (SSL_read(s, &b, 1) != 1) goto sfail;
+    if (SSL_write(s, "s", 1) != 1)
+        goto sfail;
+    if (SSL_read(c, &b, 1) != 1)
+        goto cfail;
+    if (SSL_write(c, "c", 1) != 1)
+        goto cfail;
+    if (SSL_read(s, &b, 1) != 1)
+        goto sfail;
     return 0;
 cfail:
     tls_ssl_error(c, g_err, sizeof(g_err));
@@ -346,7 +361,8 @@ static int run(struct tls_server *srv, const struct copts *o, const char *sni, c
         if (peer)
             X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, (int)cnlen);
     }
-    if (info != NULL) tls_peer_info(s, info);
+    if (info != NULL)
+        tls_peer_info(s, info);
     close_pair(c, s, rc);
     return rc;
 }
@@ -356,9 +372,11 @@ static void expect_cn(struct tls_server *srv, const struct copts *o, const char 
 {
     char cn[128];
     int rc = run(srv, o, sni, cn, sizeof(cn), NULL);
-    if (rc != 0) fprintf(stderr, "sni %s: %s\n", sni ? sni : "(none)", g_err);
+    if (rc != 0)
+        fprintf(stderr, "sni %s: %s\n", sni ? sni : "(none)", g_err);
     assert_int_equal(rc, 0);
-    if (strcmp(cn, want) != 0) fprintf(stderr, "sni %s: got %s want %s\n", sni, cn, want);
+    if (strcmp(cn, want) != 0)
+        fprintf(stderr, "sni %s: got %s want %s\n", sni, cn, want);
     assert_string_equal(cn, want);
 }
 
@@ -471,7 +489,8 @@ static void test_hosts_filter(void **state)
     expect_cn(s, NULL, NULL, "default");            /* no SNI: allowed, default */
     SSL *cl = client_new(NULL, "default.test"), *ss = tls_server_ssl_new(s);
     assert_int_not_equal(pump(cl, ss), 0);
-    if (!strstr(g_err, "unrecognized name")) fprintf(stderr, "hosts: %s\n", g_err);
+    if (!strstr(g_err, "unrecognized name"))
+        fprintf(stderr, "hosts: %s\n", g_err);
     assert_non_null(strstr(g_err, "unrecognized name"));
     SSL_free(cl);
     SSL_free(ss);
@@ -557,7 +576,8 @@ static int resume(struct tls_server *srv, const struct copts *o, const char *sni
 {
     SSL *c = client_new(o, sni);
     SSL *s = tls_server_ssl_new(srv);
-    if (sess) assert_int_equal(SSL_set_session(c, sess), 1);
+    if (sess)
+        assert_int_equal(SSL_set_session(c, sess), 1);
     int rc = pump(c, s);
     int reused = rc == 0 ? SSL_session_reused(c) : -1;
     if (rc == 0) {
@@ -565,7 +585,8 @@ static int resume(struct tls_server *srv, const struct copts *o, const char *sni
         tls_peer_info(s, &info);
         assert_int_equal(info.resumed, reused == 1);
     }
-    if (out) *out = SSL_get1_session(c);
+    if (out)
+        *out = SSL_get1_session(c);
     close_pair(c, s, rc);
     return reused;
 }
@@ -639,7 +660,8 @@ static struct tls_server *server_mtls(enum cfg_client_auth mode, bool crl)
     c.l.tls.client_ca = P("clientca.pem");
     c.l.tls.client_crl = crl ? P("clients.crl") : NULL;
     struct tls_server *s = tls_server_new(&c.l, err, sizeof(err));
-    if (s == NULL) fprintf(stderr, "%s\n", err);
+    if (s == NULL)
+        fprintf(stderr, "%s\n", err);
     assert_non_null(s);
     return s;
 }
@@ -728,9 +750,12 @@ static void expect_load_error(struct lcfg *c, const char *a, const char *b)
     char err[1024];
     struct tls_server *s = tls_server_new(&c->l, err, sizeof(err));
     assert_null(s);
-    if ((a && !strstr(err, a)) || (b && !strstr(err, b))) fprintf(stderr, "err: %s\n", err);
-    if (a) assert_non_null(strstr(err, a));
-    if (b) assert_non_null(strstr(err, b));
+    if ((a && !strstr(err, a)) || (b && !strstr(err, b)))
+        fprintf(stderr, "err: %s\n", err);
+    if (a)
+        assert_non_null(strstr(err, a));
+    if (b)
+        assert_non_null(strstr(err, b));
     assert_int_equal(ERR_peek_error(), 0);
 }
 
@@ -819,7 +844,8 @@ struct worker {
 static int worker_hs(SSL *c, SSL *s)
 {
     BIO *bc, *bs;
-    if (BIO_new_bio_pair(&bc, 0, &bs, 0) != 1) return -1;
+    if (BIO_new_bio_pair(&bc, 0, &bs, 0) != 1)
+        return -1;
     SSL_set_bio(c, bc, bc);
     SSL_set_bio(s, bs, bs);
     bool cd = false, sd = false;
@@ -835,7 +861,8 @@ static int worker_hs(SSL *c, SSL *s)
             return -1;
     }
     char b;
-    if (!(cd && sd) || SSL_write(s, "s", 1) != 1 || SSL_read(c, &b, 1) != 1) return -1;
+    if (!(cd && sd) || SSL_write(s, "s", 1) != 1 || SSL_read(c, &b, 1) != 1)
+        return -1;
     SSL_shutdown(c);
     SSL_shutdown(s);
     return 0;
@@ -848,10 +875,12 @@ static void *worker_main(void *arg)
     const char *names[] = {"www.example.com", "bar.wild.test", "default.test"};
     for (int i = 0; i < 30; i++) {
         SSL *c = SSL_new(w->cctx), *s = tls_server_ssl_new(w->srv);
-        if (c == NULL || s == NULL) break;
+        if (c == NULL || s == NULL)
+            break;
         SSL_set_connect_state(c);
         SSL_set_tlsext_host_name(c, names[i % 3]);
-        if (sess != NULL && i % 3 == 0) SSL_set_session(c, sess);
+        if (sess != NULL && i % 3 == 0)
+            SSL_set_session(c, sess);
         if (worker_hs(c, s) == 0) {
             w->ok++;
             w->reused += SSL_session_reused(c);
@@ -931,13 +960,16 @@ static int backend_run(struct tls_client *cl, struct tls_server *srv, const char
     SSL *s = tls_server_ssl_new(srv);
     assert_non_null(c);
     int rc = pump(c, s);
-    if (server_view) tls_peer_info(s, server_view);
-    if (reused) *reused = SSL_session_reused(c) == 1;
+    if (server_view)
+        tls_peer_info(s, server_view);
+    if (reused)
+        *reused = SSL_session_reused(c) == 1;
     if (rc == 0) {
         struct tls_peer_info ci;
         tls_peer_info(c, &ci);
         assert_true(ci.peer_verified == (SSL_get_verify_mode(c) != SSL_VERIFY_NONE));
-        if (ci.peer_verified) assert_string_equal(ci.peer_subject, "CN=backend");
+        if (ci.peer_verified)
+            assert_string_equal(ci.peer_subject, "CN=backend");
     }
     close_pair(c, s, rc);
     return rc;
