@@ -454,3 +454,39 @@ def test_no_route_no_default_closes(sluice, demo, pki):
     assert e["tls_version"], e
     s.stop()
 
+
+
+# ---------------------------------------------------------------------------------------
+# PROXY protocol in front of TLS termination
+
+
+def test_proxy_header_then_tls_and_v2_to_the_server(sluice, demo, pki):
+    """A balancer in front sends a PROXY v1 header, then the client's TLS handshake
+    follows on the same connection; the server behind gets a v2 header carrying the real
+    client and the SNI/ALPN seen in the handshake (as TLVs), then the clear bytes."""
+    import socket
+    import struct
+    b = demo("echo")
+    port = free_port()
+    lst = tls_listener(port, all_certs(pki), proxy_protocol="accept", alpn=["echo/1"])
+    s = sluice(l4_config(listeners=[lst],
+                         backends=[pool([b.address], proxy_protocol="v2")]))
+    raw = connect(port)
+    raw.sendall(b"PROXY TCP4 198.51.100.9 203.0.113.1 41000 443\r\n")
+    ctx = unverified_names_ctx(pki, alpn=["echo/1"])
+    t = ctx.wrap_socket(raw, server_hostname="a.example.com")
+    t.sendall(b"ping")
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    head = recv_exact(t, 16)
+    assert head[:12] == sig and head[12] == 0x21 and head[13] == 0x11, head
+    rest = recv_exact(t, struct.unpack("!H", head[14:16])[0])
+    assert rest[:12] == (socket.inet_aton("198.51.100.9") + socket.inet_aton("203.0.113.1") +
+                         struct.pack("!HH", 41000, 443))
+    tlvs = rest[12:]
+    assert b"\x01\x00\x06echo/1" in tlvs and b"\x02\x00\x0da.example.com" in tlvs, tlvs
+    assert recv_exact(t, 4) == b"ping"
+    t.close()
+    e = s.access_log(1)[0]
+    assert e["client"] == "198.51.100.9:41000" and e["sni"] == "a.example.com", e
+    assert e["alpn"] == "echo/1" and e["bytes_in"] == 4, e
+    s.stop()
