@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "l4/l4_conn.h"
+#include "l4/l4_tls.h"
 #include "l4/pipe_pool.h"
 
 #define ACCEPT_BATCH 64
@@ -261,7 +262,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     for (;;) {
-        loop_run_once(&w->loop, -1);
+        /* Handshakes deferred by the previous turn go first, then this turn's events;
+         * both share one budget so established traffic is served every turn. */
+        w->hs_budget = L4_TLS_STEPS_PER_TURN;
+        l4_tls_run_deferred(w);
+        loop_run_once(&w->loop, w->hs_head ? 0 : -1);
         if (w->access_log.len)
             worker_flush_access_log(w);
         if (w->stopping && w->n_conns == 0)

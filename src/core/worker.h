@@ -39,6 +39,8 @@ struct worker {
     struct timer resume_timer;
     struct timer stop_timer;
     struct l4_conn *conns; /* doubly linked list of open connections */
+    struct l4_conn *hs_head, *hs_tail; /* TLS handshake steps waiting for budget (FIFO) */
+    unsigned hs_budget;                /* handshake steps left in this loop turn */
     unsigned n_conns;
     bool stopping;
     struct pipe_pool *pipes;

@@ -476,6 +476,7 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     if (c->client.h.fd < 0)
         return;
     timer_cancel(&w->loop, &c->timer);
+    l4_tls_forget(c);
     uint64_t now = loop_now(&w->loop);
     struct listener_slot *ls = &c->listener->stats->slots[w->index];
     counter_add(&ls->bytes_in, c->bytes_in);

@@ -70,6 +70,8 @@ struct l4_tls_info {
 
 struct l4_conn {
     struct l4_conn *prev, *next; /* worker's list */
+    struct l4_conn *hs_next;     /* worker's deferred-handshake queue */
+    bool hs_queued;
     struct worker *w;
     struct runtime *rt; /* snapshot this connection started with (ref) */
     struct rt_listener *listener;

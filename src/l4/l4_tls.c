@@ -67,6 +67,63 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
     }
 }
 
+/* ---- handshake budget ---- */
+
+/* True when c may run a handshake step now (and takes one from the budget); otherwise
+ * queues c to run in a later turn. */
+static bool take_step(struct l4_conn *c)
+{
+    struct worker *w = c->w;
+    if (c->hs_queued)
+        return false; /* already waiting its turn */
+    if (w->hs_budget > 0) {
+        w->hs_budget--;
+        return true;
+    }
+    log_debug("worker %d: TLS handshake budget spent this turn; handshake deferred", w->index);
+    c->hs_queued = true;
+    c->hs_next = NULL;
+    if (w->hs_tail)
+        w->hs_tail->hs_next = c;
+    else
+        w->hs_head = c;
+    w->hs_tail = c;
+    return false;
+}
+
+void l4_tls_forget(struct l4_conn *c)
+{
+    if (!c->hs_queued)
+        return;
+    struct worker *w = c->w;
+    struct l4_conn **pp = &w->hs_head, *prev = NULL;
+    while (*pp && *pp != c) {
+        prev = *pp;
+        pp = &(*pp)->hs_next;
+    }
+    if (*pp) {
+        *pp = c->hs_next;
+        if (w->hs_tail == c)
+            w->hs_tail = prev;
+    }
+    c->hs_queued = false;
+}
+
+void l4_tls_run_deferred(struct worker *w)
+{
+    while (w->hs_head && w->hs_budget > 0) {
+        struct l4_conn *c = w->hs_head;
+        w->hs_head = c->hs_next;
+        if (!w->hs_head)
+            w->hs_tail = NULL;
+        c->hs_queued = false;
+        if (c->state == L4_TLS_ACCEPT)
+            l4_tls_accept_step(c);
+        else if (c->state == L4_TLS_CONNECT)
+            l4_tls_connect_step(c);
+    }
+}
+
 void l4_tls_accept_step(struct l4_conn *c)
 {
     struct listener_slot *ls = &c->listener->stats->slots[c->w->index];
@@ -84,6 +141,8 @@ void l4_tls_accept_step(struct l4_conn *c)
         SSL_set_options(c->client.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     }
     if (!c->client.readable && !c->client.writable)
+        return;
+    if (!take_step(c))
         return;
     int r = handshake_step(c, &c->client);
     if (r == 0)
@@ -134,6 +193,8 @@ int l4_tls_start_server(struct l4_conn *c)
 void l4_tls_connect_step(struct l4_conn *c)
 {
     if (!c->srv.readable && !c->srv.writable)
+        return;
+    if (!take_step(c))
         return;
     int r = handshake_step(c, &c->srv);
     if (r == 0)
