@@ -3,8 +3,9 @@
 # ssl crt`, mode tcp) and nginx 1.22 (stream module, `listen ... ssl`) terminate TLS with
 # the same certificates and hand the clear stream to the same backends, with the same
 # worker count and the same CPU pinning, in one run. Prints a markdown table:
-#   full hs/s     new TLS 1.3 handshakes per second, ECDSA P-256 and RSA-2048 certificates
-#                 (openssl s_time -new, CONC clients at once, HS_SECONDS each)
+#   full hs/s     new TLS 1.3 connections per second, ECDSA P-256 and RSA-2048 certificates
+#                 (openssl s_time -new -www /: handshake plus one HTTP/1.0 request answered
+#                 by the backend through the proxy; CONC clients at once, HS_SECONDS each)
 #   resumed hs/s  TLS 1.2 handshakes resuming a session ticket (openssl s_time -reuse;
 #                 s_time cannot resume TLS 1.3: it never reads the post-handshake ticket)
 #   bulk MB/s     one TLS 1.3 connection (TLS_AES_256_GCM_SHA384) pushing BULK_MIB MiB
@@ -71,7 +72,11 @@ for p in $PROXIES; do
 done
 
 log "CPUs: $ncpu; proxies on $PROXY_CPUS, clients and backends on $LOAD_CPUS; workers $WORKERS"
-start_bg "$LOAD_CPUS" "$RUN/echo.log" "$DEMO" --listen "127.0.0.1:$ECHO_PORT" --mode echo
+# Behind the handshake listeners: an HTTP server, so that each s_time connection makes
+# one request through the proxy (`-www /`, HTTP/1.0: the server answers and closes). Every
+# proxy then really connects to the backend; with a bare handshake a client that closes
+# at once lets a proxy skip the backend connection (HAProxy does), which flatters it.
+start_bg "$LOAD_CPUS" "$RUN/echo.log" "$DEMO" --listen "127.0.0.1:$ECHO_PORT" --mode http
 wait_port "$ECHO_PORT" "$LAST_PID" sluice-demo
 cat >"$RUN/sink.py" <<'EOF'
 import socket, sys, threading
@@ -179,7 +184,7 @@ hs_rate() {
     shift 2
     local pids=()
     for i in $(seq "$CONC"); do
-        taskset -c "$LOAD_CPUS" openssl s_time -connect "127.0.0.1:$port" "$mode" \
+        taskset -c "$LOAD_CPUS" openssl s_time -connect "127.0.0.1:$port" "$mode" -www / \
             -time "$HS_SECONDS" "$@" >"$RUN/s_time.$i" 2>&1 &
         pids+=($!)
     done

@@ -42,8 +42,12 @@ void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
     d->pending = 0;
 }
 
+/* A TLS read that must first write (or a write that must first read) on the same socket,
+ * e.g. session tickets still to be flushed: wait for the other kind of readiness. */
+#define WANTS_OTHER_IO (-EINPROGRESS)
+
 /* Reads up to len bytes from side s (TLS or plain). Returns >0 bytes, 0 on EOF, -EAGAIN
- * when nothing is available now, or another negative errno on failure. */
+ * when nothing is available now, WANTS_OTHER_IO, or another negative errno on failure. */
 static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
 {
     if (s->ssl) {
@@ -53,8 +57,9 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
             return (ssize_t)got;
         switch (SSL_get_error(s->ssl, r)) {
         case SSL_ERROR_WANT_READ:
-        case SSL_ERROR_WANT_WRITE:
             return -EAGAIN;
+        case SSL_ERROR_WANT_WRITE:
+            return WANTS_OTHER_IO;
         case SSL_ERROR_ZERO_RETURN:
             return 0;
         case SSL_ERROR_SYSCALL:
@@ -80,7 +85,8 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
     }
 }
 
-/* Writes up to len bytes to side s. Returns >0 bytes written, -EAGAIN, or -errno. */
+/* Writes up to len bytes to side s. Returns >0 bytes written, -EAGAIN, WANTS_OTHER_IO, or
+ * -errno. */
 static ssize_t side_write(struct l4_side *s, const char *buf, size_t len)
 {
     if (s->ssl) {
@@ -89,9 +95,10 @@ static ssize_t side_write(struct l4_side *s, const char *buf, size_t len)
         if (r == 1)
             return (ssize_t)put;
         switch (SSL_get_error(s->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
         case SSL_ERROR_WANT_WRITE:
             return -EAGAIN;
+        case SSL_ERROR_WANT_READ:
+            return WANTS_OTHER_IO;
         case SSL_ERROR_SYSCALL:
             return errno ? -errno : -EPIPE;
         default:
@@ -217,6 +224,8 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
                 progress = true;
             } else if (n == -EAGAIN) {
                 src->readable = false;
+            } else if (n == WANTS_OTHER_IO) {
+                src->writable = false; /* bytes may sit in OpenSSL: keep `readable` */
             } else {
                 *err = (int)n;
                 return PUMP_SRC_ERR;
@@ -232,6 +241,8 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
                 progress = true;
             } else if (n == -EAGAIN) {
                 dst->writable = false;
+            } else if (n == WANTS_OTHER_IO) {
+                dst->readable = false;
             } else {
                 *err = (int)n;
                 return PUMP_DST_ERR;
