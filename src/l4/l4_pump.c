@@ -5,12 +5,13 @@
  * when recv() returns less than asked and epoll has not reported the peer's FIN (the
  * socket was emptied; new bytes bring a new edge). That saves one EAGAIN call per burst.
  *
- * Every direction starts on the copy path (recv/send through a 16 KiB buffer), which is
- * cheapest for the small exchanges of short connections. When a read fills the whole
- * buffer on a plain TCP pair, the flow is bulk and the direction moves to splice() through
- * a pooled pipe (zero copy) for the rest of its life. A direction holds at most one pipe
- * or one buffer, taken when bytes arrive and given back as soon as they are written out:
- * an idle connection holds neither, and a slow reader stops us reading from its peer once
+ * Every direction starts on the copy path (recv/send through a 16 KiB buffer, 64 KiB when
+ * TLS is on either side), which is cheapest for the small exchanges of short connections.
+ * When a read fills the whole buffer on a plain TCP pair, the flow is bulk and the
+ * direction moves to splice() through a pooled pipe (zero copy) for the rest of its life.
+ * A direction holds at most one pipe or one buffer, taken when bytes arrive and given back
+ * as soon as they are written out: an idle connection holds neither, and a slow reader
+ * stops us reading from its peer once
  * that one pipe/buffer is full, so memory per connection is bounded. */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,10 @@
 #include "l4/l4_conn.h"
 
 #define COPY_BUF_SIZE (16 * 1024)
+/* A direction with TLS on either side copies through a bigger buffer: several decrypted
+ * records go out in one send() (one bigger segment on the wire), and a plain source is
+ * read in fewer calls. Taken only while bytes are in flight, like the small one. */
+#define TLS_COPY_BUF_SIZE (64 * 1024)
 
 enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
 
@@ -186,50 +191,63 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
     return PUMP_OK;
 }
 
+/* Reads from src into d's buffer until the buffer is full or src has nothing more now
+ * (so that several TLS records leave in one write). Sets *progress when it read bytes or
+ * saw EOF. Returns 0, or a negative errno. */
+static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, size_t size,
+                       bool *progress)
+{
+    while (!src->eof && src->readable && d->len < size && !d->spliced) {
+        if (!d->buf) {
+            d->buf = malloc(size);
+            if (!d->buf)
+                return -ENOMEM;
+            d->off = d->len = 0;
+        }
+        if (d->len == 0)
+            d->off = 0;
+        size_t room = size - d->off - d->len;
+        if (room == 0) {
+            memmove(d->buf, d->buf + d->off, d->len);
+            d->off = 0;
+            room = size - d->len;
+        }
+        ssize_t n = side_read(src, d->buf + d->off + d->len, room);
+        if (n > 0) {
+            d->len += (uint32_t)n;
+            d->pending = d->len;
+            count_read(c, src, (size_t)n);
+            *progress = true;
+            if (!src->ssl && (size_t)n < room && !src->rdhup)
+                src->readable = false; /* drained; the next bytes raise a new edge */
+            if (c->use_splice && d->len == COPY_BUF_SIZE)
+                d->spliced = true; /* bulk: splice once this buffer is written out */
+        } else if (n == 0) {
+            src->eof = true;
+            *progress = true;
+        } else if (n == -EAGAIN) {
+            src->readable = false;
+        } else if (n == WANTS_OTHER_IO) {
+            src->writable = false; /* bytes may sit in OpenSSL: keep `readable` */
+            return 0;
+        } else {
+            return (int)n;
+        }
+    }
+    return 0;
+}
+
 /* Copy path for one direction (TLS on either side, or splice unavailable). */
 static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                                   struct l4_side *dst, int *err)
 {
+    const size_t size = src->ssl || dst->ssl ? TLS_COPY_BUF_SIZE : COPY_BUF_SIZE;
     for (;;) {
         bool progress = false;
-        if (!src->eof && src->readable && d->len < COPY_BUF_SIZE && !d->spliced) {
-            if (!d->buf) {
-                d->buf = malloc(COPY_BUF_SIZE);
-                if (!d->buf) {
-                    *err = -ENOMEM;
-                    return PUMP_SRC_ERR;
-                }
-                d->off = d->len = 0;
-            }
-            if (d->len == 0)
-                d->off = 0;
-            size_t room = COPY_BUF_SIZE - d->off - d->len;
-            if (room == 0) {
-                memmove(d->buf, d->buf + d->off, d->len);
-                d->off = 0;
-                room = COPY_BUF_SIZE - d->len;
-            }
-            ssize_t n = side_read(src, d->buf + d->off + d->len, room);
-            if (n > 0) {
-                d->len += (uint32_t)n;
-                d->pending = d->len;
-                count_read(c, src, (size_t)n);
-                progress = true;
-                if (!src->ssl && (size_t)n < room && !src->rdhup)
-                    src->readable = false; /* drained; the next bytes raise a new edge */
-                if (c->use_splice && d->len == COPY_BUF_SIZE)
-                    d->spliced = true; /* bulk: splice once this buffer is written out */
-            } else if (n == 0) {
-                src->eof = true;
-                progress = true;
-            } else if (n == -EAGAIN) {
-                src->readable = false;
-            } else if (n == WANTS_OTHER_IO) {
-                src->writable = false; /* bytes may sit in OpenSSL: keep `readable` */
-            } else {
-                *err = (int)n;
-                return PUMP_SRC_ERR;
-            }
+        int r = fill_buffer(c, d, src, size, &progress);
+        if (r < 0) {
+            *err = r;
+            return PUMP_SRC_ERR;
         }
         if (d->len > 0 && dst->writable) {
             ssize_t n = side_write(dst, d->buf + d->off, d->len);

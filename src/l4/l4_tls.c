@@ -45,8 +45,15 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
 {
     ERR_clear_error();
     int r = SSL_do_handshake(s->ssl);
-    if (r == 1)
+    if (r == 1) {
+        /* With read-ahead, the step that completes the handshake may also have read the
+         * peer's first records (often in the same segment as its Finished), even in a
+         * step run for writability while `readable` was clear: those bytes raise no new
+         * edge, so the side must count as readable for the pump to fetch them. */
+        if (SSL_has_pending(s->ssl))
+            s->readable = true;
         return 1;
+    }
     switch (SSL_get_error(s->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         s->readable = false;

@@ -373,8 +373,8 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
                                  (t->session_tickets ? 0 : SSL_OP_NO_TICKET));
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+    tls_ctx_io_settings(ctx);
+    SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
     const char *ciphers = t->ciphers != NULL ? t->ciphers : TLS_MOZILLA_INTERMEDIATE;
     if (SSL_CTX_set_cipher_list(ctx, ciphers) != 1) {
         tls_errf(err, errlen, "tls.ciphers: no usable cipher in \"%s\"", ciphers);
@@ -393,6 +393,9 @@ static int make_ctx(struct tls_server *s, const struct build *b, struct tls_grou
         SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, s);
 
     if (t->session_tickets) {
+        /* One TLS 1.3 ticket per handshake (OpenSSL's default is two): a client resumes
+         * one connection with it and gets a fresh ticket each time it does. */
+        SSL_CTX_set_num_tickets(ctx, 1);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_timeout(ctx, TLS_TICKET_ROTATE_SECONDS);
         if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_tickets_cb) != 1) {
