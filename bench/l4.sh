@@ -113,7 +113,7 @@ backends:
   - {name: iperf, servers: [{address: "127.0.0.1:$IPERF_PORT"}], timeout: 10m}
 EOF
     "$SLUICE" -t -c "$cfg" >"$RUN/sluice-check.log" 2>&1 || die "sluice rejected $cfg: $(cat "$RUN/sluice-check.log")"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$SLUICE" -c "$cfg"
+    start_proxy "$RUN/$p.log" "$SLUICE" -c "$cfg"
 }
 
 start_haproxy() {

@@ -68,6 +68,7 @@ cleanup() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[$i]}"; done
     PIDS=()
+    if [ -n "${PROXY_CGROUP:-}" ]; then rmdir "$PROXY_CGROUP" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -83,11 +84,59 @@ start_bg() {
     PIDS+=("$LAST_PID")
 }
 
+# ---------------------------------------------------------------------------------------
+# A CPU quota for the proxies. On a small machine the clients are the bottleneck: each
+# s_time client does as much crypto per handshake as the proxy, so every proxy shows the
+# clients' rate. Capping every proxy at the same share of one CPU (a cgroup) makes the
+# proxy the bottleneck and its rate a measure of its own cost.
+
+# Creates a cgroup that allows QUOTA percent of one CPU (cgroup v2 cpu.max, else v1
+# cpu.cfs_quota_us) and sets PROXY_CGROUP to its directory; with QUOTA 0, or when no
+# writable cgroup with a cpu controller exists (not root, a container), leaves it empty
+# and says so. The EXIT trap removes the group. Usage: proxy_cpu_quota QUOTA
+proxy_cpu_quota() {
+    local pct=$1 period=20000 dir
+    PROXY_CGROUP=
+    [ "$pct" -gt 0 ] 2>/dev/null || return 0
+    local quota=$((period * pct / 100))
+    if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+        dir=/sys/fs/cgroup/sluice-bench-$$
+        if mkdir "$dir" 2>/dev/null && echo "$quota $period" >"$dir/cpu.max" 2>/dev/null; then
+            PROXY_CGROUP=$dir
+        fi
+    elif [ -d /sys/fs/cgroup/cpu ]; then
+        dir=/sys/fs/cgroup/cpu/sluice-bench-$$
+        if mkdir "$dir" 2>/dev/null && echo "$period" >"$dir/cpu.cfs_period_us" 2>/dev/null &&
+            echo "$quota" >"$dir/cpu.cfs_quota_us" 2>/dev/null; then
+            PROXY_CGROUP=$dir
+        fi
+    fi
+    if [ -z "$PROXY_CGROUP" ]; then
+        rmdir "$dir" 2>/dev/null || true
+        log "warning: cannot create a cgroup with a CPU quota; proxies run uncapped"
+    fi
+}
+
+# Like start_bg on PROXY_CPUS, inside PROXY_CGROUP when there is one (the process joins
+# the group before exec, so all its threads and children are capped from the start).
+# Usage: start_proxy LOGFILE COMMAND [ARGS...]
+start_proxy() {
+    local logfile=$1
+    shift
+    if [ -n "${PROXY_CGROUP:-}" ]; then
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        start_bg "$PROXY_CPUS" "$logfile" sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' \
+            "$PROXY_CGROUP" "$@"
+    else
+        start_bg "$PROXY_CPUS" "$logfile" "$@"
+    fi
+}
+
 # Checks HAProxy configuration CFG, then runs HAProxy on it in the foreground on PROXY_CPUS,
 # output to $RUN/P.log; sets LAST_PID. Usage: run_haproxy P CFG
 run_haproxy() {
     "$HAPROXY" -c -q -f "$2" || die "haproxy rejected $2"
-    start_bg "$PROXY_CPUS" "$RUN/$1.log" "$HAPROXY" -db -f "$2"
+    start_proxy "$RUN/$1.log" "$HAPROXY" -db -f "$2"
 }
 
 # Checks DIR/nginx.conf (prefix DIR, error log DIR/logs/error.log), then runs nginx on it
@@ -97,7 +146,7 @@ run_nginx() {
     local p=$1 dir=$2
     "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
         die "nginx rejected $dir/nginx.conf"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
+    start_proxy "$RUN/$p.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" \
         -c "$dir/nginx.conf"
 }
 

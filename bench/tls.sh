@@ -13,8 +13,13 @@
 #   CPU           proxy CPU time per full ECDSA handshake and per GiB of bulk data
 # with the ratio to HAProxy for each. Medians over ROUNDS interleaved rounds.
 #
+# Every proxy runs capped at PROXY_CPU_QUOTA percent of one CPU (a cgroup, the same cap for
+# each), so that the rates measure the proxy: uncapped on a small machine, the clients
+# (which do as much crypto per handshake as the server) are the bottleneck and every proxy
+# shows their rate. PROXY_CPU_QUOTA=0 runs uncapped.
+#
 # Usage: bench/tls.sh
-# Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPUS/LOAD_CPUS (taskset lists;
+# Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPU_QUOTA=30 PROXY_CPUS/LOAD_CPUS (taskset lists;
 #   default 0 / 1 on 2 CPUs, halves on more) HS_SECONDS=5 CONC=4 BULK_MIB=1024 ROUNDS=3
 #   BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
 # Results: $OUT/results.md, $OUT/results.tsv; configs and logs in $OUT/run/.
@@ -36,6 +41,10 @@ BASE_PORT=${BASE_PORT:-28000}
 CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 
 pick_cpus
+PROXY_CPU_QUOTA=${PROXY_CPU_QUOTA:-30}
+proxy_cpu_quota "$PROXY_CPU_QUOTA"
+CAP_TEXT="no CPU cap"
+[ -z "$PROXY_CGROUP" ] || CAP_TEXT="capped at $PROXY_CPU_QUOTA% of one CPU"
 
 # ---------------------------------------------------------------------------------------
 for t in taskset ss pgrep python3 openssl; do
@@ -71,7 +80,7 @@ for p in $PROXIES; do
     idx=$((idx + 1))
 done
 
-log "CPUs: $ncpu; proxies on $PROXY_CPUS, clients and backends on $LOAD_CPUS; workers $WORKERS"
+log "CPUs: $ncpu; proxies on $PROXY_CPUS ($CAP_TEXT), clients and backends on $LOAD_CPUS; workers $WORKERS"
 # Behind the handshake listeners: an HTTP server, so that each s_time connection makes
 # one request through the proxy (`-www /`, HTTP/1.0: the server answers and closes). Every
 # proxy then really connects to the backend; with a bare handshake a client that closes
@@ -114,7 +123,7 @@ backends:
   - {name: sink, servers: [{address: "127.0.0.1:$SINK_PORT"}], timeout: 10m}
 EOF
     "$SLUICE" -t -c "$cfg" >"$RUN/sluice-check.log" 2>&1 || die "sluice rejected $cfg"
-    start_bg "$PROXY_CPUS" "$RUN/$p.log" "$SLUICE" -c "$cfg"
+    start_proxy "$RUN/$p.log" "$SLUICE" -c "$cfg"
 }
 
 start_haproxy() {
@@ -293,7 +302,8 @@ case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1
     done
 } >"$OUT/results.tsv"
 echo
-echo "TLS benchmark: workers $WORKERS, proxies on CPU $PROXY_CPUS, clients on CPU $LOAD_CPUS," \
+echo "TLS benchmark: workers $WORKERS, proxies on CPU $PROXY_CPUS" \
+    "($CAP_TEXT), clients on CPU $LOAD_CPUS," \
     "s_time x$CONC for ${HS_SECONDS}s, bulk ${BULK_MIB} MiB, median of $ROUNDS rounds;" \
     "ratios to $ref (for CPU columns lower is better)"
 cat "$OUT/results.md"

@@ -53,6 +53,7 @@ struct l4_dir {
     uint32_t off, len;
     size_t pending; /* bytes held in the pipe or buffer */
     bool spliced;   /* bulk flow seen: this direction moved to splice() */
+    bool big;       /* bulk flow with TLS on a side: copies through TLS_COPY_BUF_SIZE */
 };
 
 /* Details only TLS/passthrough connections need; allocated on demand. */

@@ -5,8 +5,8 @@
  * when recv() returns less than asked and epoll has not reported the peer's FIN (the
  * socket was emptied; new bytes bring a new edge). That saves one EAGAIN call per burst.
  *
- * Every direction starts on the copy path (recv/send through a 16 KiB buffer, 64 KiB when
- * TLS is on either side), which is cheapest for the small exchanges of short connections.
+ * Every direction starts on the copy path (recv/send through a 16 KiB buffer, 64 KiB for a
+ * bulk flow with TLS on a side), cheapest for the small exchanges of short connections.
  * When a read fills the whole buffer on a plain TCP pair, the flow is bulk and the
  * direction moves to splice() through a pooled pipe (zero copy) for the rest of its life.
  * A direction holds at most one pipe or one buffer, taken when bytes arrive and given back
@@ -25,9 +25,10 @@
 #include "l4/l4_conn.h"
 
 #define COPY_BUF_SIZE (16 * 1024)
-/* A direction with TLS on either side copies through a bigger buffer: several decrypted
- * records go out in one send() (one bigger segment on the wire), and a plain source is
- * read in fewer calls. Taken only while bytes are in flight, like the small one. */
+/* A bulk direction with TLS on either side (one that filled the 16 KiB buffer) copies
+ * through a bigger one: several decrypted records leave in one send(), a plain source is
+ * read in fewer calls, and a TLS source's read-ahead buffer grows to the same size so
+ * that one read() fetches several records. Short exchanges never pay for it. */
 #define TLS_COPY_BUF_SIZE (64 * 1024)
 
 enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
@@ -191,12 +192,26 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
     return PUMP_OK;
 }
 
+/* Moves direction d (TLS on a side, bulk seen) to the big buffer. Returns 0 or -ENOMEM. */
+static int grow_buffer(struct l4_dir *d, struct l4_side *src)
+{
+    char *bigger = realloc(d->buf, TLS_COPY_BUF_SIZE);
+    if (!bigger)
+        return -ENOMEM;
+    d->buf = bigger;
+    d->big = true;
+    if (src->ssl)
+        SSL_set_default_read_buffer_len(src->ssl, TLS_COPY_BUF_SIZE);
+    return 0;
+}
+
 /* Reads from src into d's buffer until the buffer is full or src has nothing more now
  * (so that several TLS records leave in one write). Sets *progress when it read bytes or
  * saw EOF. Returns 0, or a negative errno. */
-static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, size_t size,
-                       bool *progress)
+static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
+                       struct l4_side *dst, bool *progress)
 {
+    size_t size = d->big ? TLS_COPY_BUF_SIZE : COPY_BUF_SIZE;
     while (!src->eof && src->readable && d->len < size && !d->spliced) {
         if (!d->buf) {
             d->buf = malloc(size);
@@ -222,6 +237,12 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                 src->readable = false; /* drained; the next bytes raise a new edge */
             if (c->use_splice && d->len == COPY_BUF_SIZE)
                 d->spliced = true; /* bulk: splice once this buffer is written out */
+            if (!d->big && (src->ssl || dst->ssl) && d->len == COPY_BUF_SIZE) {
+                int r = grow_buffer(d, src);
+                if (r < 0)
+                    return r;
+                size = TLS_COPY_BUF_SIZE;
+            }
         } else if (n == 0) {
             src->eof = true;
             *progress = true;
@@ -241,10 +262,9 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
 static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                                   struct l4_side *dst, int *err)
 {
-    const size_t size = src->ssl || dst->ssl ? TLS_COPY_BUF_SIZE : COPY_BUF_SIZE;
     for (;;) {
         bool progress = false;
-        int r = fill_buffer(c, d, src, size, &progress);
+        int r = fill_buffer(c, d, src, dst, &progress);
         if (r < 0) {
             *err = r;
             return PUMP_SRC_ERR;

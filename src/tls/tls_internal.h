@@ -106,13 +106,8 @@ int tls_tickets_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv, EVP_CIP
 
 /* ---- shared by server and client contexts ---- */
 
-/* Read buffer of a TLS connection with read-ahead on: one read() fetches up to this many
- * bytes (several records of a bulk flow) instead of a 5-byte header and then the body of
- * each record. The buffer exists only while bytes are in it (SSL_MODE_RELEASE_BUFFERS). */
-#define TLS_READ_AHEAD_BYTES (64 * 1024)
-
 /* Applies the I/O settings every sluice TLS context uses: partial writes, moving write
- * buffers, buffers released when empty, read-ahead with TLS_READ_AHEAD_BYTES. */
+ * buffers, buffers released when empty, read-ahead. */
 void tls_ctx_io_settings(SSL_CTX *ctx);
 
 #endif
