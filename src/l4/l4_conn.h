@@ -43,6 +43,7 @@ struct l4_side {
     bool error_event; /* epoll reported EPOLLERR/EPOLLHUP */
     bool eof;         /* the peer sent FIN (or TLS close_notify) */
     bool shut;        /* we sent FIN towards this peer */
+    bool unflushed;   /* TLS records accepted by SSL_write still in the write buffer */
 };
 
 /* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */

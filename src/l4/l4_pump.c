@@ -23,6 +23,7 @@
 
 #include "core/worker.h"
 #include "l4/l4_conn.h"
+#include "tls/tls_io.h"
 
 #define COPY_BUF_SIZE (16 * 1024)
 /* A bulk direction with TLS on either side (one that filled the 16 KiB buffer) copies
@@ -30,6 +31,9 @@
  * read in fewer calls, and a TLS source's read-ahead buffer grows to the same size so
  * that one read() fetches several records. Short exchanges never pay for it. */
 #define TLS_COPY_BUF_SIZE (64 * 1024)
+/* The write buffer a bulk TLS destination gets (tls_io.h): the records of one full copy
+ * buffer (four 16 KiB records and their headers and tags) leave in one write(). */
+#define TLS_WRITE_BUF_SIZE (TLS_COPY_BUF_SIZE + 4096)
 
 enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
 
@@ -91,15 +95,40 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
     }
 }
 
-/* Writes up to len bytes to side s. Returns >0 bytes written, -EAGAIN, WANTS_OTHER_IO, or
- * -errno. */
+/* Flushes TLS records still buffered for side s. Returns 1 when none are left, 0 when the
+ * socket is full (s is then not writable), or a negative errno. */
+static int side_flush(struct l4_side *s)
+{
+    if (!s->unflushed)
+        return 1;
+    int r = tls_flush(s->ssl);
+    if (r == 1)
+        s->unflushed = false;
+    else if (r == 0)
+        s->writable = false;
+    return r;
+}
+
+/* Writes up to len bytes to side s. Returns >0 bytes written (for TLS: accepted, and on
+ * the socket unless s->unflushed), -EAGAIN, WANTS_OTHER_IO, or -errno. */
 static ssize_t side_write(struct l4_side *s, const char *buf, size_t len)
 {
     if (s->ssl) {
-        size_t put = 0;
-        int r = SSL_write_ex(s->ssl, buf, len, &put);
-        if (r == 1)
-            return (ssize_t)put;
+        /* With partial writes on, SSL_write_ex takes one record per call: loop so that
+         * the records of the whole batch reach the write buffer before one flush. */
+        size_t total = 0, put = 0;
+        int r;
+        while ((r = SSL_write_ex(s->ssl, buf + total, len - total, &put)) == 1) {
+            total += put;
+            if (total == len)
+                break;
+        }
+        if (total > 0) {
+            /* a failure after some records shows again on the next call, same bytes */
+            s->unflushed = true; /* cheap to clear: tls_flush on an empty buffer */
+            int f = side_flush(s);
+            return f < 0 ? f : (ssize_t)total;
+        }
         switch (SSL_get_error(s->ssl, r)) {
         case SSL_ERROR_WANT_WRITE:
             return -EAGAIN;
@@ -192,8 +221,9 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
     return PUMP_OK;
 }
 
-/* Moves direction d (TLS on a side, bulk seen) to the big buffer. Returns 0 or -ENOMEM. */
-static int grow_buffer(struct l4_dir *d, struct l4_side *src)
+/* Moves direction d (TLS on a side, bulk seen) to the big buffer, and a TLS destination to
+ * coalesced writes. Returns 0 or -ENOMEM. */
+static int grow_buffer(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
 {
     char *bigger = realloc(d->buf, TLS_COPY_BUF_SIZE);
     if (!bigger)
@@ -202,7 +232,7 @@ static int grow_buffer(struct l4_dir *d, struct l4_side *src)
     d->big = true;
     if (src->ssl)
         SSL_set_default_read_buffer_len(src->ssl, TLS_COPY_BUF_SIZE);
-    return 0;
+    return dst->ssl ? tls_buffer_writes(dst->ssl, TLS_WRITE_BUF_SIZE) : 0;
 }
 
 /* Reads from src into d's buffer until the buffer is full or src has nothing more now
@@ -238,7 +268,7 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
             if (c->use_splice && d->len == COPY_BUF_SIZE)
                 d->spliced = true; /* bulk: splice once this buffer is written out */
             if (!d->big && (src->ssl || dst->ssl) && d->len == COPY_BUF_SIZE) {
-                int r = grow_buffer(d, src);
+                int r = grow_buffer(d, src, dst);
                 if (r < 0)
                     return r;
                 size = TLS_COPY_BUF_SIZE;
@@ -262,6 +292,13 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
 static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                                   struct l4_side *dst, int *err)
 {
+    if (dst->unflushed && dst->writable) {
+        int f = side_flush(dst);
+        if (f < 0) {
+            *err = f;
+            return PUMP_DST_ERR;
+        }
+    }
     for (;;) {
         bool progress = false;
         int r = fill_buffer(c, d, src, dst, &progress);
@@ -300,11 +337,13 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
 /* Sends FIN (and TLS close_notify) to `dst` once its source ended and all was written. */
 static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
 {
-    if (!src->eof || d->pending > 0 || dst->shut)
+    if (!src->eof || d->pending > 0 || dst->unflushed || dst->shut)
         return;
     dst->shut = true;
-    if (dst->ssl)
-        SSL_shutdown(dst->ssl);
+    if (dst->ssl) {
+        SSL_shutdown(dst->ssl); /* OpenSSL flushes the close_notify alert itself */
+        (void)tls_flush(dst->ssl);
+    }
     /* When the other direction already finished, both sockets are closed right after this
      * and close() sends the FIN: no shutdown() call needed. */
     if (!src->shut)

@@ -145,3 +145,35 @@ def test_slow_tls_reader_gets_every_byte(sluice, demo, pki):
     assert duplex_echo(t, payload, chunk=4096, pause_every=256 << 10) == payload
     t.close()
     s.stop()
+
+
+def test_server_closing_after_a_burst_reaches_a_slow_tls_client_whole(sluice, scripted, pki):
+    """A server sends 6 MiB and closes at once, while the client has not read yet: the
+    records still buffered in sluice (coalesced writes, a full socket) go out before the
+    close_notify and FIN, and the log says the server closed."""
+    payload = os.urandom(6 << 20)
+
+    def blast(sock):
+        sock.sendall(payload)
+        return "sent"
+
+    srv = scripted(blast)
+    port = free_port()
+    s = sluice(l4_config(listeners=[tls_listener(port, [pki.default])],
+                         backends=[pool([srv.address])]))
+    t = tls_connect(port, client_context(pki), sni="default.example.com")
+    local = t.getsockname()[1]
+    srv.wait_results(1)  # everything left the server while the client read nothing
+    time.sleep(0.2)
+    got = bytearray()
+    t.settimeout(scaled(30))
+    while True:
+        part = t.recv(1 << 20)
+        if not part:
+            break
+        got += part
+    assert len(got) == len(payload) and bytes(got) == payload
+    t.close()
+    e = s.log_for(local)
+    assert e["termination"] == "server_closed" and e["bytes_out"] == len(payload), e
+    s.stop()

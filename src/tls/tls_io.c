@@ -1,0 +1,40 @@
+/* Write coalescing for bulk TLS (see tls_io.h).
+ *
+ * The buffer is OpenSSL's BIO_f_buffer pushed on top of the socket BIO that SSL_set_fd
+ * made; the socket BIO is shared with the read side, so the chain takes a reference of
+ * its own. OpenSSL flushes the write BIO itself after handshake messages and alerts. */
+#include "tls/tls_io.h"
+
+#include <errno.h>
+
+#include <openssl/bio.h>
+
+int tls_buffer_writes(SSL *ssl, size_t size)
+{
+    BIO *sock = SSL_get_wbio(ssl);
+    if (sock == NULL || BIO_method_type(sock) == BIO_TYPE_BUFFER)
+        return 0; /* nothing to put it on, or already buffered */
+    BIO *buf = BIO_new(BIO_f_buffer());
+    if (buf == NULL)
+        return -ENOMEM;
+    if (BIO_set_write_buffer_size(buf, (long)size) != 1 || BIO_up_ref(sock) != 1) {
+        BIO_free(buf);
+        return -ENOMEM;
+    }
+    BIO_push(buf, sock);
+    SSL_set0_wbio(ssl, buf); /* drops the SSL's own reference to sock */
+    return 0;
+}
+
+int tls_flush(SSL *ssl)
+{
+    BIO *wbio = SSL_get_wbio(ssl);
+    if (wbio == NULL || BIO_method_type(wbio) != BIO_TYPE_BUFFER || BIO_wpending(wbio) == 0)
+        return 1;
+    errno = 0;
+    if (BIO_flush(wbio) > 0)
+        return 1;
+    if (BIO_should_retry(wbio))
+        return 0;
+    return errno ? -errno : -EIO;
+}

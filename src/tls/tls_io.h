@@ -1,0 +1,21 @@
+/* Write coalescing for bulk TLS: records that SSL_write produces collect in a buffer and
+ * leave in one write() on tls_flush, instead of one write() (one segment, one wakeup of
+ * the peer) per 16 KiB record. */
+#ifndef SLUICE_TLS_IO_H
+#define SLUICE_TLS_IO_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+/* Puts a write buffer of `size` bytes between ssl and its socket. From then on bytes
+ * accepted by SSL_write may still be in that buffer: the caller flushes with tls_flush
+ * after each batch of writes. Returns 0 or -ENOMEM. */
+int tls_buffer_writes(SSL *ssl, size_t size);
+
+/* Writes out what the buffer holds. Returns 1 when it is empty (or ssl has no buffer), 0
+ * when the socket would block with bytes left (flush again once it is writable), or a
+ * negative errno. */
+int tls_flush(SSL *ssl);
+
+#endif
