@@ -8,9 +8,12 @@
 #                 by the backend through the proxy; CONC clients at once, HS_SECONDS each)
 #   resumed hs/s  TLS 1.2 handshakes resuming a session ticket (openssl s_time -reuse;
 #                 s_time cannot resume TLS 1.3: it never reads the post-handshake ticket)
-#   bulk MB/s     one TLS 1.3 connection (TLS_AES_256_GCM_SHA384) pushing BULK_MIB MiB
-#                 through the proxy to a sink backend
-#   CPU           proxy CPU time per full ECDSA handshake and per GiB of bulk data
+#   upload MB/s   one TLS 1.3 connection (TLS_AES_256_GCM_SHA384) pushing BULK_MIB MiB
+#                 through the proxy to a sink backend (the proxy decrypts)
+#   download MB/s one TLS 1.3 connection reading BULK_MIB MiB that the backend sends
+#                 through the proxy (the proxy encrypts)
+#   CPU           proxy CPU time per full ECDSA handshake and per GiB of bulk data (both
+#                 bulk directions together)
 # with the ratio to HAProxy for each. Medians over ROUNDS interleaved rounds.
 #
 # Every proxy runs capped at PROXY_CPU_QUOTA percent of one CPU (a cgroup, the same cap for
@@ -19,9 +22,9 @@
 # shows their rate. PROXY_CPU_QUOTA=0 runs uncapped.
 #
 # Usage: bench/tls.sh
-# Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPU_QUOTA=30 PROXY_CPUS/LOAD_CPUS (taskset lists;
-#   default 0 / 1 on 2 CPUs, halves on more) HS_SECONDS=5 CONC=4 BULK_MIB=1024 ROUNDS=3
-#   BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
+# Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPU_QUOTA=30 PROXY_CPUS/LOAD_CPUS
+#   (taskset lists; default 0 / 1 on 2 CPUs, halves on more) HS_SECONDS=5 CONC=4
+#   BULK_MIB=1024 ROUNDS=3 BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
 # Results: $OUT/results.md, $OUT/results.tsv; configs and logs in $OUT/run/.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
@@ -87,18 +90,27 @@ log "CPUs: $ncpu; proxies on $PROXY_CPUS ($CAP_TEXT), clients and backends on $L
 # at once lets a proxy skip the backend connection (HAProxy does), which flatters it.
 start_bg "$LOAD_CPUS" "$RUN/echo.log" "$DEMO" --listen "127.0.0.1:$ECHO_PORT" --mode http
 wait_port "$ECHO_PORT" "$LAST_PID" sluice-demo
+# The bulk backend: the client's first line says "up" (read and drop everything until
+# EOF) or "down N" (send N MiB, then close).
 cat >"$RUN/sink.py" <<'EOF'
 import socket, sys, threading
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("127.0.0.1", int(sys.argv[1]))); l.listen(64)
-def drain(s):
-    buf = bytearray(1 << 20)
-    while s.recv_into(buf):
-        pass
+chunk = memoryview(b"\x5a" * (1 << 20))
+def serve(s):
+    f = s.makefile("rb")
+    words = f.readline().split()
+    if words and words[0] == b"down":
+        for _ in range(int(words[1])):
+            s.sendall(chunk)
+    else:
+        buf = bytearray(1 << 20)
+        while f.readinto(buf):
+            pass
     s.close()
 while True:
     s, _ = l.accept()
-    threading.Thread(target=drain, args=(s,), daemon=True).start()
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
 EOF
 start_bg "$LOAD_CPUS" "$RUN/sink.log" python3 "$RUN/sink.py" "$SINK_PORT"
 wait_port "$SINK_PORT" "$LAST_PID" sink
@@ -226,19 +238,32 @@ ctx.verify_mode = ssl.CERT_NONE
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
 raw = socket.create_connection(("127.0.0.1", port))
 t = ctx.wrap_socket(raw, server_hostname="bench.local")
-buf = memoryview(b"\x5a" * (1 << 20))
 start = time.monotonic()
-for _ in range(mib):
-    t.sendall(buf)
-t.shutdown(socket.SHUT_WR)  # after the last record: FIN; the sink closes, so does the proxy
-while t.recv(65536):
-    pass
+if sys.argv[3] == "up":
+    t.sendall(b"up\n")
+    buf = memoryview(b"\x5a" * (1 << 20))
+    for _ in range(mib):
+        t.sendall(buf)
+    t.shutdown(socket.SHUT_WR)  # after the last record: FIN; the sink closes, so does the proxy
+    while t.recv(65536):
+        pass
+else:
+    t.sendall(b"down %d\n" % mib)
+    buf, got = bytearray(1 << 20), 0
+    while True:
+        n = t.recv_into(buf)
+        if not n:
+            break
+        got += n
+    if got != mib << 20:
+        sys.exit(f"download: got {got} bytes of {mib << 20}")
 print(f"{mib * 1048576 / (time.monotonic() - start) / 1e6:.0f}")
 EOF
 
+# Usage: bulk_rate PORT up|down -> MB/s
 bulk_rate() {
-    taskset -c "$LOAD_CPUS" python3 "$RUN/bulk.py" "$1" "$BULK_MIB" 2>"$RUN/bulk.err" ||
-        { cat "$RUN/bulk.err" >&2; die "bulk client failed on port $1"; }
+    taskset -c "$LOAD_CPUS" python3 "$RUN/bulk.py" "$1" "$BULK_MIB" "$2" 2>"$RUN/bulk.err" ||
+        { cat "$RUN/bulk.err" >&2; die "bulk client failed on port $1 ($2)"; }
 }
 
 declare -A R
@@ -258,20 +283,22 @@ for round in $(seq "$ROUNDS"); do
         res=$(hs_rate "${P_EC[$p]}" -reuse -tls1_2)
         check_reuse
         t2=$(cpu_ticks "$pid")
-        bulk=$(bulk_rate "${P_BULK[$p]}")
+        bulk=$(bulk_rate "${P_BULK[$p]}" up)
+        down=$(bulk_rate "${P_BULK[$p]}" down)
         t3=$(cpu_ticks "$pid")
         # CPU per full ECDSA handshake (us) and per GiB (ms)
         hs_us=$(echo "$t0 $t1 $ec $HS_SECONDS $CLK_TCK" |
             awk '{n = $3 * $4; printf "%.0f", n ? ($2 - $1) / $5 * 1e6 / n : 0}')
         gib_ms=$(echo "$t2 $t3 $BULK_MIB $CLK_TCK" |
-            awk '{printf "%.0f", ($2 - $1) / $4 * 1000 / ($3 / 1024)}')
+            awk '{printf "%.0f", ($2 - $1) / $4 * 1000 / (2 * $3 / 1024)}')
         R[$p,ec]+="$ec "
         R[$p,rsa]+="$rsa "
         R[$p,res]+="$res "
         R[$p,bulk]+="$bulk "
+        R[$p,down]+="$down "
         R[$p,hsus]+="$hs_us "
         R[$p,gibms]+="$gib_ms "
-        log "  ecdsa $ec/s rsa $rsa/s resumed $res/s bulk ${bulk} MB/s; cpu ${hs_us} us/hs ${gib_ms} ms/GiB"
+        log "  ecdsa $ec/s rsa $rsa/s resumed $res/s up ${bulk} MB/s down ${down} MB/s; cpu ${hs_us} us/hs ${gib_ms} ms/GiB"
         stop_pid "$pid"
     done
 done
@@ -280,11 +307,11 @@ done
 ref=haproxy
 case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1}') ;; esac
 {
-    echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | bulk MB/s | CPU us / full hs | CPU ms / GiB |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | upload MB/s | download MB/s | CPU us / full hs | CPU ms / GiB |"
+    echo "|---|---|---|---|---|---|---|---|"
     for p in $PROXIES; do
         row="| $p"
-        for k in ec rsa res bulk hsus gibms; do
+        for k in ec rsa res bulk down hsus gibms; do
             # shellcheck disable=SC2086
             v=$(median ${R[$p,$k]})
             # shellcheck disable=SC2086
@@ -298,7 +325,7 @@ case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1
 {
     printf 'proxy\tkey\tvalues\n'
     for p in $PROXIES; do
-        for k in ec rsa res bulk hsus gibms; do printf '%s\t%s\t%s\n' "$p" "$k" "${R[$p,$k]}"; done
+        for k in ec rsa res bulk down hsus gibms; do printf '%s\t%s\t%s\n' "$p" "$k" "${R[$p,$k]}"; done
     done
 } >"$OUT/results.tsv"
 echo
