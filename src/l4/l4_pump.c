@@ -23,6 +23,7 @@
 
 #include "core/worker.h"
 #include "l4/l4_conn.h"
+#include "l4/l4_tls.h"
 #include "tls/tls_io.h"
 
 #define COPY_BUF_SIZE (16 * 1024)
@@ -80,8 +81,7 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
                 ERR_clear_error();
                 return 0;
             }
-            ERR_clear_error();
-            return -EPROTO;
+            return -EPROTO; /* the reason stays queued for l4_tls_io_error */
         default:
             return -EPROTO;
         }
@@ -379,7 +379,7 @@ static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, st
         d->spliced = false;
         return pump_dir(c, d, src, dst);
     }
-    c->error = strerror(-err);
+    c->error = err == -EPROTO && failed->ssl ? l4_tls_io_error(c, failed->ssl) : strerror(-err);
     /* A reset after that side already finished cleanly is the normal end of the flow. */
     if (c->first_fin && ((client_side && c->client.eof) || (!client_side && c->srv.eof)))
         l4_conn_close(c, c->first_fin);

@@ -24,6 +24,16 @@ static struct l4_tls_info *tls_info(struct l4_conn *c)
     return c->tls;
 }
 
+const char *l4_tls_io_error(struct l4_conn *c, SSL *ssl)
+{
+    struct l4_tls_info *ti = tls_info(c);
+    if (!ti) {
+        ERR_clear_error();
+        return "TLS error";
+    }
+    return tls_ssl_error(ssl, ti->error, sizeof(ti->error));
+}
+
 static int version_index(const char *v)
 {
     if (!v)

@@ -26,4 +26,9 @@ int l4_tls_start_server(struct l4_conn *c);
  * established. */
 void l4_tls_connect_step(struct l4_conn *c);
 
+/* The reason for a failed read or write on an established TLS side (OpenSSL's error queue,
+ * e.g. an alert the peer sent after the handshake), kept in c's TLS details for the log
+ * and cleared from the queue. Never NULL. */
+const char *l4_tls_io_error(struct l4_conn *c, SSL *ssl);
+
 #endif

@@ -171,6 +171,23 @@ def test_backend_mutual_tls_without_client_cert_fails(sluice, scripted, pki):
     s.stop()
 
 
+def test_backend_alert_after_a_tls13_handshake_is_logged_with_its_reason(sluice, scripted,
+                                                                          pki):
+    """TLS 1.3: sluice's side of the handshake is complete before the server checks the
+    (missing) client certificate; the server's alert arrives on the first read and the
+    access log carries OpenSSL's reason, not a bare errno text."""
+    srv = TlsServer(scripted, pki.backend, client_ca=pki.client_ca)
+    s, port = start(sluice, tls_backend([srv.address], pki.root.cert))
+    c = connect(port)  # sends nothing: the server has no unread bytes, so no reset
+    state, _, data = wait_closed(c, scaled(5))
+    assert state in ("eof", "reset") and data == b""
+    c.close()
+    e = s.access_log(1)[0]
+    assert e["termination"] == "server_error", e
+    assert "certificate required" in e["error"], e
+    s.stop()
+
+
 def test_session_resumed_towards_the_server(sluice, scripted, pki):
     srv = TlsServer(scripted, pki.backend)
     s, port = start(sluice, tls_backend([srv.address], pki.root.cert, sni="backend.internal"))
