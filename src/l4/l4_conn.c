@@ -92,9 +92,14 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     const struct cfg_listener *cl = l->cfg;
     if (cl->proxy_protocol_accept)
         enter_phase(c, L4_PROXY_HDR, cl->proxy_protocol_timeout_ms);
-    else if (l->tls)
+    else if (l->tls) {
         enter_phase(c, L4_TLS_ACCEPT, cl->tls.handshake_timeout_ms);
-    else if (l->peek_hello)
+        /* The ClientHello usually arrived before the accept: try the first step now
+         * instead of one more loop turn (if it has not, OpenSSL's read says EAGAIN and
+         * the readiness event comes later). */
+        c->client.readable = c->client.writable = true;
+        l4_tls_accept_step(c);
+    } else if (l->peek_hello)
         enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
     else
         l4_route_and_connect(c, NULL, NULL, 0);
@@ -150,9 +155,11 @@ static void read_proxy_header(struct l4_conn *c)
     else if (c->listener->peek_hello)
         enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
     else
-        l4_route_and_connect(c, NULL, NULL, 0);
-    if (c->state != L4_CONNECTING && c->state != L4_PROXY_HDR)
+        l4_route_and_connect(c, NULL, NULL, 0); /* may have closed c: touch it no more */
+    if (c->state == L4_TLS_ACCEPT || c->state == L4_HELLO) {
+        c->client.readable = c->client.writable = true; /* bytes may follow the header */
         advance(c);
+    }
 }
 
 /* ---- connecting to a server ---- */
@@ -235,6 +242,18 @@ void l4_connect_next(struct l4_conn *c)
     }
 }
 
+static void finish_connect(struct l4_conn *c);
+
+/* True when the socket's TCP connection is already established (a loopback or very near
+ * server often is by the time connect() returns EINPROGRESS). */
+static bool connected_now(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+           ti.tcpi_state == TCP_ESTABLISHED;
+}
+
 int l4_connect_server(struct l4_conn *c)
 {
     struct sockaddr_storage ss;
@@ -263,6 +282,10 @@ int l4_connect_server(struct l4_conn *c)
         return -1;
     }
     enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
+    if (connected_now(fd)) {
+        c->srv.writable = true; /* a fresh socket: its send buffer is empty */
+        finish_connect(c);      /* may close c: the caller returns at once on 0 */
+    }
     return 0;
 }
 

@@ -84,6 +84,17 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
     }
 }
 
+/* True when side s has the readiness its handshake waits for: a step for a write-only
+ * event while OpenSSL waits for bytes would only cost a read that says EAGAIN. */
+static bool step_ready(const struct l4_side *s)
+{
+    if (s->ssl && SSL_want_read(s->ssl))
+        return s->readable;
+    if (s->ssl && SSL_want_write(s->ssl))
+        return s->writable;
+    return s->readable || s->writable;
+}
+
 /* ---- handshake budget ---- */
 
 /* True when c may run a handshake step now (and takes one from the budget); otherwise
@@ -157,9 +168,7 @@ void l4_tls_accept_step(struct l4_conn *c)
          * and TLS 1.3 stateful resumption (session_tickets: false) would rarely work. */
         SSL_set_options(c->client.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
     }
-    if (!c->client.readable && !c->client.writable)
-        return;
-    if (!take_step(c))
+    if (!step_ready(&c->client) || !take_step(c))
         return;
     int r = handshake_step(c, &c->client);
     if (r == 0)
@@ -209,9 +218,7 @@ int l4_tls_start_server(struct l4_conn *c)
 
 void l4_tls_connect_step(struct l4_conn *c)
 {
-    if (!c->srv.readable && !c->srv.writable)
-        return;
-    if (!take_step(c))
+    if (!step_ready(&c->srv) || !take_step(c))
         return;
     int r = handshake_step(c, &c->srv);
     if (r == 0)

@@ -10,7 +10,7 @@ import ssl
 import pytest
 
 from helpers import connect, echo_roundtrip, free_port, l4_config, scaled, wait_closed, wait_for
-from tls_certs import pki, pool, tls_listener  # noqa: F401
+from tls_certs import pki, pool, sluice_to_sluice  # noqa: F401
 
 
 class TlsServer:
@@ -202,15 +202,7 @@ def test_session_resumed_towards_the_server(sluice, scripted, pki):
 
 def test_sluice_to_sluice(sluice, demo, pki):
     """A tcp listener -> tls backend = a second sluice's tls listener -> echo server."""
-    b = demo("echo")
-    inner_port = free_port()
-    inner = sluice(l4_config(listeners=[tls_listener(inner_port, [pki.backend])],
-                             backends=[pool([b.address])]))
-    port = free_port()
-    outer = sluice(l4_config(
-        listeners=[front(port, "inner")],
-        backends=[tls_backend([f"127.0.0.1:{inner_port}"], pki.root.cert, name="inner",
-                              sni="backend.internal")]))
+    outer, inner, port = sluice_to_sluice(sluice, demo("echo").address, pki)
     c = connect(port)
     local = c.getsockname()[1]
     echo_roundtrip(c, bytes(range(256)) * 400)

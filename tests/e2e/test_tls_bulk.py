@@ -14,7 +14,8 @@ import time
 import pytest
 
 from helpers import connect, free_port, l4_config, scaled
-from tls_certs import client_context, pki, pool, tls_connect, tls_listener  # noqa: F401
+from tls_certs import (client_context, pki, pool, sluice_to_sluice, tls_connect,  # noqa: F401
+                       tls_listener)
 
 SIZES = [1, 16383, 16384, 16385, 65536 + 7, 1 << 20, 8 << 20]
 
@@ -109,16 +110,7 @@ def test_many_bulk_tls_connections_at_once(sluice, demo, pki):
 def test_bulk_through_tls_on_both_sides(sluice, demo, pki):
     """tcp listener -> tls backend (a second sluice terminating TLS) -> echo: 8 MiB both
     ways, re-encrypted by the first sluice and decrypted by the second."""
-    b = demo("echo")
-    inner_port = free_port()
-    inner = sluice(l4_config(listeners=[tls_listener(inner_port, [pki.backend])],
-                             backends=[pool([b.address])]))
-    port = free_port()
-    outer = sluice(l4_config(
-        listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp",
-                    "backend": "inner"}],
-        backends=[pool([f"127.0.0.1:{inner_port}"], name="inner", protocol="tls",
-                       tls={"ca": pki.root.cert, "sni": "backend.internal"})]))
+    outer, inner, port = sluice_to_sluice(sluice, demo("echo").address, pki)
     payload = os.urandom(8 << 20)
     c = connect(port)
     local = c.getsockname()[1]

@@ -189,6 +189,22 @@ def pool(addresses, name="pool", **kw):
     return {"name": name, "servers": [{"address": a} for a in addresses], **kw}
 
 
+def sluice_to_sluice(sluice, echo_address, pki):
+    """Two sluices in a row: `outer` (a tcp listener on `port` -> a tls backend, SNI
+    backend.internal, verified against the root) -> `inner` (a tls listener with the
+    backend.internal certificate) -> the echo server. Returns (outer, inner, port)."""
+    inner_port = helpers.free_port()
+    inner = sluice(helpers.l4_config(listeners=[tls_listener(inner_port, [pki.backend])],
+                                     backends=[pool([echo_address])]))
+    port = helpers.free_port()
+    outer = sluice(helpers.l4_config(
+        listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp",
+                    "backend": "inner"}],
+        backends=[pool([f"127.0.0.1:{inner_port}"], name="inner", protocol="tls",
+                       tls={"ca": pki.root.cert, "sni": "backend.internal"})]))
+    return outer, inner, port
+
+
 # ---------------------------------------------------------------------------------------
 # clients
 
