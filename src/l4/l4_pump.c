@@ -109,11 +109,15 @@ static int side_flush(struct l4_side *s)
     return r;
 }
 
-/* Writes up to len bytes to side s. Returns >0 bytes written (for TLS: accepted, and on
- * the socket unless s->unflushed), -EAGAIN, WANTS_OTHER_IO, or -errno. */
-static ssize_t side_write(struct l4_side *s, const char *buf, size_t len)
+/* Writes up to len bytes to side s; with `coalesce` (a bulk batch), a TLS side's records
+ * gather in a write buffer that leaves in one write(). Returns >0 bytes written (for
+ * TLS: accepted, and on the socket unless s->unflushed), -EAGAIN, WANTS_OTHER_IO, or
+ * -errno. */
+static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool coalesce)
 {
     if (s->ssl) {
+        if (coalesce && tls_buffer_writes(s->ssl, TLS_WRITE_BUF_SIZE) < 0)
+            return -ENOMEM;
         /* With partial writes on, SSL_write_ex takes one record per call: loop so that
          * the records of the whole batch reach the write buffer before one flush. */
         size_t total = 0, put = 0;
@@ -221,9 +225,9 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
     return PUMP_OK;
 }
 
-/* Moves direction d (TLS on a side, bulk seen) to the big buffer, and a TLS destination to
- * coalesced writes. Returns 0 or -ENOMEM. */
-static int grow_buffer(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
+/* Moves direction d (TLS on a side, bulk seen) to the big buffer (and so a TLS
+ * destination to coalesced writes). Returns 0 or -ENOMEM. */
+static int grow_buffer(struct l4_dir *d, struct l4_side *src)
 {
     char *bigger = realloc(d->buf, TLS_COPY_BUF_SIZE);
     if (!bigger)
@@ -232,7 +236,7 @@ static int grow_buffer(struct l4_dir *d, struct l4_side *src, struct l4_side *ds
     d->big = true;
     if (src->ssl)
         SSL_set_default_read_buffer_len(src->ssl, TLS_COPY_BUF_SIZE);
-    return dst->ssl ? tls_buffer_writes(dst->ssl, TLS_WRITE_BUF_SIZE) : 0;
+    return 0;
 }
 
 /* Reads from src into d's buffer until the buffer is full or src has nothing more now
@@ -268,7 +272,7 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
             if (c->use_splice && d->len == COPY_BUF_SIZE)
                 d->spliced = true; /* bulk: splice once this buffer is written out */
             if (!d->big && (src->ssl || dst->ssl) && d->len == COPY_BUF_SIZE) {
-                int r = grow_buffer(d, src, dst);
+                int r = grow_buffer(d, src);
                 if (r < 0)
                     return r;
                 size = TLS_COPY_BUF_SIZE;
@@ -307,7 +311,7 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
             return PUMP_SRC_ERR;
         }
         if (d->len > 0 && dst->writable) {
-            ssize_t n = side_write(dst, d->buf + d->off, d->len);
+            ssize_t n = side_write(dst, d->buf + d->off, d->len, d->big);
             if (n > 0) {
                 d->off += (uint32_t)n;
                 d->len -= (uint32_t)n;

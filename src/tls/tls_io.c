@@ -2,7 +2,9 @@
  *
  * The buffer is OpenSSL's BIO_f_buffer pushed on top of the socket BIO that SSL_set_fd
  * made; the socket BIO is shared with the read side, so the chain takes a reference of
- * its own. OpenSSL flushes the write BIO itself after handshake messages and alerts. */
+ * its own. OpenSSL flushes the write BIO itself after handshake messages and alerts.
+ * The buffer lives only from tls_buffer_writes to the flush that empties it (it holds
+ * its full size while it exists): an idle connection keeps none. */
 #include "tls/tls_io.h"
 
 #include <errno.h>
@@ -26,15 +28,28 @@ int tls_buffer_writes(SSL *ssl, size_t size)
     return 0;
 }
 
+/* Takes the (empty) buffer out: the socket BIO is the write BIO again. */
+static void unbuffer(SSL *ssl, BIO *buf)
+{
+    BIO *sock = BIO_next(buf);
+    if (sock == NULL || BIO_up_ref(sock) != 1)
+        return;               /* keep the buffer: still correct, only bigger */
+    SSL_set0_wbio(ssl, sock); /* frees buf and the chain's reference to sock */
+}
+
 int tls_flush(SSL *ssl)
 {
     BIO *wbio = SSL_get_wbio(ssl);
-    if (wbio == NULL || BIO_method_type(wbio) != BIO_TYPE_BUFFER || BIO_wpending(wbio) == 0)
+    if (wbio == NULL || BIO_method_type(wbio) != BIO_TYPE_BUFFER)
         return 1;
-    errno = 0;
-    if (BIO_flush(wbio) > 0)
-        return 1;
-    if (BIO_should_retry(wbio))
-        return 0;
-    return errno ? -errno : -EIO;
+    if (BIO_wpending(wbio) > 0) {
+        errno = 0;
+        if (BIO_flush(wbio) <= 0) {
+            if (BIO_should_retry(wbio))
+                return 0;
+            return errno ? -errno : -EIO;
+        }
+    }
+    unbuffer(ssl, wbio);
+    return 1;
 }

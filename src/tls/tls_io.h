@@ -8,14 +8,15 @@
 
 #include <openssl/ssl.h>
 
-/* Puts a write buffer of `size` bytes between ssl and its socket. From then on bytes
- * accepted by SSL_write may still be in that buffer: the caller flushes with tls_flush
- * after each batch of writes. Returns 0 or -ENOMEM. */
+/* Puts a write buffer of `size` bytes between ssl and its socket (no-op when there is
+ * one). Until tls_flush empties it, bytes accepted by SSL_write may still be in it.
+ * Returns 0 or -ENOMEM. */
 int tls_buffer_writes(SSL *ssl, size_t size);
 
-/* Writes out what the buffer holds. Returns 1 when it is empty (or ssl has no buffer), 0
- * when the socket would block with bytes left (flush again once it is writable), or a
- * negative errno. */
+/* Writes out what the buffer holds and, once it is empty, removes it (an idle connection
+ * keeps no buffer). Returns 1 when nothing is left (or ssl had no buffer), 0 when the
+ * socket would block with bytes left (flush again once it is writable), or a negative
+ * errno. */
 int tls_flush(SSL *ssl);
 
 #endif
