@@ -44,6 +44,7 @@ struct l4_side {
     bool eof;         /* the peer sent FIN (or TLS close_notify) */
     bool shut;        /* we sent FIN towards this peer */
     bool unflushed;   /* TLS records accepted by SSL_write still in the write buffer */
+    bool fin_pending; /* FIN to send once those records are out */
 };
 
 /* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */

@@ -95,28 +95,35 @@ static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
     }
 }
 
-/* Flushes TLS records still buffered for side s. Returns 1 when none are left, 0 when the
- * socket is full (s is then not writable), or a negative errno. */
+/* Flushes TLS records still buffered for side s, then sends a FIN that waited for them.
+ * Returns 1 when none are left, 0 when the socket is full (s is then not writable), or a
+ * negative errno. */
 static int side_flush(struct l4_side *s)
 {
     if (!s->unflushed)
         return 1;
     int r = tls_flush(s->ssl);
-    if (r == 1)
-        s->unflushed = false;
-    else if (r == 0)
+    if (r == 0) {
         s->writable = false;
+        return 0;
+    }
+    s->unflushed = false;
+    if (s->fin_pending) {
+        s->fin_pending = false;
+        shutdown(s->h.fd, SHUT_WR);
+    }
     return r;
 }
 
-/* Writes up to len bytes to side s; with `coalesce` (a bulk batch), a TLS side's records
- * gather in a write buffer that leaves in one write(). Returns >0 bytes written (for
- * TLS: accepted, and on the socket unless s->unflushed), -EAGAIN, WANTS_OTHER_IO, or
- * -errno. */
-static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool coalesce)
+/* Writes up to len bytes to side s; with `coalesce` (a bulk batch, or the last bytes
+ * before a FIN), a TLS side's records gather in a write buffer that leaves in one write().
+ * With `hold`, that buffer is not flushed here: the close_notify that follows joins it
+ * (forward_fin). Returns >0 bytes written (for TLS: accepted, and on the socket unless
+ * s->unflushed), -EAGAIN, WANTS_OTHER_IO, or -errno. */
+static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool coalesce, bool hold)
 {
     if (s->ssl) {
-        if (coalesce && tls_buffer_writes(s->ssl, TLS_WRITE_BUF_SIZE) < 0)
+        if ((coalesce || hold) && tls_buffer_writes(s->ssl, TLS_WRITE_BUF_SIZE) < 0)
             return -ENOMEM;
         /* With partial writes on, SSL_write_ex takes one record per call: loop so that
          * the records of the whole batch reach the write buffer before one flush. */
@@ -130,6 +137,8 @@ static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool c
         if (total > 0) {
             /* a failure after some records shows again on the next call, same bytes */
             s->unflushed = true; /* cheap to clear: tls_flush on an empty buffer */
+            if (hold && total == len)
+                return (ssize_t)total;
             int f = side_flush(s);
             return f < 0 ? f : (ssize_t)total;
         }
@@ -311,7 +320,9 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
             return PUMP_SRC_ERR;
         }
         if (d->len > 0 && dst->writable) {
-            ssize_t n = side_write(dst, d->buf + d->off, d->len, d->big);
+            /* the source ended: these are the last bytes, close_notify follows */
+            bool last = src->eof && !dst->shut;
+            ssize_t n = side_write(dst, d->buf + d->off, d->len, d->big, last);
             if (n > 0) {
                 d->off += (uint32_t)n;
                 d->len -= (uint32_t)n;
@@ -338,15 +349,21 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
     return PUMP_OK;
 }
 
-/* Sends FIN (and TLS close_notify) to `dst` once its source ended and all was written. */
+/* Sends FIN (and TLS close_notify) to `dst` once its source ended and all was written
+ * (for TLS: accepted; the close_notify goes behind the records still buffered, often in
+ * the same write, and the FIN waits until they are out). */
 static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
 {
-    if (!src->eof || d->pending > 0 || dst->unflushed || dst->shut)
+    if (!src->eof || d->pending > 0 || dst->shut)
         return;
     dst->shut = true;
     if (dst->ssl) {
-        SSL_shutdown(dst->ssl); /* OpenSSL flushes the close_notify alert itself */
-        (void)tls_flush(dst->ssl);
+        SSL_shutdown(dst->ssl); /* appends the alert and flushes (OpenSSL does) */
+        dst->unflushed = true;
+        if (side_flush(dst) == 0) {
+            dst->fin_pending = true; /* side_flush sends it once the buffer is out */
+            return;
+        }
     }
     /* When the other direction already finished, both sockets are closed right after this
      * and close() sends the FIN: no shutdown() call needed. */
@@ -398,7 +415,7 @@ int l4_pump(struct l4_conn *c)
         return 1;
     if (pump_dir(c, &c->down, &c->srv, &c->client))
         return 1;
-    if (c->client.shut && c->srv.shut) {
+    if (c->client.shut && c->srv.shut && !c->client.unflushed && !c->srv.unflushed) {
         l4_conn_close(c, c->first_fin ? c->first_fin : "client_closed");
         return 1;
     }
