@@ -245,7 +245,7 @@ void l4_connect_next(struct l4_conn *c)
 static void finish_connect(struct l4_conn *c);
 
 /* True when the socket's TCP connection is already established (a loopback or very near
- * server often is by the time connect() returns EINPROGRESS). */
+ * server often is by the time connect() returns EINPROGRESS). One getsockopt. */
 static bool connected_now(int fd)
 {
     struct tcp_info ti;
@@ -282,7 +282,11 @@ int l4_connect_server(struct l4_conn *c)
         return -1;
     }
     enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
-    if (connected_now(fd)) {
+    /* Worth a getsockopt only when there is something to send at once: a TLS client's
+     * first bytes (often read with its Finished), a PROXY header, a TLS ClientHello.
+     * Plain TCP waits for the event, which a busy loop batches with others anyway. */
+    bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
+    if (eager && connected_now(fd)) {
         c->srv.writable = true; /* a fresh socket: its send buffer is empty */
         finish_connect(c);      /* may close c: the caller returns at once on 0 */
     }
