@@ -38,7 +38,7 @@ struct worker {
     bool accepts_paused;
     struct timer resume_timer;
     struct timer stop_timer;
-    struct l4_conn *conns; /* doubly linked list of open connections */
+    struct l4_conn *conns;             /* doubly linked list of open connections */
     struct l4_conn *hs_head, *hs_tail; /* TLS handshake steps waiting for budget (FIFO) */
     unsigned hs_budget;                /* handshake steps left in this loop turn */
     unsigned n_conns;
