@@ -153,13 +153,9 @@ EOF
 start_nginx() {
     local p=$1 dir=$RUN/nginx
     mkdir -p "$dir/logs"
-    cat >"$dir/nginx.conf" <<EOF
-load_module $NGINX_STREAM;
-worker_processes $WORKERS;
+    nginx_conf_head "$dir" >"$dir/nginx.conf"
+    cat >>"$dir/nginx.conf" <<EOF
 worker_rlimit_nofile $NOFILE;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
 events {
     worker_connections $((NOFILE - 100));
 }

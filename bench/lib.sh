@@ -139,6 +139,14 @@ run_haproxy() {
     start_proxy "$RUN/$1.log" "$HAPROXY" -db -f "$2"
 }
 
+# Prints the top of an nginx.conf for a proxy run from DIR: the stream module, WORKERS
+# worker processes, foreground, pid and error log in DIR. Usage: nginx_conf_head DIR
+nginx_conf_head() {
+    printf 'load_module %s;\nworker_processes %s;\ndaemon off;\npid %s/nginx.pid;\n' \
+        "$NGINX_STREAM" "$WORKERS" "$1"
+    printf 'error_log %s/logs/error.log warn;\n' "$1"
+}
+
 # Checks DIR/nginx.conf (prefix DIR, error log DIR/logs/error.log), then runs nginx on it
 # (daemon off in the file) on PROXY_CPUS, output to $RUN/P.log; sets LAST_PID.
 # Usage: run_nginx P DIR

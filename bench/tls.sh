@@ -171,12 +171,8 @@ EOF
 start_nginx() {
     local p=$1 dir=$RUN/nginx
     mkdir -p "$dir/logs"
-    cat >"$dir/nginx.conf" <<EOF
-load_module $NGINX_STREAM;
-worker_processes $WORKERS;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
+    nginx_conf_head "$dir" >"$dir/nginx.conf"
+    cat >>"$dir/nginx.conf" <<EOF
 events { worker_connections 8192; }
 stream {
     proxy_connect_timeout 5s;

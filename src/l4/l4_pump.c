@@ -32,9 +32,12 @@
  * read in fewer calls, and a TLS source's read-ahead buffer grows to the same size so
  * that one read() fetches several records. Short exchanges never pay for it. */
 #define TLS_COPY_BUF_SIZE (64 * 1024)
-/* The write buffer a bulk TLS destination gets (tls_io.h): the records of one full copy
- * buffer (four 16 KiB records and their headers and tags) leave in one write(). */
-#define TLS_WRITE_BUF_SIZE (TLS_COPY_BUF_SIZE + 4096)
+/* Room the records of `len` plaintext bytes need in a write buffer (tls_io.h): each 16 KiB
+ * record adds a header, a tag and padding room (under 64 bytes), plus a close_notify. */
+static size_t tls_records_size(size_t len)
+{
+    return len + (len / (16 * 1024) + 2) * 64;
+}
 
 enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
 
@@ -123,7 +126,7 @@ static int side_flush(struct l4_side *s)
 static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool coalesce, bool hold)
 {
     if (s->ssl) {
-        if ((coalesce || hold) && tls_buffer_writes(s->ssl, TLS_WRITE_BUF_SIZE) < 0)
+        if ((coalesce || hold) && tls_buffer_writes(s->ssl, tls_records_size(len)) < 0)
             return -ENOMEM;
         /* With partial writes on, SSL_write_ex takes one record per call: loop so that
          * the records of the whole batch reach the write buffer before one flush. */

@@ -252,16 +252,16 @@ def test_dashboard_live_view(sluice, demo, browser):
                  interval=0.2, what="dashboard shows drain")
 
         # the page's own buttons call the PATCH API
-        sel = json.dumps(f'tr[data-server="web-pool/{b}"] button[data-action="disabled"]')
-        browser.eval(f"document.querySelector({sel}).click()")
-        wait_for(lambda: find_server(admin.status(), "web-pool", b)["state"] == "disabled",
-                 scaled(6), interval=0.2, what="button disabled the server")
+        def click(state):
+            sel = json.dumps(f'tr[data-server="web-pool/{b}"] button[data-action="{state}"]')
+            browser.eval(f"document.querySelector({sel}).click()")
+            wait_for(lambda: find_server(admin.status(), "web-pool", b)["state"] == state,
+                     scaled(6), interval=0.2, what=f"button set the server {state}")
+
+        click("disabled")
         wait_for(lambda: row_state(browser, "web-pool", b) == "disabled", scaled(6),
                  interval=0.2, what="dashboard shows disabled")
-        sel = json.dumps(f'tr[data-server="web-pool/{b}"] button[data-action="enabled"]')
-        browser.eval(f"document.querySelector({sel}).click()")
-        wait_for(lambda: find_server(admin.status(), "web-pool", b)["state"] == "enabled",
-                 scaled(6), interval=0.2, what="button enabled the server")
+        click("enabled")
 
         # let the charts and latency table fill in, then take the screenshots
         wait_for(lambda: browser.eval(
