@@ -14,6 +14,7 @@
 #include "l4/l4_route.h"
 #include "l4/l4_tls.h"
 #include "net/proxy_proto.h"
+#include "tls/tls_io.h"
 
 #define PASSIVE_FAILURE_THRESHOLD 3
 
@@ -174,8 +175,10 @@ static void free_ssl(SSL **sslp, bool notify)
     if (!ssl)
         return;
     if (SSL_is_init_finished(ssl)) {
-        if (notify)
+        if (notify) {
+            tls_sock_fin_follows(ssl); /* close() follows: alert and FIN in one segment */
             SSL_shutdown(ssl);
+        }
         SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     }
     SSL_free(ssl);

@@ -157,7 +157,8 @@ static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool c
         }
     }
     for (;;) {
-        ssize_t n = send(s->h.fd, buf, len, MSG_NOSIGNAL);
+        /* the last bytes: the FIN follows at once and joins their segment */
+        ssize_t n = send(s->h.fd, buf, len, MSG_NOSIGNAL | (hold ? MSG_MORE : 0));
         if (n >= 0)
             return n;
         if (errno != EINTR)
@@ -361,6 +362,7 @@ static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *d
         return;
     dst->shut = true;
     if (dst->ssl) {
+        tls_sock_fin_follows(dst->ssl);
         SSL_shutdown(dst->ssl); /* appends the alert and flushes (OpenSSL does) */
         dst->unflushed = true;
         if (side_flush(dst) == 0) {

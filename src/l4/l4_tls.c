@@ -15,6 +15,7 @@
 #include "l4/l4_route.h"
 #include "tls/tls_client.h"
 #include "tls/tls_info.h"
+#include "tls/tls_io.h"
 #include "tls/tls_server.h"
 
 static struct l4_tls_info *tls_info(struct l4_conn *c)
@@ -157,7 +158,7 @@ void l4_tls_accept_step(struct l4_conn *c)
     struct listener_slot *ls = &c->listener->stats->slots[c->w->index];
     if (!c->client.ssl) {
         c->client.ssl = tls_server_ssl_new(c->listener->tls);
-        if (!c->client.ssl || !SSL_set_fd(c->client.ssl, c->client.h.fd)) {
+        if (!c->client.ssl || tls_sock_attach(c->client.ssl, c->client.h.fd) < 0) {
             c->error = "cannot create TLS session";
             l4_conn_close(c, "internal_error");
             return;
@@ -208,7 +209,7 @@ void l4_tls_accept_step(struct l4_conn *c)
 int l4_tls_start_server(struct l4_conn *c)
 {
     c->srv.ssl = tls_client_ssl_new(c->backend->tls, c->server->addr.host);
-    if (!c->srv.ssl || !SSL_set_fd(c->srv.ssl, c->srv.h.fd)) {
+    if (!c->srv.ssl || tls_sock_attach(c->srv.ssl, c->srv.h.fd) < 0) {
         c->error = "cannot create TLS session to the server";
         return -1;
     }

@@ -19,4 +19,12 @@ int tls_buffer_writes(SSL *ssl, size_t size);
  * errno. */
 int tls_flush(SSL *ssl);
 
+/* Puts ssl on socket fd, for both directions (instead of SSL_set_fd). Returns 0, or -1
+ * when out of memory. */
+int tls_sock_attach(SSL *ssl, int fd);
+
+/* Says that shutdown() or close() follows the next writes on ssl's socket: they go out
+ * with MSG_MORE, so that the FIN shares their last segment. */
+void tls_sock_fin_follows(SSL *ssl);
+
 #endif

@@ -34,9 +34,11 @@ def start_with_open_conn(sluice, demo, **top):
 
 
 def refused(port):
+    """True once the listener is gone. A connection attempt that races the closing
+    listener is reset instead of refused: that too means it was not accepted."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 

@@ -1,0 +1,168 @@
+"""The FIN travels with the last bytes.
+
+When a source ends right after its last bytes (a server that answers and closes, a client
+that sends a request and half-closes), sluice sends those bytes (for a TLS side: the last
+records and the close_notify) with MSG_MORE and the FIN joins their segment: one packet,
+and one wakeup of the peer, fewer per connection. These tests read the segments on the
+loopback interface (an AF_PACKET socket: root only) and check the flags of the segment
+that carries the data."""
+import socket
+import ssl
+import struct
+import threading
+import time
+
+import pytest
+
+from helpers import free_port, l4_config, recv_all, scaled
+from tls_certs import client_context, pki, pool, tls_connect, tls_listener  # noqa: F401
+
+FIN, RST = 0x01, 0x04
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+RESPONSE = b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+REQUEST = b"GET / HTTP/1.0\r\n\r\n"
+
+
+class LoopbackSegments:
+    """Collects (src_port, dst_port, tcp_flags, payload_length) of the IPv4 TCP segments
+    on `lo` that touch one of `ports`, from start to stop()."""
+
+    def __init__(self, ports):
+        try:
+            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        except PermissionError:
+            pytest.skip("reading segments on lo needs root (AF_PACKET)")
+        self.sock.bind(("lo", 0))
+        self.sock.settimeout(0.05)
+        self.ports = set(ports)
+        self.segments = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                frame, addr = self.sock.recvfrom(65600)
+            except socket.timeout:
+                continue
+            if addr[2] == PACKET_OUTGOING:
+                continue  # each loopback frame shows up twice: keep the received copy
+            seg = self._parse(frame)
+            if seg and (seg[0] in self.ports or seg[1] in self.ports):
+                self.segments.append(seg)
+
+    @staticmethod
+    def _parse(frame):
+        if len(frame) < 14 + 20 or frame[12:14] != b"\x08\x00":
+            return None
+        ip = frame[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        total = struct.unpack("!H", ip[2:4])[0]
+        if ip[9] != socket.IPPROTO_TCP or len(ip) < ihl + 20:
+            return None
+        tcp = ip[ihl:]
+        src, dst = struct.unpack("!HH", tcp[:4])
+        header = (tcp[12] >> 4) * 4
+        return src, dst, tcp[13], total - ihl - header
+
+    def stop(self):
+        time.sleep(0.1)  # the last segments of the exchange
+        self._stop = True
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return self.segments
+
+
+def from_to(segments, src, dst):
+    return [s for s in segments if s[0] == src and s[1] == dst]
+
+
+def answer_and_close(sock):
+    """Backend: reads the request, then sends the response and its FIN in one segment."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        part = sock.recv(4096)
+        if not part:
+            return "no request"
+        got += part
+    sock.send(RESPONSE, socket.MSG_MORE)
+    sock.shutdown(socket.SHUT_WR)
+    while sock.recv(4096):
+        pass
+    return "answered"
+
+
+def assert_fin_with_data(segments, src, dst, min_payload):
+    """The segments from src to dst carry exactly one FIN, on a segment with at least
+    min_payload bytes of data."""
+    fins = [s for s in from_to(segments, src, dst) if s[2] & FIN]
+    assert len(fins) == 1, from_to(segments, src, dst)
+    assert fins[0][3] >= min_payload, (fins, from_to(segments, src, dst))
+    assert not any(s[2] & RST for s in from_to(segments, src, dst))
+
+
+def test_tcp_response_and_fin_leave_in_one_segment(sluice, scripted):
+    srv = scripted(answer_and_close)
+    port = free_port()
+    s = sluice(l4_config(listeners=[{"name": "front", "bind": f"127.0.0.1:{port}",
+                                     "protocol": "tcp", "backend": "pool"}],
+                         backends=[pool([srv.address])]))
+    seen = LoopbackSegments([port])
+    c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+    local = c.getsockname()[1]
+    c.sendall(REQUEST)
+    assert recv_all(c, timeout=scaled(5)) == RESPONSE
+    c.close()
+    segments = seen.stop()
+    assert_fin_with_data(segments, port, local, len(RESPONSE))
+    assert s.log_for(local)["termination"] == "server_closed"
+    s.stop()
+
+
+def test_tcp_request_and_half_close_reach_the_server_in_one_segment(sluice, scripted):
+    srv = scripted(answer_and_close)
+    port = free_port()
+    s = sluice(l4_config(listeners=[{"name": "front", "bind": f"127.0.0.1:{port}",
+                                     "protocol": "tcp", "backend": "pool"}],
+                         backends=[pool([srv.address])]))
+    seen = LoopbackSegments([srv.port])
+    c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+    local = c.getsockname()[1]
+    c.send(REQUEST, socket.MSG_MORE)
+    c.shutdown(socket.SHUT_WR)  # request and FIN reach sluice together
+    assert recv_all(c, timeout=scaled(5)) == RESPONSE
+    c.close()
+    srv.wait_results(1)
+    segments = seen.stop()
+    to_server = [seg for seg in segments if seg[1] == srv.port and seg[3] > 0]
+    assert len(to_server) == 1, segments
+    assert to_server[0][3] == len(REQUEST) and to_server[0][2] & FIN, segments
+    assert s.log_for(local)["termination"] == "client_closed"
+    s.stop()
+
+
+def test_tls_records_close_notify_and_fin_leave_in_one_segment(sluice, scripted, pki):
+    srv = scripted(answer_and_close)
+    port = free_port()
+    s = sluice(l4_config(listeners=[tls_listener(port, [pki.default])],
+                         backends=[pool([srv.address])]))
+    seen = LoopbackSegments([port])
+    ctx = client_context(pki, min_version=ssl.TLSVersion.TLSv1_3)
+    t = tls_connect(port, ctx, sni="default.example.com", timeout=scaled(5))
+    local = t.getsockname()[1]
+    t.sendall(REQUEST)
+    got = b""
+    while True:
+        part = t.recv(4096)  # b"" only after a close_notify: an abrupt EOF raises
+        if not part:
+            break
+        got += part
+    assert got == RESPONSE
+    t.close()
+    segments = seen.stop()
+    # one TLS 1.3 record with the response (+22 bytes) and the close_notify (24 bytes)
+    assert_fin_with_data(segments, port, local, len(RESPONSE) + 22 + 24)
+    assert s.log_for(local)["termination"] == "server_closed"
+    s.stop()
