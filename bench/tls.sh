@@ -12,8 +12,8 @@
 #                 through the proxy to a sink backend (the proxy decrypts)
 #   download MB/s one TLS 1.3 connection reading BULK_MIB MiB that the backend sends
 #                 through the proxy (the proxy encrypts)
-#   CPU           proxy CPU time per full ECDSA handshake and per GiB of bulk data (both
-#                 bulk directions together)
+#   CPU           proxy CPU time per full ECDSA and per full RSA handshake, and per GiB of
+#                 bulk data (both bulk directions together)
 # with the ratio to HAProxy for each. Medians over ROUNDS interleaved rounds.
 #
 # Every proxy runs capped at PROXY_CPU_QUOTA percent of one CPU (a cgroup, the same cap for
@@ -262,6 +262,13 @@ bulk_rate() {
         { cat "$RUN/bulk.err" >&2; die "bulk client failed on port $1 ($2)"; }
 }
 
+# Proxy CPU time per handshake (us) between two cpu_ticks readings, for a rate measured
+# over HS_SECONDS. Usage: cpu_per_hs TICKS_BEFORE TICKS_AFTER RATE
+cpu_per_hs() {
+    echo "$1 $2 $3 $HS_SECONDS $CLK_TCK" |
+        awk '{n = $3 * $4; printf "%.0f", n ? ($2 - $1) / $5 * 1e6 / n : 0}'
+}
+
 declare -A R
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
@@ -276,6 +283,7 @@ for round in $(seq "$ROUNDS"); do
         ec=$(hs_rate "${P_EC[$p]}" -new -tls1_3)
         t1=$(cpu_ticks "$pid")
         rsa=$(hs_rate "${P_RSA[$p]}" -new -tls1_3)
+        t1r=$(cpu_ticks "$pid")
         res=$(hs_rate "${P_EC[$p]}" -reuse -tls1_2)
         check_reuse
         t2=$(cpu_ticks "$pid")
@@ -283,8 +291,8 @@ for round in $(seq "$ROUNDS"); do
         down=$(bulk_rate "${P_BULK[$p]}" down)
         t3=$(cpu_ticks "$pid")
         # CPU per full ECDSA handshake (us) and per GiB (ms)
-        hs_us=$(echo "$t0 $t1 $ec $HS_SECONDS $CLK_TCK" |
-            awk '{n = $3 * $4; printf "%.0f", n ? ($2 - $1) / $5 * 1e6 / n : 0}')
+        hs_us=$(cpu_per_hs "$t0" "$t1" "$ec")
+        rsa_us=$(cpu_per_hs "$t1" "$t1r" "$rsa")
         gib_ms=$(echo "$t2 $t3 $BULK_MIB $CLK_TCK" |
             awk '{printf "%.0f", ($2 - $1) / $4 * 1000 / (2 * $3 / 1024)}')
         R[$p,ec]+="$ec "
@@ -293,8 +301,9 @@ for round in $(seq "$ROUNDS"); do
         R[$p,bulk]+="$bulk "
         R[$p,down]+="$down "
         R[$p,hsus]+="$hs_us "
+        R[$p,rsaus]+="$rsa_us "
         R[$p,gibms]+="$gib_ms "
-        log "  ecdsa $ec/s rsa $rsa/s resumed $res/s up ${bulk} MB/s down ${down} MB/s; cpu ${hs_us} us/hs ${gib_ms} ms/GiB"
+        log "  ecdsa $ec/s rsa $rsa/s resumed $res/s up ${bulk} MB/s down ${down} MB/s; cpu ${hs_us} us/ECDSA hs ${rsa_us} us/RSA hs ${gib_ms} ms/GiB"
         stop_pid "$pid"
     done
 done
@@ -303,11 +312,11 @@ done
 ref=haproxy
 case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1}') ;; esac
 {
-    echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | upload MB/s | download MB/s | CPU us / full hs | CPU ms / GiB |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | upload MB/s | download MB/s | CPU us / ECDSA hs | CPU us / RSA hs | CPU ms / GiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     for p in $PROXIES; do
         row="| $p"
-        for k in ec rsa res bulk down hsus gibms; do
+        for k in ec rsa res bulk down hsus rsaus gibms; do
             # shellcheck disable=SC2086
             v=$(median ${R[$p,$k]})
             # shellcheck disable=SC2086
@@ -321,7 +330,7 @@ case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1
 {
     printf 'proxy\tkey\tvalues\n'
     for p in $PROXIES; do
-        for k in ec rsa res bulk down hsus gibms; do printf '%s\t%s\t%s\n' "$p" "$k" "${R[$p,$k]}"; done
+        for k in ec rsa res bulk down hsus rsaus gibms; do printf '%s\t%s\t%s\n' "$p" "$k" "${R[$p,$k]}"; done
     done
 } >"$OUT/results.tsv"
 echo

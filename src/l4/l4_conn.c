@@ -76,8 +76,7 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     c->use_splice = l->cfg->protocol == PROTO_TCP;
     memcpy(&c->client_addr, peer,
            peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
-    timer_init(&c->timer, on_timer);
-    set_nodelay(fd);
+    timer_init(&c->timer, on_timer); /* TCP_NODELAY: inherited from the listener */
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;

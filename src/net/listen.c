@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,8 +18,10 @@ int listen_open(const struct net_addr *a, char *err, size_t errlen)
     if (fd < 0)
         goto fail;
     int one = 1;
+    /* TCP_NODELAY here is inherited by every accepted socket: no call per connection */
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         goto fail;
     if (a->ss.ss_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
@@ -34,4 +37,10 @@ fail:;
     if (fd >= 0)
         close(fd);
     return -e;
+}
+
+void listen_delay_first_ack(int fd, bool on)
+{
+    int quickack = on ? 0 : 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &quickack, sizeof(quickack));
 }

@@ -2,13 +2,21 @@
 #ifndef SLUICE_NET_LISTEN_H
 #define SLUICE_NET_LISTEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net/addr.h"
 
 /* Opens a non-blocking TCP listening socket on `a` with SO_REUSEADDR and SO_REUSEPORT
- * (one socket per worker shares the port), IPV6_V6ONLY for IPv6. Returns the fd, or
+ * (one socket per worker shares the port), IPV6_V6ONLY for IPv6, and TCP_NODELAY, which
+ * accepted sockets inherit. Returns the fd, or
  * -errno with a reason in err ("127.0.0.1:80: Address already in use"). */
 int listen_open(const struct net_addr *a, char *err, size_t errlen);
+
+/* With `on`, sockets accepted from listener fd start with delayed ACKs (TCP_QUICKACK off,
+ * inherited): for protocols where the server always answers the client's first bytes
+ * (a TLS ClientHello), the ACK then rides on that answer instead of leaving alone.
+ * Harmless if it fails (only a packet more). */
+void listen_delay_first_ack(int fd, bool on);
 
 #endif

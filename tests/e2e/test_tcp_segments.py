@@ -1,11 +1,15 @@
-"""The FIN travels with the last bytes.
+"""Segments sluice saves on the wire.
 
-When a source ends right after its last bytes (a server that answers and closes, a client
-that sends a request and half-closes), sluice sends those bytes (for a TLS side: the last
-records and the close_notify) with MSG_MORE and the FIN joins their segment: one packet,
-and one wakeup of the peer, fewer per connection. These tests read the segments on the
-loopback interface (an AF_PACKET socket: root only) and check the flags of the segment
-that carries the data."""
+- The FIN travels with the last bytes: when a source ends right after its last bytes (a
+  server that answers and closes, a client that sends a request and half-closes), sluice
+  sends those bytes (for a TLS side: the last records and the close_notify) with MSG_MORE
+  and the FIN joins their segment.
+- A `tls` listener's sockets start with delayed ACKs (TCP_QUICKACK off on the listening
+  socket, inherited): the ACK of the ClientHello rides on the ServerHello instead of
+  leaving alone a few microseconds earlier.
+Each is one packet, and for the FIN one wakeup of the peer, fewer per connection. These
+tests read the segments on the loopback interface (an AF_PACKET socket: root only, with
+kernel receive timestamps) and check the flags of the segments around the data."""
 import socket
 import ssl
 import struct
@@ -20,13 +24,14 @@ from tls_certs import client_context, pki, pool, tls_connect, tls_listener  # no
 FIN, RST = 0x01, 0x04
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux value; Python lacks the name
 RESPONSE = b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello"
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 
 class LoopbackSegments:
-    """Collects (src_port, dst_port, tcp_flags, payload_length) of the IPv4 TCP segments
-    on `lo` that touch one of `ports`, from start to stop()."""
+    """Collects (src_port, dst_port, tcp_flags, payload_length, kernel_time_s) of the IPv4
+    TCP segments on `lo` that touch one of `ports`, from start to stop()."""
 
     def __init__(self, ports):
         try:
@@ -34,6 +39,7 @@ class LoopbackSegments:
         except PermissionError:
             pytest.skip("reading segments on lo needs root (AF_PACKET)")
         self.sock.bind(("lo", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.05)
         self.ports = set(ports)
         self.segments = []
@@ -44,14 +50,19 @@ class LoopbackSegments:
     def _run(self):
         while not self._stop:
             try:
-                frame, addr = self.sock.recvfrom(65600)
+                frame, anc, _, addr = self.sock.recvmsg(65600, 64)
             except socket.timeout:
                 continue
             if addr[2] == PACKET_OUTGOING:
                 continue  # each loopback frame shows up twice: keep the received copy
+            stamp = time.time()
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = struct.unpack("qq", data[:16])
+                    stamp = sec + nsec / 1e9
             seg = self._parse(frame)
             if seg and (seg[0] in self.ports or seg[1] in self.ports):
-                self.segments.append(seg)
+                self.segments.append(seg + (stamp,))
 
     @staticmethod
     def _parse(frame):
@@ -165,4 +176,26 @@ def test_tls_records_close_notify_and_fin_leave_in_one_segment(sluice, scripted,
     # one TLS 1.3 record with the response (+22 bytes) and the close_notify (24 bytes)
     assert_fin_with_data(segments, port, local, len(RESPONSE) + 22 + 24)
     assert s.log_for(local)["termination"] == "server_closed"
+    s.stop()
+
+
+def test_tls_listener_acks_the_client_hello_with_the_server_hello(sluice, demo, pki):
+    d = demo()
+    port = free_port()
+    s = sluice(l4_config(listeners=[tls_listener(port, [pki.default])],
+                         backends=[pool([d.address])]))
+    seen = LoopbackSegments([port])
+    t = tls_connect(port, client_context(pki), sni="default.example.com", timeout=scaled(5))
+    local = t.getsockname()[1]
+    t.sendall(b"ping")
+    assert t.recv(4) == b"ping"
+    t.close()
+    segments = seen.stop()
+    hello = next(x for x in segments if x[0] == local and x[3] > 0)
+    answer = next(x for x in segments if x[0] == port and x[3] > 0)
+    assert answer[4] >= hello[4]
+    between = [x for x in from_to(segments, port, local) if hello[4] <= x[4] < answer[4]]
+    # A bare ACK may only come from the delayed-ACK timer (40 ms and more), when the
+    # answer took that long (a loaded machine); an immediate one is what this saves.
+    assert all(x[4] - hello[4] > 0.03 for x in between), (between, hello, answer)
     s.stop()
