@@ -28,6 +28,11 @@ static struct l4_conn *conn_of_timer(struct timer *t)
     return (struct l4_conn *)((char *)t - offsetof(struct l4_conn, timer));
 }
 
+/* Interest of a socket that does not wait to write (see l4_side_blocked). */
+#define EVENTS_IN (EPOLLIN | EPOLLRDHUP | EPOLLET)
+
+static void set_out_interest(struct l4_side *s, bool on);
+
 static void set_nodelay(int fd)
 {
     int one = 1;
@@ -84,11 +89,12 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     w->n_conns++;
     counter_add(&l->stats->slots[w->index].connections, 1);
 
-    if (loop_add(&w->loop, &c->client.h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+    if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
         l4_conn_close(c, "internal_error");
         return;
     }
+    c->client.writable = true; /* a fresh socket: its send buffer is empty */
     const struct cfg_listener *cl = l->cfg;
     if (cl->proxy_protocol_accept)
         enter_phase(c, L4_PROXY_HDR, cl->proxy_protocol_timeout_ms);
@@ -279,16 +285,19 @@ int l4_connect_server(struct l4_conn *c)
         c->error = strerror(errno);
         return -1;
     }
-    if (loop_add(&c->w->loop, &c->srv.h, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
+    /* Worth a getsockopt only when there is something to send at once: a TLS client's
+     * first bytes (often read with its Finished), a PROXY header, a TLS ClientHello.
+     * Plain TCP waits for the event, which a busy loop batches with others anyway. A
+     * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
+    bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
+    bool now = eager && connected_now(fd);
+    if (loop_add(&c->w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
         c->error = "epoll registration failed";
         return -1;
     }
+    c->srv.out_armed = !now;
     enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
-    /* Worth a getsockopt only when there is something to send at once: a TLS client's
-     * first bytes (often read with its Finished), a PROXY header, a TLS ClientHello.
-     * Plain TCP waits for the event, which a busy loop batches with others anyway. */
-    bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
-    if (eager && connected_now(fd)) {
+    if (now) {
         c->srv.writable = true; /* a fresh socket: its send buffer is empty */
         finish_connect(c);      /* may close c: the caller returns at once on 0 */
     }
@@ -343,6 +352,8 @@ static void finish_connect(struct l4_conn *c)
         return;
     }
     server_passive_success(c->server);
+    if (c->srv.out_armed)
+        set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
     uint64_t now = loop_now(&c->w->loop);
     c->connect_ms = now - c->connect_start_ms;
     hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
@@ -373,6 +384,33 @@ void l4_established(struct l4_conn *c)
 }
 
 /* ---- events and deadlines ---- */
+
+static void set_out_interest(struct l4_side *s, bool on)
+{
+    int r = loop_mod(&s->conn->w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
+    if (r < 0) {
+        log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
+        return;
+    }
+    s->out_armed = on;
+}
+
+void l4_side_blocked(struct l4_side *s)
+{
+    s->writable = false;
+    if (!s->out_armed)
+        set_out_interest(s, true);
+}
+
+/* An EPOLLOUT edge with nothing waiting to be written to s (the ACKs of what was sent
+ * raise them): drops EPOLLOUT until the next EAGAIN, instead of a wakeup per ACK. */
+static void maybe_disarm(struct l4_conn *c, struct l4_side *s, uint32_t events)
+{
+    const struct l4_dir *to = s == &c->client ? &c->down : &c->up;
+    if (events == EPOLLOUT && s->out_armed && c->state == L4_ESTABLISHED && to->pending == 0 &&
+        !s->unflushed)
+        set_out_interest(s, false);
+}
 
 static void advance(struct l4_conn *c)
 {
@@ -413,6 +451,7 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
         c->client.rdhup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->client.writable = true;
+    maybe_disarm(c, &c->client, events);
     if (c->state == L4_CONNECTING || c->state == L4_TLS_CONNECT) {
         /* A client that gives up while we connect: notice it now, not after connecting. */
         if ((events & (EPOLLHUP | EPOLLERR)) || ((events & EPOLLRDHUP) && !(events & EPOLLIN))) {
@@ -442,6 +481,7 @@ static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t ev
         c->srv.error_event = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         c->srv.writable = true;
+    maybe_disarm(c, &c->srv, events);
     advance(c);
 }
 

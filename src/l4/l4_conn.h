@@ -39,6 +39,7 @@ struct l4_side {
     struct l4_conn *conn;
     SSL *ssl;
     bool readable, writable;
+    bool out_armed;   /* EPOLLOUT is in the epoll interest set (see l4_side_blocked) */
     bool rdhup;       /* epoll reported the peer's FIN: read until EOF, even after a short read */
     bool error_event; /* epoll reported EPOLLERR/EPOLLHUP */
     bool eof;         /* the peer sent FIN (or TLS close_notify) */
@@ -124,6 +125,11 @@ void l4_connect_next(struct l4_conn *c);
 int l4_connect_server(struct l4_conn *c);
 /* Both ends are ready: start pumping. */
 void l4_established(struct l4_conn *c);
+
+/* Side s answered EAGAIN to a write: clears `writable` and, the first time, adds EPOLLOUT
+ * to its epoll interest. Sockets start without it (a fresh socket is writable), so the
+ * ACKs of a short exchange, each of which would raise an EPOLLOUT edge, wake nobody. */
+void l4_side_blocked(struct l4_side *s);
 
 /* Appends the access log line for c to the worker's log buffer. */
 void l4_log_access(struct l4_conn *c, const char *termination);

@@ -107,7 +107,7 @@ static int side_flush(struct l4_side *s)
         return 1;
     int r = tls_flush(s->ssl);
     if (r == 0) {
-        s->writable = false;
+        l4_side_blocked(s);
         return 0;
     }
     s->unflushed = false;
@@ -222,7 +222,7 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
                 count_write(c, dst, (size_t)n);
                 progress = true;
             } else if (n < 0 && errno == EAGAIN) {
-                dst->writable = false;
+                l4_side_blocked(dst);
             } else if (n < 0 && errno != EINTR) {
                 *err = -errno;
                 return PUMP_DST_ERR;
@@ -296,7 +296,7 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
         } else if (n == -EAGAIN) {
             src->readable = false;
         } else if (n == WANTS_OTHER_IO) {
-            src->writable = false; /* bytes may sit in OpenSSL: keep `readable` */
+            l4_side_blocked(src); /* bytes may sit in OpenSSL: keep `readable` */
             return 0;
         } else {
             return (int)n;
@@ -334,7 +334,7 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
                 count_write(c, dst, (size_t)n);
                 progress = true;
             } else if (n == -EAGAIN) {
-                dst->writable = false;
+                l4_side_blocked(dst);
             } else if (n == WANTS_OTHER_IO) {
                 dst->readable = false;
             } else {

@@ -70,7 +70,7 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
         s->readable = false;
         return 0;
     case SSL_ERROR_WANT_WRITE:
-        s->writable = false;
+        l4_side_blocked(s);
         return 0;
     default: {
         struct l4_tls_info *ti = tls_info(c);
