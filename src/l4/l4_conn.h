@@ -38,14 +38,15 @@ struct l4_side {
     struct io_handler h; /* h.fd = -1 when closed */
     struct l4_conn *conn;
     SSL *ssl;
-    bool readable, writable;
-    bool out_armed;   /* EPOLLOUT is in the epoll interest set (see l4_side_blocked) */
-    bool rdhup;       /* epoll reported the peer's FIN: read until EOF, even after a short read */
-    bool error_event; /* epoll reported EPOLLERR/EPOLLHUP */
-    bool eof;         /* the peer sent FIN (or TLS close_notify) */
-    bool shut;        /* we sent FIN towards this peer */
-    bool unflushed;   /* TLS records accepted by SSL_write still in the write buffer */
-    bool fin_pending; /* FIN to send once those records are out */
+    /* one bit each: two sides per connection, and every idle connection holds them */
+    bool readable : 1, writable : 1;
+    bool out_armed : 1;   /* EPOLLOUT is in the epoll interest set (see l4_side_blocked) */
+    bool rdhup : 1;       /* epoll reported the peer's FIN: read until EOF after a short read */
+    bool error_event : 1; /* epoll reported EPOLLERR/EPOLLHUP */
+    bool eof : 1;         /* the peer sent FIN (or TLS close_notify) */
+    bool shut : 1;        /* we sent FIN towards this peer */
+    bool unflushed : 1;   /* TLS records accepted by SSL_write still in the write buffer */
+    bool fin_pending : 1; /* FIN to send once those records are out */
 };
 
 /* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */
