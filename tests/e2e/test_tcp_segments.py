@@ -114,12 +114,18 @@ def assert_fin_with_data(segments, src, dst, min_payload):
     assert not any(s[2] & RST for s in from_to(segments, src, dst))
 
 
-def test_tcp_response_and_fin_leave_in_one_segment(sluice, scripted):
-    srv = scripted(answer_and_close)
+def tcp_proxy(sluice, srv):
+    """A sluice with a `tcp` listener in front of server srv. Returns (sluice, port)."""
     port = free_port()
     s = sluice(l4_config(listeners=[{"name": "front", "bind": f"127.0.0.1:{port}",
                                      "protocol": "tcp", "backend": "pool"}],
                          backends=[pool([srv.address])]))
+    return s, port
+
+
+def test_tcp_response_and_fin_leave_in_one_segment(sluice, scripted):
+    srv = scripted(answer_and_close)
+    s, port = tcp_proxy(sluice, srv)
     seen = LoopbackSegments([port])
     c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
     local = c.getsockname()[1]
@@ -134,10 +140,7 @@ def test_tcp_response_and_fin_leave_in_one_segment(sluice, scripted):
 
 def test_tcp_request_and_half_close_reach_the_server_in_one_segment(sluice, scripted):
     srv = scripted(answer_and_close)
-    port = free_port()
-    s = sluice(l4_config(listeners=[{"name": "front", "bind": f"127.0.0.1:{port}",
-                                     "protocol": "tcp", "backend": "pool"}],
-                         backends=[pool([srv.address])]))
+    s, port = tcp_proxy(sluice, srv)
     seen = LoopbackSegments([srv.port])
     c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
     local = c.getsockname()[1]
