@@ -9,8 +9,8 @@
 
 /* Opens a non-blocking TCP listening socket on `a` with SO_REUSEADDR and SO_REUSEPORT
  * (one socket per worker shares the port), IPV6_V6ONLY for IPv6, and TCP_NODELAY, which
- * accepted sockets inherit. Returns the fd, or
- * -errno with a reason in err ("127.0.0.1:80: Address already in use"). */
+ * accepted sockets inherit. Returns the fd, or -errno with a reason in err
+ * ("127.0.0.1:80: Address already in use"). */
 int listen_open(const struct net_addr *a, char *err, size_t errlen);
 
 /* With `on`, sockets accepted from listener fd start with delayed ACKs (TCP_QUICKACK off,
