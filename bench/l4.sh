@@ -13,6 +13,9 @@
 #   PROXY_CPUS / LOAD_CPUS (taskset lists; default: half the CPUs each, 0 / 1 on 2 CPUs)
 #   IPERF_SECONDS=10 IPERF_STREAMS=1 RATE_SECONDS=10 RATE_CONC=64 IDLE_CONNS=10000 ROUNDS=3
 #   BASE_PORT=27000 SLUICE_BUILD=build OUT=bench/out
+#   PROXY_CPU_QUOTA=0 (percent of one CPU each proxy may use, as in bench/tls.sh; 0 runs
+#   uncapped. With a cap the connection rate measures the proxy rather than the load
+#   generator, which on 2 CPUs shares the second CPU with the backends.)
 # Results: $OUT/results.md (table), $OUT/results.tsv, logs and configs in $OUT/run/.
 # Every process the script starts is stopped on exit, also on error or Ctrl-C.
 set -euo pipefail
@@ -34,6 +37,8 @@ ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-27000}
 
 pick_cpus
+PROXY_CPU_QUOTA=${PROXY_CPU_QUOTA:-0}
+proxy_cpu_quota "$PROXY_CPU_QUOTA"
 
 # Sum of VmRSS (KiB) over a pid and its children.
 # shellcheck disable=SC2016 # an awk program
@@ -290,7 +295,9 @@ cleanup
 
 # ---------------------------------------------------------------------------------------
 # Table: medians over the rounds, ratios to HAProxy (plain mode tcp).
-META="Workers per proxy: $WORKERS; proxies pinned to CPU(s) $PROXY_CPUS, load generators \
+CAP_TEXT=""
+[ -z "$PROXY_CGROUP" ] || CAP_TEXT=" (each capped at $PROXY_CPU_QUOTA% of one CPU)"
+META="Workers per proxy: $WORKERS; proxies pinned to CPU(s) $PROXY_CPUS$CAP_TEXT, load generators \
 and backends to CPU(s) $LOAD_CPUS ($ncpu CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)). \
 Median of $ROUNDS round(s); iperf3 ${IPERF_SECONDS}s x $IPERF_STREAMS stream(s); connection \
 rate: $RATE_CONC clients for ${RATE_SECONDS}s; idle memory: $IDLE_CONNS connections. \
