@@ -4,10 +4,13 @@
 #include "l4/l4_tls.h"
 
 #include <ctype.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "core/worker.h"
@@ -52,6 +55,27 @@ static int version_index(const char *v)
 
 /* Runs one handshake step on side s. Returns 1 done, 0 wants I/O, -1 failed (with the
  * reason stored in c->tls->error and c->error). */
+/* True while a server side has received part of a ClientHello and waits for the rest
+ * (a partial record in OpenSSL's read-ahead buffer, or a message split over records). */
+static bool hello_incomplete(SSL *ssl)
+{
+    if (!SSL_is_server(ssl))
+        return false;
+    OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+    return st == TLS_ST_SR_CLNT_HELLO || (st == TLS_ST_BEFORE && SSL_has_pending(ssl));
+}
+
+/* Sends the ACK the kernel holds back. A `tls` listener's sockets start with delayed ACKs
+ * (listen_delay_first_ack) so that the ACK of a ClientHello rides on the ServerHello;
+ * but when the ClientHello spans segments, a client with Nagle's algorithm on may keep
+ * its last, short segment until the first one is acknowledged, and a delayed ACK would
+ * then cost it 40 ms and more. */
+static void ack_now(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 static int handshake_step(struct l4_conn *c, struct l4_side *s)
 {
     ERR_clear_error();
@@ -68,6 +92,8 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
     switch (SSL_get_error(s->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         s->readable = false;
+        if (hello_incomplete(s->ssl))
+            ack_now(s->h.fd);
         return 0;
     case SSL_ERROR_WANT_WRITE:
         l4_side_blocked(s);

@@ -202,3 +202,50 @@ def test_tls_listener_acks_the_client_hello_with_the_server_hello(sluice, demo, 
     # answer took that long (a loaded machine); an immediate one is what this saves.
     assert all(x[4] - hello[4] > 0.03 for x in between), (between, hello, answer)
     s.stop()
+
+
+def client_hello_bytes():
+    """A real ClientHello, as Python's ssl would send it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="default.example.com")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
+def seconds_until_acked(sock, timeout):
+    """Polls TCP_INFO until nothing sent on sock is unacknowledged; returns the wait."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        if struct.unpack_from("I", info, 24)[0] == 0:  # tcpi_unacked
+            return time.monotonic() - start
+        time.sleep(0.0005)
+    return timeout
+
+
+def test_tls_listener_acks_a_partial_client_hello_at_once(sluice, demo, pki):
+    """The delayed first ACK must not hold up a ClientHello that comes in pieces: a client
+    with Nagle's algorithm on (BSD stacks) keeps the short tail of a ClientHello bigger
+    than one segment until the first segment is acknowledged. Sluice acknowledges a
+    partial ClientHello at once instead of after the kernel's 40 ms delayed-ACK timer."""
+    d = demo()
+    port = free_port()
+    s = sluice(l4_config(listeners=[tls_listener(port, [pki.default])],
+                         backends=[pool([d.address])]))
+    hello = client_hello_bytes()
+    waits = []
+    for _ in range(3):
+        c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        time.sleep(0.01)  # sluice accepted and tried its first step on an empty socket
+        c.sendall(hello[:100])
+        waits.append(seconds_until_acked(c, 0.5))
+        c.sendall(hello[100:])  # the rest: the handshake goes on as usual
+        assert c.recv(5)[:1] == b"\x16", "no ServerHello after the whole ClientHello"
+        c.close()
+    assert min(waits) < 0.02, waits  # without the immediate ACK: 0.04 and more
+    s.stop()
