@@ -22,6 +22,8 @@
 # shows their rate. PROXY_CPU_QUOTA=0 runs uncapped.
 #
 # Usage: bench/tls.sh
+#        MODE=paired bench/tls.sh: CPU per full handshake only, every proxy measured in
+#        each round in rotating order, uncapped by default; medians of per-round ratios
 # Knobs: PROXIES="sluice haproxy nginx" WORKERS=2 PROXY_CPU_QUOTA=30 PROXY_CPUS/LOAD_CPUS
 #   (taskset lists; default 0 / 1 on 2 CPUs, halves on more) HS_SECONDS=5 CONC=4
 #   BULK_MIB=1024 ROUNDS=3 BASE_PORT=28000 SLUICE_BUILD=build OUT=bench/out/tls
@@ -44,7 +46,12 @@ BASE_PORT=${BASE_PORT:-28000}
 CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
 
 pick_cpus
-PROXY_CPU_QUOTA=${PROXY_CPU_QUOTA:-30}
+MODE=${MODE:-rounds}
+case $MODE in
+rounds) PROXY_CPU_QUOTA=${PROXY_CPU_QUOTA:-30} ;;
+paired) PROXY_CPU_QUOTA=${PROXY_CPU_QUOTA:-0} ;;
+*) die "MODE must be rounds or paired" ;;
+esac
 proxy_cpu_quota "$PROXY_CPU_QUOTA"
 CAP_TEXT="no CPU cap"
 [ -z "$PROXY_CGROUP" ] || CAP_TEXT="capped at $PROXY_CPU_QUOTA% of one CPU"
@@ -272,6 +279,68 @@ cpu_per_hs() {
 declare -A R
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# MODE=paired: CPU per full handshake only, with every proxy running at once (idle when
+# not measured) and measured in rotating order within each round, so that the machine's
+# drift between rounds cancels out of the per-round ratios. Prints, per proxy, the mean CPU
+# per ECDSA and per RSA handshake and the median of its per-round ratios to HAProxy.
+paired_rounds() {
+    local p r i k n order pid t0 t1 t2 ec rsa
+    local -A PID
+    for p in $PROXIES; do
+        "start_$p" "$p"
+        PID[$p]=$LAST_PID
+        wait_port "${P_RSA[$p]}" "$LAST_PID" "$p"
+    done
+    read -r -a order <<<"$PROXIES"
+    n=${#order[@]}
+    : >"$OUT/paired.tsv"
+    for r in $(seq "$ROUNDS"); do
+        for i in $(seq 0 $((n - 1))); do
+            p=${order[$(((i + r) % n))]}
+            pid=${PID[$p]}
+            t0=$(cpu_ticks "$pid")
+            ec=$(hs_rate "${P_EC[$p]}" -new -tls1_3)
+            t1=$(cpu_ticks "$pid")
+            rsa=$(hs_rate "${P_RSA[$p]}" -new -tls1_3)
+            t2=$(cpu_ticks "$pid")
+            printf '%s\t%s\t%s\t%s\n' "$r" "$p" "$(cpu_per_hs "$t0" "$t1" "$ec")" \
+                "$(cpu_per_hs "$t1" "$t2" "$rsa")" >>"$OUT/paired.tsv"
+        done
+        log "round $r done"
+    done
+    for p in $PROXIES; do stop_pid "${PID[$p]}"; done
+    # shellcheck disable=SC2086 # one argument per proxy
+    python3 - "$OUT/paired.tsv" "$ref" $PROXIES <<'PY'
+import collections, statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
+ref = sys.argv[2]
+val = collections.defaultdict(dict)  # proxy -> round -> (ecdsa us, rsa us)
+for r, p, ec, rsa in rows:
+    val[p][r] = (float(ec), float(rsa))
+print("| proxy | CPU us / ECDSA hs (mean) | per-round ratio (median) | CPU us / RSA hs (mean) | per-round ratio (median) |")
+print("|---|---|---|---|---|")
+for p in sys.argv[3:]:
+    rounds = val[p]
+    cells = []
+    for k in (0, 1):
+        mean = statistics.mean(v[k] for v in rounds.values())
+        ratio = statistics.median(v[k] / val[ref][r][k] for r, v in rounds.items() if val[ref][r][k])
+        cells += [f"{mean:.0f}", f"x{ratio:.2f}"]
+    print(f"| {p} | " + " | ".join(cells) + " |")
+PY
+}
+
+ref=haproxy
+case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1}') ;; esac
+if [ "$MODE" = paired ]; then
+    paired_rounds >"$OUT/paired.md"
+    echo
+    echo "TLS CPU per handshake, paired: workers $WORKERS, proxies on CPU $PROXY_CPUS ($CAP_TEXT)," \
+        "s_time x$CONC for ${HS_SECONDS}s per measurement, $ROUNDS rounds; ratios to $ref per round"
+    cat "$OUT/paired.md"
+    exit 0
+fi
+
 for round in $(seq "$ROUNDS"); do
     for p in $PROXIES; do
         log "round $round: $p"
@@ -309,8 +378,6 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------------------------------
-ref=haproxy
-case " $PROXIES " in *" haproxy "*) ;; *) ref=$(echo "$PROXIES" | awk '{print $1}') ;; esac
 {
     echo "| proxy | full hs/s ECDSA | full hs/s RSA | resumed hs/s (1.2 ticket) | upload MB/s | download MB/s | CPU us / ECDSA hs | CPU us / RSA hs | CPU ms / GiB |"
     echo "|---|---|---|---|---|---|---|---|---|"
