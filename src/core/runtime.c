@@ -152,7 +152,7 @@ static int build_listener(struct runtime *rt, struct runtime *prev, size_t idx, 
             if (fd < 0)
                 return fd;
             /* set on every build: a socket kept over a reload may change protocol */
-            listen_delay_first_ack(fd, cl->protocol == PROTO_TLS || cl->protocol == PROTO_HTTPS);
+            tcp_quickack(fd, cl->protocol != PROTO_TLS && cl->protocol != PROTO_HTTPS);
             l->fds[b * (size_t)rt->workers + (size_t)w] = fd;
         }
     }

@@ -1,9 +1,10 @@
 /* The byte pump: moves bytes between the client and server sockets with backpressure.
  *
- * Sockets are registered edge-triggered, so each side keeps `readable`/`writable` flags
- * that are set by events and cleared when a call answers EAGAIN, or, on a plain socket,
- * when recv() returns less than asked and epoll has not reported the peer's FIN (the
- * socket was emptied; new bytes bring a new edge). That saves one EAGAIN call per burst.
+ * Sockets are registered edge-triggered (for output only while a write is blocked, see
+ * l4_side_blocked), so each side keeps `readable`/`writable` flags that are set by events
+ * and cleared when a call answers EAGAIN, or, on a plain socket, when recv() returns less
+ * than asked and epoll has not reported the peer's FIN (the socket was emptied; new bytes
+ * bring a new edge). That saves one EAGAIN call per burst.
  *
  * Every direction starts on the copy path (recv/send through a 16 KiB buffer, 64 KiB for a
  * bulk flow with TLS on a side), cheapest for the small exchanges of short connections.
@@ -11,8 +12,8 @@
  * direction moves to splice() through a pooled pipe (zero copy) for the rest of its life.
  * A direction holds at most one pipe or one buffer, taken when bytes arrive and given back
  * as soon as they are written out: an idle connection holds neither, and a slow reader
- * stops us reading from its peer once
- * that one pipe/buffer is full, so memory per connection is bounded. */
+ * stops us reading from its peer once that one pipe/buffer is full, so memory per
+ * connection is bounded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>

@@ -4,18 +4,16 @@
 #include "l4/l4_tls.h"
 
 #include <ctype.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "core/log.h"
 #include "core/worker.h"
 #include "l4/l4_conn.h"
 #include "l4/l4_route.h"
+#include "net/listen.h"
 #include "tls/tls_client.h"
 #include "tls/tls_info.h"
 #include "tls/tls_io.h"
@@ -53,8 +51,6 @@ static int version_index(const char *v)
     return -1;
 }
 
-/* Runs one handshake step on side s. Returns 1 done, 0 wants I/O, -1 failed (with the
- * reason stored in c->tls->error and c->error). */
 /* True while a server side has received part of a ClientHello and waits for the rest
  * (a partial record in OpenSSL's read-ahead buffer, or a message split over records). */
 static bool hello_incomplete(SSL *ssl)
@@ -65,17 +61,8 @@ static bool hello_incomplete(SSL *ssl)
     return st == TLS_ST_SR_CLNT_HELLO || (st == TLS_ST_BEFORE && SSL_has_pending(ssl));
 }
 
-/* Sends the ACK the kernel holds back. A `tls` listener's sockets start with delayed ACKs
- * (listen_delay_first_ack) so that the ACK of a ClientHello rides on the ServerHello;
- * but when the ClientHello spans segments, a client with Nagle's algorithm on may keep
- * its last, short segment until the first one is acknowledged, and a delayed ACK would
- * then cost it 40 ms and more. */
-static void ack_now(int fd)
-{
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-}
-
+/* Runs one handshake step on side s. Returns 1 done, 0 wants I/O, -1 failed (with the
+ * reason stored in c->tls->error and c->error). */
 static int handshake_step(struct l4_conn *c, struct l4_side *s)
 {
     ERR_clear_error();
@@ -92,8 +79,12 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
     switch (SSL_get_error(s->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         s->readable = false;
+        /* A `tls` listener's sockets start with delayed ACKs so that the ClientHello's
+         * ACK rides on the ServerHello; but a ClientHello spanning segments must be
+         * acknowledged now: a client with Nagle's algorithm on may hold its short last
+         * segment until then, and the delayed ACK would cost it 40 ms and more. */
         if (hello_incomplete(s->ssl))
-            ack_now(s->h.fd);
+            tcp_quickack(s->h.fd, true);
         return 0;
     case SSL_ERROR_WANT_WRITE:
         l4_side_blocked(s);

@@ -39,8 +39,8 @@ fail:;
     return -e;
 }
 
-void listen_delay_first_ack(int fd, bool on)
+void tcp_quickack(int fd, bool on)
 {
-    int quickack = on ? 0 : 1;
+    int quickack = on ? 1 : 0;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &quickack, sizeof(quickack));
 }

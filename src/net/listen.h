@@ -13,10 +13,11 @@
  * ("127.0.0.1:80: Address already in use"). */
 int listen_open(const struct net_addr *a, char *err, size_t errlen);
 
-/* With `on`, sockets accepted from listener fd start with delayed ACKs (TCP_QUICKACK off,
- * inherited): for protocols where the server always answers the client's first bytes
- * (a TLS ClientHello), the ACK then rides on that answer instead of leaving alone.
- * Harmless if it fails (only a packet more). */
-void listen_delay_first_ack(int fd, bool on);
+/* TCP_QUICKACK on socket fd. Off on a listening socket, inherited by the sockets it
+ * accepts: they start with delayed ACKs, so that for protocols where the server always
+ * answers the client's first bytes (a TLS ClientHello) the ACK rides on that answer. On
+ * an established socket, `on` also sends at once an ACK the kernel was holding back.
+ * Harmless if it fails (only a packet more, or one later). */
+void tcp_quickack(int fd, bool on);
 
 #endif

@@ -18,15 +18,19 @@ from tls_certs import pool
 EPOLLOUT = 0x004
 
 
-def socket_inode(local_port, remote_port):
-    """Inode of the loopback TCP socket local_port -> remote_port (from /proc/net/tcp)."""
-    want = (f"0100007F:{local_port:04X}", f"0100007F:{remote_port:04X}")
+def loopback_tcp_sockets():
+    """(local_port, remote_port, inode) of every IPv4 TCP socket, from /proc/net/tcp."""
     with open("/proc/net/tcp") as f:
         for line in f.readlines()[1:]:
             fields = line.split()
-            if (fields[1], fields[2]) == want:
-                return int(fields[9])
-    return None
+            yield (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16),
+                   int(fields[9]))
+
+
+def socket_inode(local_port, remote_port):
+    """Inode of the TCP socket local_port -> remote_port, or None."""
+    return next((i for lp, rp, i in loopback_tcp_sockets()
+                 if (lp, rp) == (local_port, remote_port)), None)
 
 
 def interest(pid, inode):
@@ -129,11 +133,4 @@ def _sluice_ports(pid, remote_port):
             continue
         if link.startswith("socket:["):
             inodes.add(int(link[8:-1]))
-    ports = []
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            rport = int(fields[2].split(":")[1], 16)
-            if rport == remote_port and int(fields[9]) in inodes:
-                ports.append(int(fields[1].split(":")[1], 16))
-    return ports
+    return [lp for lp, rp, i in loopback_tcp_sockets() if rp == remote_port and i in inodes]
