@@ -29,6 +29,7 @@
 #include "core/control.h"
 #include "core/log.h"
 #include "core/runtime.h"
+#include "net/accept.h"
 
 #define ADMIN_MAX_CONNS 64
 #define ADMIN_REFUSING_MAX 16 /* extra connections that get a 503 before being closed */
@@ -61,6 +62,8 @@ struct admin_conn {
 struct admin {
     struct control *control;
     struct io_handler listen; /* fd -1 when the admin server is off */
+    struct accept_episode episode;
+    struct timer resume; /* armed while accepting is paused (out of descriptors) */
     struct net_addr bind;
     struct ah_auth auth;
     struct admin_conn *conns;
@@ -425,14 +428,27 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
     (void)events;
     struct admin *a = (struct admin *)((char *)h - offsetof(struct admin, listen));
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("admin: accept: %s", strerror(errno));
-            return;
+        int fd;
+        enum accept_status st = accept_next(h->fd, NULL, NULL, &fd, &a->episode, "admin", NULL);
+        if (st == ACCEPT_SKIP)
+            continue;
+        if (st == ACCEPT_PAUSE) {
+            /* level-triggered: stop polling, or the loop spins until a descriptor frees */
+            loop_mod(&a->control->loop, &a->listen, 0);
+            timer_arm(&a->control->loop, &a->resume, loop_now(&a->control->loop) + ACCEPT_RETRY_MS);
         }
+        if (st != ACCEPT_OK)
+            return;
         accept_one(a, fd);
     }
+}
+
+/* The pause after a failed accept is over: poll the listening socket again. */
+static void on_resume(struct loop *loop, struct timer *t)
+{
+    struct admin *a = (struct admin *)((char *)t - offsetof(struct admin, resume));
+    if (a->listen.fd >= 0)
+        loop_mod(loop, &a->listen, EPOLLIN);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -476,6 +492,7 @@ static bool is_loopback(const struct net_addr *addr)
 
 static void close_listener(struct admin *a)
 {
+    timer_cancel(&a->control->loop, &a->resume);
     if (a->listen.fd < 0)
         return;
     loop_del(&a->control->loop, &a->listen);
@@ -516,6 +533,7 @@ struct admin *admin_new(struct control *c, char *err, size_t errlen)
     }
     a->control = c;
     a->listen.fd = -1;
+    timer_init(&a->resume, on_resume);
     metrics_note_start();
     const struct cfg_admin *cfg = &c->rt->cfg->admin;
     if (!cfg->enabled)

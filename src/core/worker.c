@@ -11,9 +11,9 @@
 #include "l4/l4_conn.h"
 #include "l4/l4_tls.h"
 #include "l4/pipe_pool.h"
+#include "net/accept.h"
 
 #define ACCEPT_BATCH 64
-#define RESUME_CHECK_MS 50
 
 atomic_int access_log_fd = 1;
 atomic_int access_log_format = LOG_FORMAT_JSON;
@@ -24,6 +24,7 @@ struct accept_handler {
     size_t listener; /* index into w->rt->listeners */
     bool paused;
     bool seen; /* mark for reconciliation */
+    struct accept_episode episode;
 };
 
 /* Reserves a slot in the global and listener counters; false when a limit is reached. */
@@ -59,7 +60,7 @@ static void pause_accept(struct worker *w, struct accept_handler *a)
     loop_mod(&w->loop, &a->h, 0);
     w->accepts_paused = true;
     if (!timer_armed(&w->resume_timer))
-        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + RESUME_CHECK_MS);
+        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + ACCEPT_RETRY_MS);
 }
 
 static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
@@ -78,13 +79,15 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
         }
         union sockaddr_any peer;
         socklen_t len = sizeof(peer);
-        int fd = accept4(h->fd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
+        int fd;
+        enum accept_status st =
+            accept_next(h->fd, &peer.sa, &len, &fd, &a->episode, "listener", l->cfg->name);
+        if (st != ACCEPT_OK) {
             release_slot(l);
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("listener %s: cannot accept: %s; pausing", l->cfg->name, strerror(errno));
+            if (st == ACCEPT_PAUSE)
                 pause_accept(w, a);
-            }
+            if (st == ACCEPT_SKIP)
+                continue;
             return;
         }
         l4_conn_start(w, l, fd, &peer.sa, len);
@@ -115,7 +118,7 @@ static void on_resume_timer(struct loop *loop, struct timer *t)
     }
     w->accepts_paused = still_paused;
     if (still_paused)
-        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + RESUME_CHECK_MS);
+        timer_arm(&w->loop, &w->resume_timer, loop_now(&w->loop) + ACCEPT_RETRY_MS);
 }
 
 void worker_conn_closed(struct worker *w)
