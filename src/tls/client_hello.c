@@ -151,7 +151,10 @@ static bool host_name_ok(char *s, size_t n)
     return label > 0; /* not empty, no trailing dot */
 }
 
-/* server_name: ServerNameList server_name_list<1..2^16-1>. */
+/* server_name: ServerNameList server_name_list<1..2^16-1>. Exactly one entry, of type
+ * host_name, as OpenSSL and BoringSSL require: RFC 6066 forbids two names of one type,
+ * and no other type exists. A router that picked one name out of several (or skipped an
+ * unknown type) could route by a name the server behind it never sees. */
 static int ext_sni(struct ch_cur *c, size_t end, struct ch_info *out, const char **reason)
 {
     size_t list, type, n;
@@ -161,10 +164,10 @@ static int ext_sni(struct ch_cur *c, size_t end, struct ch_info *out, const char
     while (c->off < end) {
         if (!cur_int(c, end, 1, &type) || !cur_int(c, end, 2, &n) || end - c->off < n)
             return fail(reason, "bad server_name entry length", CH_MALFORMED);
-        if (type != SNI_HOST_NAME || out->has_sni) {
-            cur_take(c, end, n, NULL);
-            continue;
-        }
+        if (out->has_sni)
+            return fail(reason, "more than one name in server_name", CH_MALFORMED);
+        if (type != SNI_HOST_NAME)
+            return fail(reason, "server_name entry of unknown type", CH_MALFORMED);
         if (n == 0 || n > CH_SNI_MAX)
             return fail(reason, "bad server name length", CH_MALFORMED);
         cur_take(c, end, n, (uint8_t *)out->sni);

@@ -380,17 +380,28 @@ static void test_hand_sni(void **state)
     u16(&e, 0), u16(&e, 8), u16(&e, 6), u8(&e, 0), u16(&e, 3), put(&e, "a\0b", 3);
     expect_malformed(&e, "invalid server name");
 
-    /* several names: an unknown type first (skipped), then two host_names: first wins */
+    /* two host_names in one list (RFC 6066 §3: at most one name of a type): refused, never
+     * routed by either; OpenSSL answers the same bytes with decode_error */
     e.n = 0;
     u16(&e, 0);
-    u16(&e, 2 + 4 + 7 + 4);
-    u16(&e, 4 + 7 + 4);
+    u16(&e, 2 + 9 + 11);
+    u16(&e, 9 + 11);
+    u8(&e, 0), u16(&e, 6), put(&e, "a.test", 6);
+    u8(&e, 0), u16(&e, 8), put(&e, "evil.com", 8);
+    assert_int_equal(e.n, 4 + 2 + 9 + 11);
+    expect_malformed(&e, "more than one name in server_name");
+
+    /* an entry of another type, alone or before a host_name: refused too */
+    e.n = 0;
+    u16(&e, 0);
+    u16(&e, 2 + 4 + 9);
+    u16(&e, 4 + 9);
     u8(&e, 7), u16(&e, 1), put(&e, "z", 1);
-    u8(&e, 0), u16(&e, 4), put(&e, "one.", 3), put(&e, "x", 1);
-    u8(&e, 0), u16(&e, 1), put(&e, "t", 1);
-    assert_int_equal(e.n, 4 + 2 + 4 + 7 + 4);
-    assert_int_equal(hand_parse(&e, &ci, NULL), CH_OK);
-    assert_string_equal(ci.sni, "onex");
+    u8(&e, 0), u16(&e, 6), put(&e, "a.test", 6);
+    expect_malformed(&e, "server_name entry of unknown type");
+    e.n = 0;
+    u16(&e, 0), u16(&e, 6), u16(&e, 4), u8(&e, 1), u16(&e, 1), put(&e, "z", 1);
+    expect_malformed(&e, "server_name entry of unknown type");
 
     /* duplicate server_name extension */
     e.n = 0;
