@@ -66,7 +66,7 @@ void api_server_json(struct strbuf *sb, const struct server *s, uint64_t now_ms)
     if (drain)
         kv_u(sb, "drain_ms_left", drain > now_ms ? drain - now_ms : 0);
     sb_puts(sb, ",\"health\":{");
-    sb_printf(sb, "\"checked\":%s", s->has_probe ? "true" : "false");
+    sb_printf(sb, "\"checked\":%s", atomic_load(&s->has_probe) ? "true" : "false");
     sb_json_kv_str(sb, "last_check", s->last_check);
     if (s->last_change_ms && s->last_change_ms <= now_ms)
         sb_printf(sb, ",\"last_change_seconds_ago\":%.3f",

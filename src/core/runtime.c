@@ -178,14 +178,9 @@ static int build_backend(struct runtime *rt, struct runtime *prev, size_t idx, c
     for (size_t j = 0; j < cb->n_servers; j++) {
         const struct cfg_server *cs = &cb->servers[j];
         struct server *old = runtime_find_server(prev, cb->name, cs->address);
-        if (old && old->has_probe == cb->health.enabled) {
+        if (old) {
+            /* kept whatever else changed (settings applied by apply_kept_servers) */
             b->servers[j] = server_ref(old);
-            /* the config weight may have changed; admin overrides are kept */
-            if (old->config_weight != cs->weight) {
-                old->config_weight = cs->weight;
-                atomic_store(&old->lb.weight, cs->weight);
-            }
-            old->lb.backup = cs->backup;
         } else {
             b->servers[j] = server_new(cb->name, cs, cb->health.enabled, rt->workers);
         }
@@ -212,6 +207,27 @@ nomem:
     free(states);
     snprintf(err, errlen, "out of memory");
     return -ENOMEM;
+}
+
+/* The build succeeded: servers kept from the previous snapshot take the new settings of
+ * the file. Only now, so that a rejected reload changes nothing. A weight set through the
+ * admin API stays unless the file's weight for that server changed; health, counters,
+ * open connections and admin state always stay. */
+static void apply_kept_servers(struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_backends; i++) {
+        const struct cfg_backend *cb = rt->backends[i].cfg;
+        for (size_t j = 0; j < rt->backends[i].n_servers; j++) {
+            struct server *s = rt->backends[i].servers[j];
+            const struct cfg_server *cs = &cb->servers[j];
+            if (s->config_weight != cs->weight) {
+                s->config_weight = cs->weight;
+                atomic_store(&s->lb.weight, cs->weight);
+            }
+            s->lb.backup = cs->backup;
+            server_set_probed(s, cb->health.enabled);
+        }
+    }
 }
 
 struct runtime *runtime_build(struct config *cfg, struct runtime *prev, int workers, char *err,
@@ -243,6 +259,7 @@ struct runtime *runtime_build(struct config *cfg, struct runtime *prev, int work
         if (build_listener(rt, prev, i, err, errlen) < 0)
             goto fail;
     }
+    apply_kept_servers(rt);
     return rt;
 fail:
     give_back_fds(rt, prev);

@@ -207,6 +207,12 @@ static struct probe *probe_new(struct prober *p, struct server *s, const struct 
     e->b = b;
     e->b_idx = b_idx;
     probe_state_init(&e->st);
+    if (atomic_load(&s->healthy)) {
+        /* a server that was serving without a probe (health block added by a reload)
+         * stays up until unhealthy_threshold failures, like any server seen healthy */
+        e->st.up = true;
+        e->st.seen_success = true;
+    }
     /* the first check runs at once, so a fresh start becomes healthy quickly */
     if (timer_arm(p->loop, &e->timer, loop_now(p->loop)) < 0) {
         server_unref(e->s);
@@ -297,7 +303,7 @@ void prober_sync(struct prober *p, struct runtime *rt)
     size_t n_want = 0;
     for (size_t i = 0; i < rt->n_backends; i++)
         for (size_t j = 0; j < rt->backends[i].n_servers; j++)
-            n_want += rt->backends[i].servers[j]->has_probe;
+            n_want += atomic_load(&rt->backends[i].servers[j]->has_probe);
     struct want *want = calloc(n_want ? n_want : 1, sizeof(*want));
     struct probe **next = calloc(n_want ? n_want : 1, sizeof(*next));
     struct tls_client **tls = NULL;
@@ -312,7 +318,7 @@ void prober_sync(struct prober *p, struct runtime *rt)
     for (size_t i = 0; i < rt->n_backends; i++) {
         const struct rt_backend *b = &rt->backends[i];
         for (size_t j = 0; j < b->n_servers; j++)
-            if (b->servers[j]->has_probe)
+            if (atomic_load(&b->servers[j]->has_probe))
                 want[k++] = (struct want){b->servers[j], b, i};
     }
     qsort(want, n_want, sizeof(*want), want_cmp);

@@ -39,7 +39,7 @@ struct server *server_new(const char *backend, const struct cfg_server *cs, bool
     atomic_init(&s->lb.weight, cs->weight);
     s->lb.backup = cs->backup;
     s->lb.hash_id = lb_hash(cs->address, strlen(cs->address));
-    s->has_probe = has_probe;
+    atomic_init(&s->has_probe, has_probe);
     s->workers = workers;
     atomic_init(&s->admin, SERVER_ENABLED);
     atomic_init(&s->healthy, !has_probe);
@@ -105,7 +105,8 @@ bool server_passive_failure(struct server *s, unsigned threshold)
     unsigned n = atomic_fetch_add(&s->passive_failures, 1) + 1;
     /* Only a probe can bring a server back, so without one live traffic never marks it
      * down (the balancer's retry already steps around a failing server). */
-    if (!s->has_probe || threshold == 0 || n != threshold || !atomic_load(&s->healthy))
+    if (!atomic_load(&s->has_probe) || threshold == 0 || n != threshold ||
+        !atomic_load(&s->healthy))
         return false;
     atomic_store(&s->healthy, false);
     server_update_usable(s);
@@ -162,4 +163,21 @@ const char *server_admin_name(int admin)
     default:
         return "enabled";
     }
+}
+
+void server_set_probed(struct server *s, bool probed)
+{
+    if (atomic_load(&s->has_probe) == probed)
+        return;
+    atomic_store(&s->has_probe, probed);
+    s->probe_successes = s->probe_failures = 0;
+    if (probed) {
+        snprintf(s->last_check, sizeof(s->last_check), "%s",
+                 "health check added by a reload: waiting for its first probe");
+        return;
+    }
+    snprintf(s->last_check, sizeof(s->last_check), "%s", "no health check configured");
+    atomic_store(&s->passive_failures, 0);
+    atomic_store(&s->healthy, true);
+    server_update_usable(s);
 }

@@ -36,13 +36,13 @@ struct server {
     struct net_addr addr;
     struct lb_server_state lb;
     int config_weight;
-    bool has_probe;
-    atomic_int admin;                        /* enum server_admin */
-    atomic_bool healthy;                     /* probes (or true without probes) */
-    atomic_bool removed;                     /* dropped from the config by a reload */
-    atomic_ullong drain_deadline;            /* monotonic ms when draining ends; 0 = not draining */
-    atomic_uint passive_failures;            /* consecutive connect failures on live traffic */
-    atomic_uint rr_addr;                     /* rotates over resolved addresses */
+    atomic_bool has_probe;        /* the backend has a health block (a reload may change it) */
+    atomic_int admin;             /* enum server_admin */
+    atomic_bool healthy;          /* probes (or true without probes) */
+    atomic_bool removed;          /* dropped from the config by a reload */
+    atomic_ullong drain_deadline; /* monotonic ms when draining ends; 0 = not draining */
+    atomic_uint passive_failures; /* consecutive connect failures on live traffic */
+    atomic_uint rr_addr;          /* rotates over resolved addresses */
     _Atomic(struct server_addrs *) resolved; /* NULL until a name resolves; IPs: fixed */
     /* health detail for the status API (written by the main thread) */
     char last_check[160];
@@ -75,6 +75,12 @@ void server_passive_success(struct server *s);
 /* Replaces the resolved address set (main thread). The old set is retired, not freed at
  * once, since workers may be reading it; retired sets are freed with the server. */
 void server_set_addrs(struct server *s, const struct server_addrs *addrs);
+
+/* A reload kept this server and changed whether its backend has a `health` block (main
+ * thread). Gaining a probe, the server keeps its current health until the probes decide;
+ * losing it, the server is healthy (nothing checks it any more). Counters, connections,
+ * admin state and weight are untouched. */
+void server_set_probed(struct server *s, bool probed);
 
 const char *server_admin_name(int admin);
 
