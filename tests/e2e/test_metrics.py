@@ -395,6 +395,9 @@ def test_counts_per_listener_and_direction(sluice, demo):
 
 
 def test_contract_names_and_exact_counts(sluice, demo):
+    """The fixed contract's families with their types and labels; after five echoed
+    connections and one held open, every listener, server and histogram value is exact;
+    reloads count by result and counters survive them."""
     servers = [demo("echo"), demo("echo")]
     port, aport = free_port(), free_port()
     s = sluice(admin_config(port, [d.address for d in servers], aport))
@@ -436,7 +439,7 @@ def test_contract_names_and_exact_counts(sluice, demo):
     done = s.access_log(5)
     assert_histogram_holds(samples, "sluice_connection_duration_seconds",
                            ms_to_s(done, "duration_ms"), listener="front")
-    # connect times: the five closed ones are in the log, the held one is not yet
+    # a connect time is observed at connect: the held connection's is in already
     _, _, connects = histogram_of(samples, "sluice_backend_connect_duration_seconds",
                                   backend="pool")
     assert connects == 6
@@ -453,6 +456,13 @@ def test_contract_names_and_exact_counts(sluice, demo):
     held.close()
     wait_for(lambda: value(fetch(admin)[1], "sluice_connections_active", listener="front") == 0,
              scaled(5), what="active back to 0")
+    entries = s.access_log(6)
+    _, samples = fetch(admin)
+    assert_histogram_holds(samples, "sluice_backend_connect_duration_seconds",
+                           ms_to_s(entries, "connect_ms"), backend="pool")
+    assert_histogram_holds(samples, "sluice_connection_duration_seconds",
+                           ms_to_s(entries, "duration_ms"), listener="front")
+    assert value(samples, "sluice_listener_refused_total", listener="front") == 0
 
     # reload results: one good SIGHUP, one broken one
     s.reload()
@@ -544,6 +554,8 @@ def _self_signed(tmp_path):
 
 
 def test_tls_handshake_metrics(sluice, demo, tmp_path):
+    """Completed handshakes by version, one failed handshake (plain text), and the
+    handshake duration counting completed ones only. More in test_metrics_tls.py."""
     d = demo("echo")
     cert, key = _self_signed(tmp_path)
     port, aport = free_port(), free_port()
@@ -576,7 +588,10 @@ def test_tls_handshake_metrics(sluice, demo, tmp_path):
     families, samples = fetch(admin)
     assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.3") == 2
     assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.2") == 1
+    assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.1") == 0
+    assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1") == 0
     assert value(samples, "sluice_tls_handshake_errors_total", listener="secure") == 1
+    assert value(samples, "sluice_listener_refused_total", listener="secure") == 0
     assert value(samples, "sluice_tls_handshake_duration_seconds_count", listener="secure") == 3
     s.stop()
 
