@@ -42,7 +42,8 @@ def test_connection_duration_in_seconds_and_buckets(sluice, demo):
     # a connection held ~0.5 s adds ~0.5 s to _sum and one observation above 0.25 s
     local, client_side = hold(port, 0.5)
     e = s.log_for(local)
-    assert 0.5 <= e["duration_ms"] / 1000 <= client_side + 0.05, (e, client_side)
+    # sluice sees the close a little after the client made it (its loop may be busy)
+    assert 0.5 <= e["duration_ms"] / 1000 <= client_side + scaled(0.5), (e, client_side)
     after, sum1, count1 = histogram_of(fetch(admin)[1], "sluice_connection_duration_seconds",
                                        listener="timed")
     assert count1 == 3

@@ -171,7 +171,8 @@ def test_handshakes_by_version_and_their_duration(sluice, demo, pki):
                                          listener="secure")
     assert count == 4
     v = total - fast_sum  # the slow handshake alone
-    assert 0.3 <= v <= min(client_side, slow["duration_ms"] / 1000) + 0.002, (v, slow)
+    # (+10 ms: sluice's clock counts whole milliseconds)
+    assert 0.3 <= v <= min(client_side, slow["duration_ms"] / 1000) + 0.01, (v, slow)
     # each fast handshake took at most fast_sum: every bound from fast_sum up holds the
     # three, and the slow one from v up
     above, between = [le for le in BOUNDS if le >= max(v, fast_sum)], \
