@@ -171,8 +171,8 @@ static void listener_metrics(struct strbuf *sb, const struct runtime *rt)
                     "Bytes sent to clients (counted when a connection ends).",
                     offsetof(struct listener_slot, bytes_out));
     listener_family(sb, rt, "sluice_listener_refused_total", "counter",
-                    "Connections closed before reaching a server (limits, no route, bad "
-                    "PROXY header, no usable server).",
+                    "Connections closed without trying a server: no route, no usable "
+                    "server, bad PROXY header, unreadable passthrough ClientHello.",
                     offsetof(struct listener_slot, refused));
 
     header(sb, "sluice_connection_duration_seconds", "histogram",
@@ -228,8 +228,8 @@ static void backend_metrics(struct strbuf *sb, const struct runtime *rt)
                   "Failed connection attempts to each server (refused, timed out, TLS).",
                   server_sum, offsetof(struct server_slot, connect_failures));
     server_family(sb, rt, "sluice_server_connections_total", "counter",
-                  "Connections established to each server.", server_sum,
-                  offsetof(struct server_slot, connections));
+                  "Connections established to each server (after TLS for TLS backends).",
+                  server_sum, offsetof(struct server_slot, connections));
     server_family(sb, rt, "sluice_server_up", "gauge",
                   "1 when the server passes its health checks (or has none), else 0.", get_up, 0);
     server_family(sb, rt, "sluice_server_weight", "gauge",

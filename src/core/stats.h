@@ -41,8 +41,9 @@ struct listener_slot {
     _Alignas(64) atomic_ulong connections;
     atomic_ulong bytes_in, bytes_out;
     atomic_ulong tls_handshakes[TLS_VERSIONS];
-    atomic_ulong tls_handshake_errors;
-    atomic_ulong refused; /* closed before reaching a server: limits, no route, bad header */
+    atomic_ulong tls_handshake_errors; /* with clients: failed or timed out */
+    atomic_ulong refused; /* declined without trying a server: no route, no usable server,
+                             bad PROXY header, unreadable ClientHello (see l4_conn.c) */
     struct histogram duration;
     struct histogram tls_handshake;
 };
@@ -65,8 +66,8 @@ struct backend_stats {
 };
 
 struct server_slot {
-    _Alignas(64) atomic_ulong connections;
-    atomic_ulong connect_failures;
+    _Alignas(64) atomic_ulong connections; /* established (after TLS for TLS backends) */
+    atomic_ulong connect_failures;         /* attempts refused, timed out or failed in TLS */
     atomic_ulong bytes_in, bytes_out;
 };
 

@@ -238,7 +238,6 @@ void l4_connect_next(struct l4_conn *c)
         c->server = server_ref(s);
         atomic_fetch_add(&s->lb.active, 1);
         c->counted_server = true;
-        counter_add(&s->slots[c->w->index].connections, 1);
         if (l4_connect_server(c) == 0)
             return;
         /* immediate failure: count it and try the next one */
@@ -354,9 +353,6 @@ static void finish_connect(struct l4_conn *c)
     server_passive_success(c->server);
     if (c->srv.out_armed)
         set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
-    uint64_t now = loop_now(&c->w->loop);
-    c->connect_ms = now - c->connect_start_ms;
-    hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
     if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
         l4_conn_close(c, "server_error");
         return;
@@ -375,8 +371,12 @@ static void finish_connect(struct l4_conn *c)
 
 void l4_established(struct l4_conn *c)
 {
+    uint64_t now = loop_now(&c->w->loop);
+    c->connect_ms = now - c->connect_start_ms;
+    hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
+    counter_add(&c->server->slots[c->w->index].connections, 1);
     c->state = L4_ESTABLISHED;
-    c->last_io_ms = loop_now(&c->w->loop);
+    c->last_io_ms = now;
     if (c->client.ssl || c->srv.ssl)
         c->use_splice = false;
     l4_conn_rearm(c);
@@ -533,6 +533,35 @@ static void on_timer(struct loop *loop, struct timer *t)
 
 /* ---- close ---- */
 
+/* Terminations of connections that sluice declined to forward without trying a server
+ * (sluice_listener_refused_total). A client that leaves first, a failed TLS handshake
+ * (counted apart) and a failed connect (counted per server) are not refusals. */
+static const char *const refusals[] = {"no_route",         "no_server",
+                                       "bad_proxy_header", "hello_timeout",
+                                       "bad_client_hello", "client_hello_too_large"};
+
+static bool is_refusal(const char *termination)
+{
+    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
+        if (strcmp(termination, refusals[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Counts how c ended in the counters that classify failures: a refusal; a TLS handshake
+ * with the client that failed or timed out (state TLS_ACCEPT); a TLS handshake with the
+ * server that failed or timed out, which is a failed connection attempt to that server. */
+static void count_outcome(struct l4_conn *c, struct listener_slot *ls, const char *termination)
+{
+    bool tls_error = strcmp(termination, "tls_error") == 0;
+    if (is_refusal(termination))
+        counter_add(&ls->refused, 1);
+    else if (tls_error && c->state == L4_TLS_ACCEPT)
+        counter_add(&ls->tls_handshake_errors, 1);
+    else if (tls_error && c->state == L4_TLS_CONNECT && c->server)
+        counter_add(&c->server->slots[c->w->index].connect_failures, 1);
+}
+
 static void abort_with_reset(int fd)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -556,8 +585,7 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
         counter_add(&ss->bytes_in, c->bytes_in);
         counter_add(&ss->bytes_out, c->bytes_out);
     }
-    if (!c->server && !c->backend)
-        counter_add(&ls->refused, 1);
+    count_outcome(c, ls, termination);
     l4_log_access(c, termination);
 
     /* a reset on one side is passed on as a reset to the other */

@@ -124,7 +124,8 @@ void l4_dir_release(struct l4_conn *c, struct l4_dir *d);
 void l4_connect_next(struct l4_conn *c);
 /* Starts a non-blocking connect to c->server. Returns 0, or -1 with c->error set. */
 int l4_connect_server(struct l4_conn *c);
-/* Both ends are ready: start pumping. */
+/* Both ends are ready (TLS to the server included): counts the server connection (its
+ * connect time from the first attempt, connections_total) and starts pumping. */
 void l4_established(struct l4_conn *c);
 
 /* Side s answered EAGAIN to a write: clears `writable` and, the first time, adds EPOLLOUT

@@ -26,7 +26,7 @@ static void log_json(struct l4_conn *c, const char *termination, struct strbuf *
     kv_num(sb, "bytes_in", c->bytes_in);
     kv_num(sb, "bytes_out", c->bytes_out);
     kv_num(sb, "duration_ms", duration);
-    if (c->connect_ms || c->state == L4_ESTABLISHED || c->state == L4_TLS_CONNECT)
+    if (c->state == L4_ESTABLISHED) /* connected, TLS to the server included */
         kv_num(sb, "connect_ms", c->connect_ms);
     else
         sb_puts(sb, ",\"connect_ms\":null");

@@ -191,8 +191,7 @@ void l4_tls_accept_step(struct l4_conn *c)
     int r = handshake_step(c, &c->client);
     if (r == 0)
         return;
-    if (r < 0) {
-        counter_add(&ls->tls_handshake_errors, 1);
+    if (r < 0) { /* counted as a handshake error by l4_conn_close */
         log_debug("listener %s: TLS handshake failed: %s", c->listener->cfg->name, c->error);
         l4_conn_close(c, "tls_error");
         return;

@@ -1,16 +1,24 @@
 """GET /metrics: the whole output parses as Prometheus text exposition 0.0.4 (checked by a
-strict parser below), the contract's metric names are there, and after known traffic the
-counters and histogram counts are exact."""
+strict parser below); the exposed families are exactly those of the docs' metrics table,
+with their types and labels; after known traffic the counters, gauges and histograms are
+exact (histograms observation by observation against the access log); the process_*
+metrics agree with /proc.
+
+More per-metric tests: test_metrics_refused.py (the refused counter, reason by reason,
+and sluice_server_up), test_metrics_tls.py (TLS handshakes, errors, durations; TLS to
+servers), test_metrics_durations.py (duration histograms against the clock). The helpers
+here (fetch, value, histogram_of, assert_histogram_holds) are shared with them."""
 import math
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
 
-from helpers import (connect, echo_many, free_port, l4_config, recv_line, scaled, wait_for)
+from helpers import (connect, echo_many, free_port, l4_config, recv_exact, recv_line, scaled,
+                     wait_for)
 from test_admin import Admin, admin_config
+from tls_certs import client_context, pki, tls_connect, tls_listener  # noqa: F401
 
 CONTRACT = {
     "sluice_connections_total": ("counter", {"listener"}),
@@ -243,7 +251,153 @@ def value(samples, name, **labels):
     return samples[key]
 
 
+# Histogram bucket bounds (seconds) as docs/operations.md lists them.
+BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+
+def histogram_of(samples, family, **labels):
+    """({le: cumulative count} with math.inf for +Inf, _sum, _count) of one series."""
+    buckets = {}
+    for (name, lab), v in samples.items():
+        d = dict(lab)
+        le = d.pop("le", None)
+        if name == family + "_bucket" and d == labels:
+            buckets[float(le.replace("Inf", "inf"))] = v
+    return (buckets, value(samples, family + "_sum", **labels),
+            value(samples, family + "_count", **labels))
+
+
+def assert_histogram_holds(samples, family, observed, **labels):
+    """The series holds exactly the observations `observed` (seconds): every bucket's
+    cumulative count, _count, and _sum (printed with 6 decimals). Observations come from
+    the access log (duration_ms, connect_ms), which sluice computes from the same clock
+    reading, so a unit error on either side or a misplaced bucket shows."""
+    buckets, total, count = histogram_of(samples, family, **labels)
+    assert sorted(buckets) == BOUNDS + [math.inf], sorted(buckets)
+    want = {le: sum(1 for v in observed if v <= le) for le in BOUNDS + [math.inf]}
+    assert buckets == want, (labels, buckets, sorted(observed))
+    assert count == len(observed)
+    assert abs(total - sum(observed)) <= 1e-6 * (len(observed) + 1), (total, sum(observed))
+
+
+def ms_to_s(entries, field):
+    """The access log's millisecond field as seconds (the same division the C side does
+    on microseconds: both are exact to the nearest double)."""
+    return [e[field] / 1000 for e in entries]
+
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")
+
+
+def documented_metrics():
+    """{name: (type, set of labels)} from the metrics table of docs/operations.md."""
+    text = open(DOCS).read()
+    section = text.split("\n## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    table = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`") and cells[1] in TYPES:
+            labels = set(re.findall(r"`([a-z_]+)`", cells[2]))
+            table[cells[0].strip("`")] = (cells[1], labels)
+    return table
+
+
+def test_exposed_families_match_the_documentation(sluice, demo, pki):
+    """Every family in the docs' metrics table is exposed with the documented type, HELP
+    and labels (on every sample), and nothing undocumented is exposed; the fixed
+    contract's names are among them. With a tcp and a tls listener, so that the TLS
+    families have samples."""
+    d = demo("echo")
+    port, tport, aport = free_port(), free_port(), free_port()
+    s = sluice(l4_config(
+        listeners=[{"name": "plain", "bind": f"127.0.0.1:{port}", "backend": "pool"},
+                   tls_listener(tport, [pki.a_ec], name="secure")],
+        backends=[{"name": "pool", "servers": [{"address": d.address}]}],
+        admin={"bind": f"127.0.0.1:{aport}"}))
+    s.wait_listening([aport])
+    docs = documented_metrics()
+    assert len(docs) >= 20, docs
+    for name, (mtype, labels) in CONTRACT.items():
+        assert name in docs and docs[name][0] == mtype, name
+        if labels is not None:
+            assert docs[name][1] == labels, name
+    families, samples = fetch(Admin(aport))
+    assert set(families) == set(docs), set(families) ^ set(docs)
+    types = {n: f["type"] for n, f in families.items()}
+    with_samples = set()
+    for name, (mtype, _) in docs.items():
+        assert families[name]["type"] == mtype, name
+        assert families[name]["help"], name
+    for (name, labels), _ in samples.items():
+        family = _family_of(name, types)
+        with_samples.add(family)
+        got = {k for k, _ in labels} - ({"le"} if name.endswith("_bucket") else set())
+        assert got == docs[family][1], (name, got, docs[family][1])
+    # only the declared HTTP families have no samples yet
+    assert set(docs) - with_samples == {"sluice_requests_total",
+                                        "sluice_request_duration_seconds"}
+    s.stop()
+
+
+def test_counts_per_listener_and_direction(sluice, demo):
+    """Two listeners on one banner backend (it sends "b\n" first, then echoes): each
+    listener's counters hold its own traffic only; received and sent are told apart;
+    the process gauge is the sum of the listeners' gauges."""
+    d = demo("banner", name="b")
+    p1, p2, aport = free_port(), free_port(), free_port()
+    s = sluice(l4_config(
+        listeners=[{"name": "one", "bind": f"127.0.0.1:{p1}", "backend": "pool"},
+                   {"name": "two", "bind": f"127.0.0.1:{p2}", "backend": "pool"}],
+        backends=[{"name": "pool", "servers": [{"address": d.address}]}],
+        admin={"bind": f"127.0.0.1:{aport}"}))
+    s.wait_listening([aport])
+    admin = Admin(aport)
+    for _ in range(2):
+        c = connect(p1)
+        assert recv_line(c) == "b"
+        c.sendall(b"x" * 10)
+        assert recv_exact(c, 10) == b"x" * 10
+        c.close()
+    s.access_log(2)
+    held = []
+    for p, n in ((p1, 3), (p2, 100)):
+        c = connect(p)
+        assert recv_line(c) == "b"
+        c.sendall(b"y" * n)
+        assert recv_exact(c, n) == b"y" * n
+        held.append(c)
+    samples = fetch(admin)[1]
+    assert value(samples, "sluice_connections_total", listener="one") == 3
+    assert value(samples, "sluice_connections_total", listener="two") == 1
+    assert value(samples, "sluice_connections_active", listener="one") == 1
+    assert value(samples, "sluice_connections_active", listener="two") == 1
+    assert value(samples, "sluice_process_connections_active") == 2
+    assert value(samples, "sluice_backend_connections_active", backend="pool",
+                 server=d.address) == 2
+    # bytes count when a connection ends: only the two closed ones so far
+    assert value(samples, "sluice_bytes_received_total", listener="one") == 20
+    assert value(samples, "sluice_bytes_sent_total", listener="one") == 24
+    assert value(samples, "sluice_bytes_received_total", listener="two") == 0
+    assert value(samples, "sluice_bytes_sent_total", listener="two") == 0
+    for c in held:
+        c.close()
+    s.access_log(4)
+    samples = fetch(admin)[1]
+    assert value(samples, "sluice_bytes_received_total", listener="one") == 23
+    assert value(samples, "sluice_bytes_sent_total", listener="one") == 29
+    assert value(samples, "sluice_bytes_received_total", listener="two") == 100
+    assert value(samples, "sluice_bytes_sent_total", listener="two") == 102
+    assert value(samples, "sluice_connections_active", listener="one") == 0
+    assert value(samples, "sluice_process_connections_active") == 0
+    assert value(samples, "sluice_backend_connections_active", backend="pool",
+                 server=d.address) == 0
+    s.stop()
+
+
 def test_contract_names_and_exact_counts(sluice, demo):
+    """The fixed contract's families with their types and labels; after five echoed
+    connections and one held open, every listener, server and histogram value is exact;
+    reloads count by result and counters survive them."""
     servers = [demo("echo"), demo("echo")]
     port, aport = free_port(), free_port()
     s = sluice(admin_config(port, [d.address for d in servers], aport))
@@ -281,11 +435,14 @@ def test_contract_names_and_exact_counts(sluice, demo):
     assert value(samples, "sluice_connections_active", listener="front") == 1
     assert value(samples, "sluice_bytes_received_total", listener="front") == sum(sizes)
     assert value(samples, "sluice_bytes_sent_total", listener="front") == sum(sizes)
-    assert value(samples, "sluice_connection_duration_seconds_count", listener="front") == 5
-    assert value(samples, "sluice_connection_duration_seconds_bucket", listener="front",
-                 le="+Inf") == 5
-    assert value(samples, "sluice_connection_duration_seconds_sum", listener="front") >= 0
-    assert value(samples, "sluice_backend_connect_duration_seconds_count", backend="pool") == 6
+    # the five closed connections, observation by observation (the held one is not in yet)
+    done = s.access_log(5)
+    assert_histogram_holds(samples, "sluice_connection_duration_seconds",
+                           ms_to_s(done, "duration_ms"), listener="front")
+    # a connect time is observed at connect: the held connection's is in already
+    _, _, connects = histogram_of(samples, "sluice_backend_connect_duration_seconds",
+                                  backend="pool")
+    assert connects == 6
     per_server = [value(samples, "sluice_server_connections_total", backend="pool",
                         server=d.address) for d in servers]
     assert sum(per_server) == 6
@@ -299,6 +456,13 @@ def test_contract_names_and_exact_counts(sluice, demo):
     held.close()
     wait_for(lambda: value(fetch(admin)[1], "sluice_connections_active", listener="front") == 0,
              scaled(5), what="active back to 0")
+    entries = s.access_log(6)
+    _, samples = fetch(admin)
+    assert_histogram_holds(samples, "sluice_backend_connect_duration_seconds",
+                           ms_to_s(entries, "connect_ms"), backend="pool")
+    assert_histogram_holds(samples, "sluice_connection_duration_seconds",
+                           ms_to_s(entries, "duration_ms"), listener="front")
+    assert value(samples, "sluice_listener_refused_total", listener="front") == 0
 
     # reload results: one good SIGHUP, one broken one
     s.reload()
@@ -314,42 +478,69 @@ def test_contract_names_and_exact_counts(sluice, demo):
     s.stop()
 
 
-def test_connect_failures_and_server_down(sluice, demo):
+def test_connect_failures_refused_and_connections_established(sluice, demo):
+    """A refused connect counts one failure on that server and no connection: a client
+    sent to the dead server first logs retries=1, so the failures equal the retries."""
     live = demo("echo")
     dead = f"127.0.0.1:{free_port()}"
     port, aport = free_port(), free_port()
     s = sluice(admin_config(port, [dead, live.address], aport, retries=1))
     s.wait_listening([aport])
     admin = Admin(aport)
-    for _ in range(4):
+    for _ in range(6):
         c = connect(port)
         c.sendall(b"hi")
         assert c.recv(2) == b"hi"
         c.close()
-    s.access_log(4)
+    entries = s.access_log(6)
+    retried = sum(e["retries"] for e in entries)
+    assert retried >= 1, entries  # round robin over two servers: some went to `dead` first
     _, samples = fetch(admin)
-    fails = value(samples, "sluice_backend_connect_failures_total", backend="pool", server=dead)
-    assert fails >= 1
+    assert value(samples, "sluice_backend_connect_failures_total", backend="pool",
+                 server=dead) == retried
     assert value(samples, "sluice_backend_connect_failures_total", backend="pool",
                  server=live.address) == 0
     assert value(samples, "sluice_server_connections_total", backend="pool",
-                 server=live.address) == 4
+                 server=live.address) == 6
+    assert value(samples, "sluice_server_connections_total", backend="pool", server=dead) == 0
+    # no health check configured: failed connects do not mark it down (docs: "or has none")
+    assert value(samples, "sluice_server_up", backend="pool", server=dead) == 1
     s.stop()
 
 
 def test_server_admin_state_and_weight_metrics(sluice, demo):
+    """Each admin state shows as exactly one 1 among the three `state` series; the weight
+    gauge follows the configuration, the API (0 included) and a reload."""
     d = demo("banner", name="a")
     port, aport = free_port(), free_port()
-    s = sluice(admin_config(port, [d.address], aport))
+    text = l4_config(
+        listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "backend": "pool"}],
+        backends=[{"name": "pool", "servers": [{"address": d.address, "weight": 3}]}],
+        admin={"bind": f"127.0.0.1:{aport}"})
+    s = sluice(text)
     s.wait_listening([aport])
     admin = Admin(aport)
+
+    def states():
+        samples = fetch(admin)[1]
+        return {st: value(samples, "sluice_server_admin_state", backend="pool",
+                          server=d.address, state=st) for st in ("enabled", "drain", "disabled")}
+
+    def weight():
+        return value(fetch(admin)[1], "sluice_server_weight", backend="pool", server=d.address)
+
+    assert states() == {"enabled": 1, "drain": 0, "disabled": 0}
+    assert weight() == 3
     assert admin.patch_server("pool", d.address, {"state": "drain", "weight": 9})[0] == 200
-    _, samples = fetch(admin)
-    assert value(samples, "sluice_server_admin_state", backend="pool", server=d.address,
-                 state="drain") == 1
-    assert value(samples, "sluice_server_admin_state", backend="pool", server=d.address,
-                 state="enabled") == 0
-    assert value(samples, "sluice_server_weight", backend="pool", server=d.address) == 9
+    assert states() == {"enabled": 0, "drain": 1, "disabled": 0}
+    assert weight() == 9
+    assert admin.patch_server("pool", d.address, {"state": "disabled", "weight": 0})[0] == 200
+    assert states() == {"enabled": 0, "drain": 0, "disabled": 1}
+    assert weight() == 0
+    assert admin.patch_server("pool", d.address, {"state": "enabled"})[0] == 200
+    assert states() == {"enabled": 1, "drain": 0, "disabled": 0}
+    s.reload(text.replace("weight: 3", "weight: 5"))
+    wait_for(lambda: weight() == 5, scaled(5), what="the reloaded weight")
     s.stop()
 
 
@@ -363,6 +554,8 @@ def _self_signed(tmp_path):
 
 
 def test_tls_handshake_metrics(sluice, demo, tmp_path):
+    """Completed handshakes by version, one failed handshake (plain text), and the
+    handshake duration counting completed ones only. More in test_metrics_tls.py."""
     d = demo("echo")
     cert, key = _self_signed(tmp_path)
     port, aport = free_port(), free_port()
@@ -395,21 +588,79 @@ def test_tls_handshake_metrics(sluice, demo, tmp_path):
     families, samples = fetch(admin)
     assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.3") == 2
     assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.2") == 1
+    assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1.1") == 0
+    assert value(samples, "sluice_tls_handshakes_total", listener="secure", version="TLSv1") == 0
     assert value(samples, "sluice_tls_handshake_errors_total", listener="secure") == 1
+    assert value(samples, "sluice_listener_refused_total", listener="secure") == 0
     assert value(samples, "sluice_tls_handshake_duration_seconds_count", listener="secure") == 3
     s.stop()
 
 
-def test_build_and_process_metrics(sluice, demo):
+def proc_stat(pid):
+    """(utime + stime in seconds, start time since the epoch) from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as f:
+        btime = next(int(line.split()[1]) for line in f if line.startswith("btime "))
+    # fields[0] is field 3 (state): utime 14, stime 15, starttime 22
+    return (int(fields[11]) + int(fields[12])) / tick, btime + int(fields[19]) / tick
+
+
+def proc_rss(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_build_and_process_metrics(sluice, demo, pki):
+    """build_info carries the running version; the process_* metrics agree with what
+    /proc says about the process (read just before and just after the scrape), and the
+    CPU counter grows with CPU work (TLS handshakes with an RSA key)."""
     d = demo("echo")
     port, aport = free_port(), free_port()
-    s = sluice(admin_config(port, [d.address], aport))
+    s = sluice(l4_config(
+        listeners=[tls_listener(port, [pki.default], name="secure")],
+        backends=[{"name": "pool", "servers": [{"address": d.address}]}],
+        admin={"bind": f"127.0.0.1:{aport}"}))
     s.wait_listening([aport])
-    families, samples = fetch(Admin(aport))
+    admin = Admin(aport)
+    pid = s.proc.pid
+
+    families, samples = fetch(admin)
     info = [k for k in samples if k[0] == "sluice_build_info"]
-    assert len(info) == 1 and dict(info[0][1])["version"]
-    assert value(samples, "process_start_time_seconds") > 1.6e9
-    assert value(samples, "process_resident_memory_bytes") > 0
+    assert len(info) == 1 and samples[info[0]] == 1
+    version = dict(info[0][1])["version"]
+    assert version == admin.status()["version"]
+    out = subprocess.run([s.proc.args[0], "--version"], capture_output=True, text=True).stdout
+    assert out.splitlines()[0] == f"sluice {version}", out
+    _, started = proc_stat(pid)
+    assert started - 1 <= value(samples, "process_start_time_seconds") <= started + scaled(2)
+    assert families["process_cpu_seconds_total"]["type"] == "counter"
+
+    def cpu_bracketed():
+        lo, _ = proc_stat(pid)
+        rss_lo = proc_rss(pid)
+        samples = fetch(admin)[1]
+        hi, _ = proc_stat(pid)
+        rss_hi = proc_rss(pid)
+        cpu = value(samples, "process_cpu_seconds_total")
+        assert lo - 0.005 <= cpu <= hi + 0.005, (lo, cpu, hi)
+        rss = value(samples, "process_resident_memory_bytes")
+        assert 0.9 * min(rss_lo, rss_hi) <= rss <= 1.1 * max(rss_lo, rss_hi), (rss_lo, rss,
+                                                                                 rss_hi)
+        return cpu
+
+    cpu0 = cpu_bracketed()
+    ctx = client_context(pki, max_version=ssl.TLSVersion.TLSv1_2)
+    made = []
+
+    def burn():
+        for _ in range(20):  # full RSA handshakes: a signature each on sluice's side
+            with tls_connect(port, ctx, sni="default.example.com") as t:
+                t.sendall(b"x")
+                t.recv(1)
+            made.append(1)
+        return cpu_bracketed() >= cpu0 + 0.05
+    wait_for(burn, scaled(60), interval=0, what="process_cpu_seconds_total to grow by 0.05")
+    s.access_log(len(made))
     s.stop()
-    # the process stopped cleanly (no leak reports etc.): covered by the fixture
-    assert s.proc.returncode == 0 or s.proc.returncode == -signal.SIGTERM
