@@ -6,6 +6,7 @@ and test_dashboard.py."""
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -209,7 +210,11 @@ def test_health_detail_with_probes(sluice, demo):
         return (a, b) if a["healthy"] and not b["healthy"] else None
     a, b = wait_for(settled, scaled(10), interval=0.1, what="probe results")
     assert a["health"]["checked"] is True and b["health"]["checked"] is True
-    assert b["health"]["last_check"] and b["health"]["last_check"] != a["health"]["last_check"]
+    assert re.fullmatch(r"ok in \d+ ms", a["health"]["last_check"]), a
+    assert "connection refused" in b["health"]["last_check"], b
+    assert a["health"]["probe_successes"] >= 1 and a["health"]["probe_failures"] == 0, a
+    assert b["health"]["probe_successes"] == 0 and b["health"]["probe_failures"] >= 1, b
+    assert a["usable"] is True and b["usable"] is False
     s.stop()
 
 
@@ -593,14 +598,41 @@ def test_disabled_server_takes_no_connections(setup):
     t.s.stop()
 
 
+def listening_ports_of(pid):
+    """The TCP ports that process `pid` itself listens on (its socket inodes matched
+    against the LISTEN entries of /proc/net/tcp{,6}), whoever else uses the host."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[9]) in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def test_admin_off_without_block(sluice, demo):
-    """Without an `admin` block nothing listens on the default admin port."""
+    """Without an `admin` block sluice listens on its listener's port only: nothing on the
+    default admin port 127.0.0.1:9900 (nor anywhere else)."""
     d = demo("echo")
     port = free_port()
     s = sluice(l4_config(
         listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp",
                     "backend": "pool"}],
         backends=[{"name": "pool", "servers": [{"address": d.address}]}]))
+    c = connect(port)  # serving: start-up is over, whatever it was going to open is open
+    echo_roundtrip(c)
+    c.close()
+    assert listening_ports_of(s.proc.pid) == {port}
     assert "admin API listening" not in s.stderr()
     s.stop()
 
