@@ -131,8 +131,8 @@ def test_termination_reasons(sluice, demo, blackhole):
                           ("close", "server_closed"), ("idle", "idle_timeout"),
                           ("fail", "connect_failed")]), got
     fail = next(e for e in entries if e["listener"] == "fail")
-    assert fail["connect_ms"] is None or fail["connect_ms"] >= 250
-    assert isinstance(fail.get("error"), str) and fail["error"], fail
+    assert fail["connect_ms"] is None, fail  # no connection was made
+    assert fail["error"] == "connect timeout", fail
     s.stop()
 
 

@@ -121,6 +121,8 @@ def test_port_in_use_is_a_startup_failure(tmp_path, demo):
         s = Sluice(str(tmp_path), config(port, b.address), wait=False)
         rc = s.wait_exit(scaled(10))
         assert rc == 2, (rc, s.stderr())
-        assert str(port) in s.stderr()
+        lines = s.stderr().splitlines()
+        assert len(lines) == 1, lines  # one line: the reason
+        assert str(port) in lines[0] and "Address already in use" in lines[0], lines
     finally:
         holder.close()

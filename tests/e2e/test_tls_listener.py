@@ -137,6 +137,7 @@ def test_protocol_floor_and_weak_ciphers(sluice, demo, pki):
     assert errors[0]["error"] == "unsupported protocol", errors
     assert errors[1]["error"] == "unsupported protocol", errors
     assert "no shared cipher" in errors[2]["error"], errors
+    assert "no shared cipher" in errors[3]["error"], errors
     assert errors[0]["backend"] is None and errors[0]["bytes_in"] == 0
     # what is accepted
     for version, proto in ((TLS12, "TLSv1.2"), (TLS13, "TLSv1.3")):
@@ -326,8 +327,13 @@ def test_mtls_optional(sluice, demo, pki):
     assert e["client_subject"] == "CN=alice,O=sluice tests"
     assert e["client_fingerprint"] == pki.alice.fingerprint
     # a certificate that is presented must verify
+    n0 = len(s.access_lines())
     assert _refused(port, client_context(pki, cert=pki.stranger))
     assert _refused(port, client_context(pki, cert=pki.mallory))
+    errs = s.access_log(n0 + 2)[n0:]
+    assert [e["termination"] for e in errs] == ["tls_error"] * 2, errs
+    assert "certificate verify failed" in errs[0]["error"], errs
+    assert "certificate revoked" in errs[1]["error"], errs
     s.stop()
 
 
