@@ -53,9 +53,10 @@ def test_access_log_to_stderr(sluice, demo):
     assert read_text(s.out_path) == ""
 
 
-def test_access_log_off(sluice, demo):
-    """`access: off`: connections are served and logged nowhere (neither stream has a
-    line for them, even after a clean stop has flushed everything)."""
+def test_access_log_off(sluice, demo, tmp_path):
+    """`access: off`: connections are served and logged nowhere: neither stream nor any
+    file (not even one named "off" beside the config) has a line for them, even after a
+    clean stop has flushed everything."""
     d = demo("echo")
     port = free_port()
     s = sluice(echo_config(port, d.address, log={"access": "off"}))
@@ -65,8 +66,10 @@ def test_access_log_off(sluice, demo):
         c.close()
     s.stop()
     assert read_text(s.out_path) == ""
-    assert json_lines(s.stderr()) == []
-    assert "127.0.0.1:" + str(port) not in s.stderr() and "client_closed" not in s.stderr()
+    assert json_lines(s.stderr()) == [] and "client_closed" not in s.stderr()
+    logged = [p.name for p in tmp_path.iterdir() if p.is_file() and
+              "client_closed" in read_text(str(p))]
+    assert logged == [], logged
 
 
 # ---------------------------------------------------------------------------------------
