@@ -579,7 +579,18 @@ def test_disabled_server_takes_no_connections(setup):
             held = c
         else:
             c.close()
-    assert t.admin.patch_server("pool", by_name["b"], {"state": "disabled"})[0] == 200
+    code, _, body = t.admin.patch_server("pool", by_name["b"], {"state": "disabled"})
+    assert code == 200 and body["state"] == "disabled" and body["usable"] is False, body
+    assert f"server {by_name['b']} of backend pool set to disabled: 1 open connection(s) " \
+           "get 1000 ms" in t.s.stderr()
+    # the API shows it apart from drain: disabled, healthy but not usable, a drain clock
+    st = t.admin.status()
+    srv = find_server(st, "pool", by_name["b"])
+    assert (srv["state"], srv["healthy"], srv["usable"]) == ("disabled", True, False), srv
+    assert 0 < srv["drain_ms_left"] <= 1000 and srv["active_connections"] == 1, srv
+    assert st["backends"][0]["servers_usable"] == 1
+    path = "/api/v1/backends/pool/servers/" + urllib.parse.quote(by_name["b"], safe="")
+    assert t.admin.get(path)[2]["state"] == "disabled"
     # like drain: the open connection keeps working, then gets drain_timeout
     echo_roundtrip(held, b"still here")
     state, waited, _ = wait_closed(held, scaled(5))
@@ -589,7 +600,11 @@ def test_disabled_server_takes_no_connections(setup):
         c = connect(t.port)
         assert recv_line(c) == "a"
         c.close()
-    assert t.admin.patch_server("pool", by_name["b"], {"state": "enabled"})[0] == 200
+    srv = find_server(t.admin.status(), "pool", by_name["b"])
+    assert srv["state"] == "disabled" and srv["active_connections"] == 0, srv
+    assert srv["connections_total"] == 1, srv  # none of the six new ones
+    code, _, body = t.admin.patch_server("pool", by_name["b"], {"state": "enabled"})
+    assert code == 200 and body["usable"] is True and "drain_ms_left" not in body, body
     assert t.admin.patch_server("pool", by_name["a"], {"weight": 0})[0] == 200
     for _ in range(6):
         c = connect(t.port)
