@@ -155,6 +155,38 @@ def test_protocol_floor_and_weak_ciphers(sluice, demo, pki):
     s.stop()
 
 
+def test_configured_ciphers_and_ciphersuites(sluice, demo, pki):
+    """tls.ciphers replaces the TLS 1.2 list: a client offering only a cipher of the
+    default list that was left out fails the handshake ("no shared cipher", logged), one
+    offering a listed cipher gets it. tls.ciphersuites does the same for TLS 1.3."""
+    s, port = start(sluice, demo, pki, ciphers="ECDHE-RSA-AES256-GCM-SHA384",
+                    ciphersuites="TLS_CHACHA20_POLY1305_SHA256")
+    excluded = client_context(pki, max_version=TLS12)
+    excluded.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")  # accepted by default (see above)
+    with pytest.raises(ssl.SSLError, match="HANDSHAKE_FAILURE"):
+        tls_connect(port, excluded, sni="a.example.com")
+    e = wait_log_line(s, lambda e: e["termination"] == "tls_error")
+    assert "no shared cipher" in e["error"] and e["backend"] is None, e
+    allowed = client_context(pki, max_version=TLS12)
+    allowed.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+    with tls_connect(port, allowed, sni="a.example.com") as t:
+        assert t.cipher()[0] == "ECDHE-RSA-AES256-GCM-SHA384"
+        t.sendall(b"12")
+        assert recv_exact(t, 2) == b"12"
+        local = t.getsockname()[1]
+    assert entry_for(s, local)["tls_cipher"] == "ECDHE-RSA-AES256-GCM-SHA384"
+    # TLS 1.3
+    rc, out = s_client(port, "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256",
+                       sni="a.example.com")
+    assert rc != 0 and not re.search(r"Cipher is (?!\(NONE\))", out), out
+    rc, out = s_client(port, "-tls1_3", "-ciphersuites",
+                       "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256", sni="a.example.com")
+    assert rc == 0 and "Cipher is TLS_CHACHA20_POLY1305_SHA256" in out, out
+    errors = [e for e in s.access_log(4) if e["termination"] == "tls_error"]
+    assert len(errors) == 2 and "no shared cipher" in errors[1]["error"], errors
+    s.stop()
+
+
 def test_min_version_13(sluice, demo, pki):
     s, port = start(sluice, demo, pki, min_version="1.3")
     ctx = client_context(pki, max_version=TLS12)
