@@ -57,12 +57,13 @@ static void log_text(struct l4_conn *c, const char *termination, struct strbuf *
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
     sb_printf(
-        sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s\n", now,
+        sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
         c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
         c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
         (unsigned long long)c->bytes_out, (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
         (unsigned long long)c->connect_ms, termination, c->tls && c->tls->sni[0] ? " sni=" : "",
-        c->tls ? c->tls->sni : "", c->error ? " error" : "");
+        c->tls ? c->tls->sni : "", c->error ? " error=\"" : "", c->error ? c->error : "",
+        c->error ? "\"" : "");
 }
 
 void l4_log_access(struct l4_conn *c, const char *termination)

@@ -6,11 +6,14 @@
     scripted(handler)                        -> helpers.ScriptedServer
 
 Everything a test starts is stopped at teardown, whatever the outcome: processes still
-running are killed. A sluice whose process log carries a sanitizer report fails the test.
+running are killed. A sluice whose process log carries a sanitizer report fails the test,
+and so does a scripted server whose handler raised (a handler that expects an error
+catches it and returns it as its result).
 Logs stay in the test's tmp_path (pytest prints its location on failure).
 """
 import os
 import sys
+import traceback
 
 import pytest
 
@@ -99,3 +102,7 @@ def scripted():
     yield make
     for s in made:
         s.close()
+    errors = [e for s in made for e in s.errors]
+    if errors:
+        pytest.fail(f"{len(errors)} scripted server handler(s) raised; the first:\n" +
+                    "".join(traceback.format_exception(errors[0])), pytrace=False)

@@ -6,6 +6,7 @@ queries for the names it was given, built by hand with `struct` (no third-party 
     dns.address                            # "127.0.0.1:PORT", for resolver.nameservers
     dns.mode = "servfail"                  # normal | servfail | nxdomain | silent
     dns.count("svc.test")                  # queries seen for a name (any type)
+    dns.times("svc.test")                  # when they came (time.monotonic() values)
     dns.close()
 
 A name it knows answers with its records of the asked type (none: NOERROR/NODATA); any
@@ -16,6 +17,7 @@ import ipaddress
 import socket
 import struct
 import threading
+import time
 
 TYPE_A, TYPE_AAAA = 1, 28
 CLASS_IN = 1
@@ -70,6 +72,7 @@ class DNSServer:
         self.mode = "normal"
         self._names = {}  # name -> (ttl, [(type, rdata)])
         self._counts = {}
+        self._times = {}
         self._lock = threading.Lock()
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -95,6 +98,11 @@ class DNSServer:
                 return sum(self._counts.values())
             return self._counts.get(name.lower().rstrip("."), 0)
 
+    def times(self, name):
+        """time.monotonic() of every query received for `name` (any type), in order."""
+        with self._lock:
+            return list(self._times.get(name.lower().rstrip("."), []))
+
     def answer(self, data):
         """The response bytes for one query datagram, or None to stay silent."""
         q = parse_query(data)
@@ -103,6 +111,7 @@ class DNSServer:
         _, _, name, qtype, qclass, _ = q
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + 1
+            self._times.setdefault(name, []).append(time.monotonic())
             entry = self._names.get(name)
             mode = self.mode
         if mode == "silent":

@@ -570,7 +570,8 @@ class Blackhole:
 class ScriptedServer:
     """A one-connection-at-a-time Python server on 127.0.0.1 for behaviours the demo has
     no mode for. `handler(sock)` runs in a thread per accepted connection; what it returns
-    is appended to `.results`."""
+    is appended to `.results`, what it raises to `.errors` (which fails the test: see the
+    `scripted` fixture)."""
 
     def __init__(self, handler):
         import threading
@@ -606,7 +607,7 @@ class ScriptedServer:
         try:
             s.settimeout(scaled(10))
             self.results.append(self.handler(s))
-        except Exception as e:  # reported by the test through .errors
+        except Exception as e:  # fails the test at teardown (conftest.py `scripted`)
             self.errors.append(e)
         finally:
             s.close()

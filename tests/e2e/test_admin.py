@@ -6,6 +6,7 @@ and test_dashboard.py."""
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -209,7 +210,11 @@ def test_health_detail_with_probes(sluice, demo):
         return (a, b) if a["healthy"] and not b["healthy"] else None
     a, b = wait_for(settled, scaled(10), interval=0.1, what="probe results")
     assert a["health"]["checked"] is True and b["health"]["checked"] is True
-    assert b["health"]["last_check"] and b["health"]["last_check"] != a["health"]["last_check"]
+    assert re.fullmatch(r"ok in \d+ ms", a["health"]["last_check"]), a
+    assert "connection refused" in b["health"]["last_check"], b
+    assert a["health"]["probe_successes"] >= 1 and a["health"]["probe_failures"] == 0, a
+    assert b["health"]["probe_successes"] == 0 and b["health"]["probe_failures"] >= 1, b
+    assert a["usable"] is True and b["usable"] is False
     s.stop()
 
 
@@ -574,7 +579,18 @@ def test_disabled_server_takes_no_connections(setup):
             held = c
         else:
             c.close()
-    assert t.admin.patch_server("pool", by_name["b"], {"state": "disabled"})[0] == 200
+    code, _, body = t.admin.patch_server("pool", by_name["b"], {"state": "disabled"})
+    assert code == 200 and body["state"] == "disabled" and body["usable"] is False, body
+    assert f"server {by_name['b']} of backend pool set to disabled: 1 open connection(s) " \
+           "get 1000 ms" in t.s.stderr()
+    # the API shows it apart from drain: disabled, healthy but not usable, a drain clock
+    st = t.admin.status()
+    srv = find_server(st, "pool", by_name["b"])
+    assert (srv["state"], srv["healthy"], srv["usable"]) == ("disabled", True, False), srv
+    assert 0 < srv["drain_ms_left"] <= 1000 and srv["active_connections"] == 1, srv
+    assert st["backends"][0]["servers_usable"] == 1
+    path = "/api/v1/backends/pool/servers/" + urllib.parse.quote(by_name["b"], safe="")
+    assert t.admin.get(path)[2]["state"] == "disabled"
     # like drain: the open connection keeps working, then gets drain_timeout
     echo_roundtrip(held, b"still here")
     state, waited, _ = wait_closed(held, scaled(5))
@@ -584,7 +600,11 @@ def test_disabled_server_takes_no_connections(setup):
         c = connect(t.port)
         assert recv_line(c) == "a"
         c.close()
-    assert t.admin.patch_server("pool", by_name["b"], {"state": "enabled"})[0] == 200
+    srv = find_server(t.admin.status(), "pool", by_name["b"])
+    assert srv["state"] == "disabled" and srv["active_connections"] == 0, srv
+    assert srv["connections_total"] == 1, srv  # none of the six new ones
+    code, _, body = t.admin.patch_server("pool", by_name["b"], {"state": "enabled"})
+    assert code == 200 and body["usable"] is True and "drain_ms_left" not in body, body
     assert t.admin.patch_server("pool", by_name["a"], {"weight": 0})[0] == 200
     for _ in range(6):
         c = connect(t.port)
@@ -593,14 +613,41 @@ def test_disabled_server_takes_no_connections(setup):
     t.s.stop()
 
 
+def listening_ports_of(pid):
+    """The TCP ports that process `pid` itself listens on (its socket inodes matched
+    against the LISTEN entries of /proc/net/tcp{,6}), whoever else uses the host."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[9]) in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def test_admin_off_without_block(sluice, demo):
-    """Without an `admin` block nothing listens on the default admin port."""
+    """Without an `admin` block sluice listens on its listener's port only: nothing on the
+    default admin port 127.0.0.1:9900 (nor anywhere else)."""
     d = demo("echo")
     port = free_port()
     s = sluice(l4_config(
         listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp",
                     "backend": "pool"}],
         backends=[{"name": "pool", "servers": [{"address": d.address}]}]))
+    c = connect(port)  # serving: start-up is over, whatever it was going to open is open
+    echo_roundtrip(c)
+    c.close()
+    assert listening_ports_of(s.proc.pid) == {port}
     assert "admin API listening" not in s.stderr()
     s.stop()
 

@@ -81,14 +81,16 @@ def test_follows_dns_changes_and_keeps_last_good(sluice, demo, dns):
              scaled(2), what="the address change in the process log")
 
     dns.mode = "servfail"
-    seen = dns.count("svc.test")
     wait_for(lambda: "DNS lookup of svc.test failed" in s.stderr(), scaled(5),
              what="the failure warning")
     assert [pick(port) for _ in range(4)] == ["three"] * 4
+    seen = dns.count("svc.test")  # the failed lookup is retried after `retry` (1s)
+    wait_for(lambda: dns.count("svc.test") > seen, scaled(3), what="a retried lookup")
 
     dns.close()  # nobody answers any more: lookups fail (retry 1s), address kept
-    time.sleep(2.5)
-    assert dns.count("svc.test") > seen
+    again = s.stderr().count("DNS lookup of svc.test failed again")
+    wait_for(lambda: s.stderr().count("DNS lookup of svc.test failed again") >= again + 2,
+             scaled(8), what="two failed lookups with no nameserver")
     assert [pick(port) for _ in range(4)] == ["three"] * 4
     echo_roundtrip(old, b"after")
     assert s.stderr().count("DNS lookup of svc.test failed:") == 1, s.stderr()
@@ -181,3 +183,36 @@ def test_reload_switches_nameservers(sluice, demo, dns):
         s.stop()
     finally:
         good.close()
+
+
+def lookups(times, gap=0.3):
+    """Start times of the lookups in a list of query times: the A and AAAA queries of one
+    lookup (and c-ares' retransmissions) come within `gap` of each other."""
+    starts = []
+    for t in times:
+        if not starts or t - last > gap:
+            starts.append(t)
+        last = t
+    return starts
+
+
+@pytest.mark.parametrize("ttl, resolver, interval", [
+    (1, {"min_ttl": "2s"}, 2.0),                    # a short TTL is raised to min_ttl
+    (0, {"min_ttl": "1500ms"}, 1.5),                # a TTL of 0 counts as min_ttl
+    (3600, {"min_ttl": "100ms", "max_ttl": "1s"}, 1.0),  # a long one lowered to max_ttl
+], ids=["min_ttl", "ttl_0", "max_ttl"])
+def test_ttl_clamped_to_min_and_max(sluice, demo, dns, ttl, resolver, interval):
+    """The nameserver sees the name asked again every clamp(TTL, min_ttl, max_ttl), and
+    the debug line says when the next lookup is due."""
+    d = demo("banner", name="local")
+    dns.set("ttl.test", ["127.0.0.1"], ttl=ttl)
+    port = free_port()
+    s = sluice(name_config(port, f"ttl.test:{d.port}", dns.address, **resolver))
+    starts = wait_for(lambda: (lambda x: x if len(x) >= 4 else None)(
+        lookups(dns.times("ttl.test"))), scaled(4 * interval + 3), interval=0.05,
+        what="four lookups")
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(interval - 0.1 <= g <= interval + scaled(0.4) for g in gaps), (interval, gaps)
+    assert f"unchanged, next lookup in {int(interval * 1000)} ms" in s.stderr(), s.stderr()
+    assert pick(port) == "local"
+    s.stop()

@@ -85,7 +85,9 @@ def test_probed_server_starts_down_then_comes_up(sluice, demo, tmp_path):
     port = free_port()
     s = sluice(pool_config(port, [late_addr, b.address], FAST))
     wait_change(s, b.address, "UP")
-    assert "no successful check yet" in s.stderr()
+    wait_for(lambda: f"server {late_addr} of backend pool is DOWN: connection refused "
+                     "(no successful check yet)" in s.stderr(), scaled(3),
+             what="the late server reported down")
     assert changes(s, late_addr, "UP") == 0
     assert [pick(port) for _ in range(6)] == ["b"] * 6
     entries = s.access_log(6)
@@ -207,6 +209,43 @@ def test_probe_once_per_interval_for_the_process(sluice, scripted):
     s.stop()
 
 
+def test_probe_timeout_marks_down_with_the_reason(sluice, demo, scripted, blackhole):
+    """A probe that gets no answer within health.timeout fails: a server that accepts but
+    never replies to `send` and a server whose connect never completes both go down, each
+    with the timeout as the reason, and take no client; a healthy one takes them all."""
+    def mute(sock):  # reads the probe's bytes, answers nothing, waits for the close
+        try:
+            while sock.recv(256):
+                pass
+        except ConnectionResetError:
+            pass
+        return "closed"
+
+    silent, hole, good = scripted(mute), blackhole(), demo("pong", name="good")
+    port = free_port()
+    health = dict(FAST, timeout="300ms", send="PING\r\n", expect="+PONG",
+                  unhealthy_threshold=1)
+    s = sluice(pool_config(port, [silent.address, hole.address, good.address], health))
+    wait_change(s, good.address, "UP")
+    for addr, reason in ((silent.address, "timeout after 300 ms waiting for a reply"),
+                         (hole.address, "connect timeout after 300 ms")):
+        line = f"server {addr} of backend pool is DOWN: {reason} (no successful check yet)"
+        wait_for(lambda: line in s.stderr(), scaled(3), what=f"{addr} down by timeout")
+        assert changes(s, addr, "UP") == 0
+    # the silent server saw the probes, each connection closed by sluice at the timeout
+    assert silent.wait_results(1)[0] == "closed"
+    ports = []
+    for _ in range(6):
+        c = connect(port)
+        ports.append(c.getsockname()[1])
+        c.sendall(b"PING\r\n")
+        assert recv_line(c) == "+PONG\r"
+        c.close()
+    entries = entries_of(s, ports)
+    assert all(e["server"] == good.address and e["retries"] == 0 for e in entries), entries
+    s.stop()
+
+
 @pytest.mark.parametrize("version,header", [
     ("v1", b"PROXY UNKNOWN\r\n"),
     ("v2", b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"),
@@ -300,8 +339,11 @@ def tls_server(scripted, cert, key):
     ctx.load_cert_chain(cert, key)
 
     def handler(sock):
-        with ctx.wrap_socket(sock, server_side=True) as t:
-            t.recv(1)
+        try:
+            with ctx.wrap_socket(sock, server_side=True) as t:
+                t.recv(1)
+        except ssl.SSLError as e:  # the probe refused the certificate
+            return e.reason
         return "handshake"
 
     return scripted(handler)
@@ -321,6 +363,8 @@ def test_tls_probe_rejects_untrusted_certificate(sluice, scripted, tmp_path):
     wait_for(lambda: f"{plain.address} of backend pool is DOWN: " in s.stderr(), scaled(3),
              what="plain TCP server reported down")
     assert changes(s, srv.address, "UP") == 0 and changes(s, plain.address, "UP") == 0
+    # the probe aborted the handshake itself, with an "unknown CA" alert
+    assert "TLSV1_ALERT_UNKNOWN_CA" in srv.wait_results(1), srv.results
     s.stop()
 
 
@@ -329,20 +373,9 @@ def test_tls_probe_handshake_ok(sluice, scripted, tmp_path):
     cert, key = make_cert(str(tmp_path))
     srv = tls_server(scripted, cert, key)
     port = free_port()
-    text = pool_config(port, [srv.address], dict(FAST, type="tls"), protocol="tls",
-                       tls={"ca": cert})
-    # Until TLS backends are wired in, such a config fails at start: skip then. The trial
-    # run is outside the fixture, so the (known) leak on that start-up error path is not
-    # reported as this test's failure.
-    trial = helpers.Sluice(str(tmp_path), text, name="trial", wait=False)
-    try:
-        wait_for(lambda: trial.proc.poll() is not None or set(trial.ports) <=
-                 helpers.listening_ports(), scaled(10), what="trial start")
-        if trial.proc.poll() is not None and "TLS is not available" in trial.stderr():
-            pytest.skip("TLS backends are not wired into this build yet")
-    finally:
-        trial.kill()
-    s = sluice(text)
+    s = sluice(pool_config(port, [srv.address], dict(FAST, type="tls"), protocol="tls",
+                           tls={"ca": cert}))
     wait_change(s, srv.address, "UP")
     assert re.search(r"is UP: ok in \d+ ms \(TLSv1\.[23]\)", s.stderr()), s.stderr()
+    assert srv.wait_results(1)[0] == "handshake"
     s.stop()

@@ -144,8 +144,11 @@ def test_consistent_hash_sticky_per_client_ip(sluice, demo):
         assert len(names) == 1, f"{ip} went to {names}"
         chosen[ip] = names.pop()
     assert len(set(chosen.values())) >= 2, chosen
+    # the access log agrees: every line of a client address names that client's server
+    addr_of = {d.name: d.address for d in servers}
     entries = s.access_log(30 * 4)
-    assert all(e["client"].startswith("127.0.0.") for e in entries)
+    assert all(e["server"] == addr_of[chosen[e["client"].rsplit(":", 1)[0]]]
+               for e in entries), entries
     s.stop()
 
 

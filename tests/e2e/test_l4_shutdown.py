@@ -85,12 +85,21 @@ def test_shutdown_timeout_closes_the_rest(sluice, demo):
 
 
 def test_second_signal_stops_at_once(sluice, demo):
+    """A second SIGTERM during the drain closes the open connection now (not after the
+    60 s shutdown_timeout), logs it as shutdown, and sluice exits 0."""
     s, port, c = start_with_open_conn(sluice, demo, shutdown_timeout="60s")
     s.signal(signal.SIGTERM)
     wait_for(lambda: refused(port), scaled(3), what="listener closed")
+    echo_roundtrip(c, b"draining")  # the first signal left it open
     s.signal(signal.SIGTERM)
-    s.wait_exit(scaled(3))
+    state, waited, data = wait_closed(c, scaled(3))
+    assert state in ("eof", "reset") and data == b"", (state, waited, data)
+    assert s.wait_exit(scaled(3)) == 0, s.stderr()
+    e = s.log_for(c)
     c.close()
+    assert e["termination"] == "shutdown", e
+    assert e["bytes_in"] == 4 + 8 and e["bytes_out"] == 4 + 8, e
+    assert "second signal: closing every connection now" in s.stderr()
 
 
 def test_idle_stop_is_prompt(sluice, demo):
@@ -112,6 +121,8 @@ def test_port_in_use_is_a_startup_failure(tmp_path, demo):
         s = Sluice(str(tmp_path), config(port, b.address), wait=False)
         rc = s.wait_exit(scaled(10))
         assert rc == 2, (rc, s.stderr())
-        assert str(port) in s.stderr()
+        lines = s.stderr().splitlines()
+        assert len(lines) == 1, lines  # one line: the reason
+        assert str(port) in lines[0] and "Address already in use" in lines[0], lines
     finally:
         holder.close()

@@ -103,6 +103,6 @@ def test_connect_timeout_all_fail(sluice, blackhole):
     assert 0.45 <= waited <= scaled(2.5), waited
     e = s.access_log(1)[0]
     assert e["termination"] == "connect_failed", e
-    assert e["connect_ms"] is None or e["connect_ms"] >= 450, e
-    assert "error" in e, e
+    assert e["connect_ms"] is None, e  # no connection was made
+    assert e["error"] == "connect timeout", e
     s.stop()

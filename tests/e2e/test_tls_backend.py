@@ -236,3 +236,33 @@ def test_tls_health_probes(sluice, scripted, pki):
         c.close()
         assert s.log_for(local)["server"] == good.address
     s.stop()
+
+
+def test_tls_health_probe_host_is_the_sni_and_the_verified_name(sluice, scripted, pki):
+    """health.host: a `tls` probe sends it as SNI (the backend has no tls.sni and its
+    servers are IP addresses, so nothing else would send one) and verifies the
+    certificate against it: backend.internal matches the server's certificate and comes
+    up; wrong.internal goes down with a name mismatch."""
+    good, wrong = TlsServer(scripted, pki.backend), TlsServer(scripted, pki.backend)
+    health = {"type": "tls", "interval": "200ms", "timeout": "500ms",
+              "healthy_threshold": 1, "unhealthy_threshold": 1}
+    port = free_port()
+    s = sluice(l4_config(
+        listeners=[front(port, "good")],
+        backends=[tls_backend([good.address], pki.root.cert, name="good",
+                              health=dict(health, host="backend.internal")),
+                  tls_backend([wrong.address], pki.root.cert, name="wrong",
+                              health=dict(health, host="wrong.internal"))]))
+    wait_for(lambda: f"server {good.address} of backend good is UP" in s.stderr(), scaled(5),
+             what="probe with the right host up")
+    wait_for(lambda: f"server {wrong.address} of backend wrong is DOWN: TLS handshake "
+                     "failed: " in s.stderr(), scaled(5), what="probe with the wrong host down")
+    line = next(x for x in s.stderr().splitlines() if f"{wrong.address} of backend wrong" in x)
+    assert "hostname mismatch" in line, line
+    assert good.snis and set(good.snis) == {"backend.internal"}, good.snis
+    assert wrong.snis and set(wrong.snis) == {"wrong.internal"}, wrong.snis
+    c = connect(port)
+    echo_roundtrip(c, b"traffic")  # the probed-up server takes traffic
+    c.close()
+    assert f"server {wrong.address} of backend wrong is UP" not in s.stderr()
+    s.stop()

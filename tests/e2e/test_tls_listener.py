@@ -137,6 +137,7 @@ def test_protocol_floor_and_weak_ciphers(sluice, demo, pki):
     assert errors[0]["error"] == "unsupported protocol", errors
     assert errors[1]["error"] == "unsupported protocol", errors
     assert "no shared cipher" in errors[2]["error"], errors
+    assert "no shared cipher" in errors[3]["error"], errors
     assert errors[0]["backend"] is None and errors[0]["bytes_in"] == 0
     # what is accepted
     for version, proto in ((TLS12, "TLSv1.2"), (TLS13, "TLSv1.3")):
@@ -151,6 +152,38 @@ def test_protocol_floor_and_weak_ciphers(sluice, demo, pki):
         if version == TLS12:
             assert cipher.startswith("ECDHE-"), cipher  # forward secret, AEAD
             assert "GCM" in cipher or "CHACHA20" in cipher, cipher
+    s.stop()
+
+
+def test_configured_ciphers_and_ciphersuites(sluice, demo, pki):
+    """tls.ciphers replaces the TLS 1.2 list: a client offering only a cipher of the
+    default list that was left out fails the handshake ("no shared cipher", logged), one
+    offering a listed cipher gets it. tls.ciphersuites does the same for TLS 1.3."""
+    s, port = start(sluice, demo, pki, ciphers="ECDHE-RSA-AES256-GCM-SHA384",
+                    ciphersuites="TLS_CHACHA20_POLY1305_SHA256")
+    excluded = client_context(pki, max_version=TLS12)
+    excluded.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")  # accepted by default (see above)
+    with pytest.raises(ssl.SSLError, match="HANDSHAKE_FAILURE"):
+        tls_connect(port, excluded, sni="a.example.com")
+    e = wait_log_line(s, lambda e: e["termination"] == "tls_error")
+    assert "no shared cipher" in e["error"] and e["backend"] is None, e
+    allowed = client_context(pki, max_version=TLS12)
+    allowed.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+    with tls_connect(port, allowed, sni="a.example.com") as t:
+        assert t.cipher()[0] == "ECDHE-RSA-AES256-GCM-SHA384"
+        t.sendall(b"12")
+        assert recv_exact(t, 2) == b"12"
+        local = t.getsockname()[1]
+    assert entry_for(s, local)["tls_cipher"] == "ECDHE-RSA-AES256-GCM-SHA384"
+    # TLS 1.3
+    rc, out = s_client(port, "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256",
+                       sni="a.example.com")
+    assert rc != 0 and not re.search(r"Cipher is (?!\(NONE\))", out), out
+    rc, out = s_client(port, "-tls1_3", "-ciphersuites",
+                       "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256", sni="a.example.com")
+    assert rc == 0 and "Cipher is TLS_CHACHA20_POLY1305_SHA256" in out, out
+    errors = [e for e in s.access_log(4) if e["termination"] == "tls_error"]
+    assert len(errors) == 2 and "no shared cipher" in errors[1]["error"], errors
     s.stop()
 
 
@@ -326,8 +359,13 @@ def test_mtls_optional(sluice, demo, pki):
     assert e["client_subject"] == "CN=alice,O=sluice tests"
     assert e["client_fingerprint"] == pki.alice.fingerprint
     # a certificate that is presented must verify
+    n0 = len(s.access_lines())
     assert _refused(port, client_context(pki, cert=pki.stranger))
     assert _refused(port, client_context(pki, cert=pki.mallory))
+    errs = s.access_log(n0 + 2)[n0:]
+    assert [e["termination"] for e in errs] == ["tls_error"] * 2, errs
+    assert "certificate verify failed" in errs[0]["error"], errs
+    assert "certificate revoked" in errs[1]["error"], errs
     s.stop()
 
 
