@@ -11,7 +11,7 @@ OPT := -O2 -g
 endif
 
 CC ?= gcc
-PKGS := openssl yaml-0.1 libcares libnghttp2 libsystemd
+PKGS := openssl yaml-0.1 libcares libnghttp2 libsystemd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)

@@ -88,6 +88,17 @@ void api_status(struct control *c, struct ah_response *resp);
 void api_reload(struct control *c, struct ah_response *resp);
 void api_patch_server(struct control *c, const char *backend, const char *address, const char *body,
                       size_t len, struct ah_response *resp);
+/* The change a PATCH of a server asks for; -1 leaves a field as it is. */
+struct api_patch {
+    int state;  /* enum server_admin */
+    int weight; /* 0..256 */
+};
+/* Turns a PATCH body[0..len) into the change it asks for: a JSON object with "state"
+ * ("enabled", "drain" or "disabled") and/or "weight" (an integer from 0 to 256), and
+ * nothing else (members in any order; escapes decoded). Returns 0, or -1 with out set to
+ * (-1, -1) and the message of the 400 answer in err (errlen > 0 bytes, always
+ * terminated). */
+int api_parse_patch(const char *body, size_t len, struct api_patch *out, char *err, size_t errlen);
 /* Appends the JSON object describing server `s` (state, weight, health, counters). */
 struct server;
 void api_server_json(struct strbuf *sb, const struct server *s, uint64_t now_ms);

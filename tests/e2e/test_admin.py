@@ -264,7 +264,7 @@ def test_patch_state_and_weight(setup):
     ("", "bad JSON"),
     ("[]", "bad JSON"),
     ('{"state":"drain"} trailing', "bad JSON"),
-    ('{"state":true}', "bad JSON"),
+    ('{"state":true}', '"state" must be one of "enabled", "drain", "disabled"'),
     ('{"state":"sleeping"}', "state"),
     ('{"state":5}', "state"),
     ('{"weight":"5"}', "weight"),
