@@ -11,7 +11,7 @@ OPT := -O2 -g
 endif
 
 CC ?= gcc
-PKGS := openssl yaml-0.1 libcares libnghttp2 libsystemd
+PKGS := openssl yaml-0.1 libcares libnghttp2 libsystemd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -pthread $(OPT) $(PKG_CFLAGS) $(EXTRA_CFLAGS)
@@ -19,7 +19,11 @@ LDFLAGS := -pthread $(OPT) $(EXTRA_LDFLAGS)
 LDLIBS = $(PKG_LIBS) -lm
 
 LIB_SRCS := $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+# The dashboard's files, embedded into the library as C arrays by src/admin/embed.sh.
+# The folder is a prerequisite too, so adding, removing or renaming a file regenerates.
+DASHBOARD := $(sort $(wildcard $(addprefix src/admin/dashboard/*.,html css js)))
+DASHBOARD_GEN := $(BUILD)/gen/dashboard_assets
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(DASHBOARD_GEN).o
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -33,6 +37,13 @@ deps:
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(DASHBOARD_GEN).c: $(DASHBOARD) src/admin/dashboard src/admin/embed.sh
+	@mkdir -p $(dir $@)
+	sh src/admin/embed.sh $(DASHBOARD) > $@.tmp && mv $@.tmp $@
+
+$(DASHBOARD_GEN).o: $(DASHBOARD_GEN).c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libsluice.a: $(LIB_OBJS)

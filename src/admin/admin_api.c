@@ -1,14 +1,16 @@
 /* The JSON API: GET /api/v1/status, POST /api/v1/reload and
  * GET|PATCH /api/v1/backends/{backend}/servers/{address}. Runs on the main thread, which
  * owns the current snapshot (the_control->rt) and writes the health detail fields of
- * the servers, so everything read here is stable during a call. */
+ * the servers, so everything read here is stable during a call. Request bodies are read
+ * with jansson; responses are written with the strbuf JSON helpers. */
 #include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "admin/admin_http.h"
-#include "admin/json_min.h"
 #include "core/control.h"
 #include "core/log.h"
 #include "core/runtime.h"
@@ -192,67 +194,120 @@ void api_reload(struct control *c, struct ah_response *resp)
     cfg_errors_free(&errs);
 }
 
-/* Reads the PATCH body into *state (-1 when absent) and *weight (-1 when absent).
- * Returns 0 or fills resp with a 400. */
-static int read_patch(const char *body, size_t len, int *state, int *weight,
-                      struct ah_response *resp)
+/* At most `max` bytes of s, not splitting a UTF-8 sequence (for quoting input in a message). */
+static int clip(const char *s, size_t max)
 {
-    struct jm_object o;
-    char err[160];
-    *state = *weight = -1;
-    if (jm_parse_object(body, len, &o, err, sizeof(err)) < 0) {
-        ah_error(resp, 400, "bad JSON body: %s", err);
-        return -1;
-    }
-    for (size_t i = 0; i < o.n; i++) {
-        char key[JM_MAX_KEY + 1];
-        jm_string(o.fields[i].key, o.fields[i].key_len, key, sizeof(key));
-        if (strcmp(key, "state") != 0 && strcmp(key, "weight") != 0) {
-            ah_error(resp, 400, "unknown field \"%s\" (expected \"state\" and/or \"weight\")", key);
-            return -1;
+    size_t n = strlen(s);
+    if (n <= max)
+        return (int)n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return (int)n;
+}
+
+#define QUOTE_MAX 64 /* bytes of a key or value quoted in an error message */
+
+__attribute__((format(printf, 3, 4))) static int patch_error(char *err, size_t errlen,
+                                                             const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Reads "state" of a PATCH body into out->state. Returns 0 or -1 with err set. */
+static int patch_state(const json_t *v, struct api_patch *out, char *err, size_t errlen)
+{
+    static const char *const names[] = {
+        [SERVER_ENABLED] = "enabled", [SERVER_DRAIN] = "drain", [SERVER_DISABLED] = "disabled"};
+    if (!json_is_string(v))
+        return patch_error(err, errlen,
+                           "\"state\" must be one of \"enabled\", \"drain\", \"disabled\"");
+    const char *s = json_string_value(v);
+    for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            out->state = i;
+            return 0;
         }
     }
-    const struct jm_field *f = jm_get(&o, "state");
-    if (f) {
-        char v[32];
-        if (f->type != JM_STRING || jm_string(f->str, f->str_len, v, sizeof(v)) < 0) {
-            ah_error(resp, 400, "\"state\" must be one of \"enabled\", \"drain\", \"disabled\"");
-            return -1;
-        }
-        if (strcmp(v, "enabled") == 0)
-            *state = SERVER_ENABLED;
-        else if (strcmp(v, "drain") == 0)
-            *state = SERVER_DRAIN;
-        else if (strcmp(v, "disabled") == 0)
-            *state = SERVER_DISABLED;
-        else {
-            ah_error(resp, 400,
-                     "\"state\" must be one of \"enabled\", \"drain\", \"disabled\", not \"%s\"",
-                     v);
-            return -1;
-        }
-    }
-    f = jm_get(&o, "weight");
-    if (f) {
-        if (f->type != JM_INT || f->num < 0 || f->num > 256) {
-            ah_error(resp, 400, "\"weight\" must be an integer from 0 to 256");
-            return -1;
-        }
-        *weight = (int)f->num;
-    }
-    if (*state < 0 && *weight < 0) {
-        ah_error(resp, 400, "nothing to change: give \"state\" and/or \"weight\"");
-        return -1;
-    }
+    int n = clip(s, QUOTE_MAX);
+    return patch_error(
+        err, errlen,
+        "\"state\" must be one of \"enabled\", \"drain\", \"disabled\", not \"%.*s%s\"", n, s,
+        s[n] ? "..." : "");
+}
+
+/* Reads "weight" of a PATCH body into out->weight. Returns 0 or -1 with err set. */
+static int patch_weight(const json_t *v, struct api_patch *out, char *err, size_t errlen)
+{
+    if (json_is_real(v))
+        return patch_error(err, errlen,
+                           "\"weight\" must be an integer from 0 to 256 (only integers are "
+                           "accepted, not fractions or exponents)");
+    json_int_t w = json_is_integer(v) ? json_integer_value(v) : -1;
+    if (w < 0 || w > 256)
+        return patch_error(err, errlen, "\"weight\" must be an integer from 0 to 256");
+    out->weight = (int)w;
     return 0;
+}
+
+int api_parse_patch(const char *body, size_t len, struct api_patch *out, char *err, size_t errlen)
+{
+    out->state = out->weight = -1;
+    size_t i = 0;
+    while (i < len && body[i] && strchr(" \t\r\n", body[i]))
+        i++;
+    if (i == len)
+        return patch_error(err, errlen, "bad JSON body: empty body: expected a JSON object");
+    /* jansson refuses invalid UTF-8, control characters and \u0000 in strings, trailing
+     * bytes and nesting deeper than 2048 (JSON_PARSER_MAX_DEPTH); ADMIN_MAX_BODY bounds
+     * the size and so the memory it allocates */
+    json_error_t je;
+    json_t *root = json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        return patch_error(err, errlen, "bad JSON body: %s (at byte %d)", je.text, je.position);
+    int r = 0;
+    json_t *v;
+    if (!json_is_object(root)) {
+        r = patch_error(err, errlen, "bad JSON body: expected a JSON object '{...}'");
+        goto done;
+    }
+    for (void *it = json_object_iter(root); it; it = json_object_iter_next(root, it)) {
+        const char *key = json_object_iter_key(it);
+        if (strcmp(key, "state") != 0 && strcmp(key, "weight") != 0) {
+            int n = clip(key, QUOTE_MAX);
+            r = patch_error(err, errlen,
+                            "unknown field \"%.*s%s\" (expected \"state\" and/or \"weight\")", n,
+                            key, key[n] ? "..." : "");
+            goto done;
+        }
+    }
+    if ((v = json_object_get(root, "state")) && (r = patch_state(v, out, err, errlen)) < 0)
+        goto done;
+    if ((v = json_object_get(root, "weight")) && (r = patch_weight(v, out, err, errlen)) < 0)
+        goto done;
+    if (out->state < 0 && out->weight < 0)
+        r = patch_error(err, errlen, "nothing to change: give \"state\" and/or \"weight\"");
+done:
+    json_decref(root);
+    if (r < 0)
+        out->state = out->weight = -1;
+    return r;
 }
 
 void api_patch_server(struct control *c, const char *backend, const char *address, const char *body,
                       size_t len, struct ah_response *resp)
 {
-    int state, weight;
-    if (read_patch(body, len, &state, &weight, resp) < 0)
+    struct api_patch p;
+    char err[256];
+    if (api_parse_patch(body, len, &p, err, sizeof(err)) < 0) {
+        ah_error(resp, 400, "%s", err);
         return;
+    }
+    int state = p.state, weight = p.weight;
     if (!runtime_find_backend(c->rt, backend)) {
         ah_error(resp, 404, "no backend called \"%s\"", backend);
         return;

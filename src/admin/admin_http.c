@@ -19,10 +19,11 @@ static const char ALLOW_GET[] = "Allow: GET, HEAD\r\n";
 static const char ALLOW_POST[] = "Allow: POST\r\n";
 static const char ALLOW_SERVER[] = "Allow: GET, HEAD, PATCH\r\n";
 static const char AUTH_CHALLENGE[] = "WWW-Authenticate: Bearer realm=\"sluice admin\"\r\n";
-/* The dashboard runs only its own inline script and talks only to this server. */
+/* The dashboard page runs only this server's script and style files (no inline code or
+ * style attributes) and talks only to this server. */
 static const char PAGE_HEADERS[] =
-    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+    "connect-src 'self'; img-src 'self' data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
     "X-Frame-Options: DENY\r\n"
     "Referrer-Policy: no-referrer\r\n";
@@ -105,6 +106,40 @@ void ah_write_head(struct strbuf *out, const struct ah_response *resp, size_t bo
 static bool str_is(struct h1_str s, const char *z)
 {
     return s.len == strlen(z) && memcmp(s.p, z, s.len) == 0;
+}
+
+const struct ah_asset *ah_find_asset(const char *path, size_t len)
+{
+    if (len == 0 || path[0] != '/')
+        return NULL;
+    const char *name = path + 1;
+    size_t nlen = len - 1;
+    if (nlen == 0) {
+        name = "index.html";
+        nlen = strlen(name);
+    }
+    for (size_t i = 0; i < ah_n_assets; i++)
+        if (strlen(ah_assets[i].name) == nlen && memcmp(ah_assets[i].name, name, nlen) == 0)
+            return &ah_assets[i];
+    return NULL;
+}
+
+const char *ah_asset_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+    };
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t e = strlen(types[i].ext);
+        if (n > e && strcmp(name + n - e, types[i].ext) == 0)
+            return types[i].type;
+    }
+    return "application/octet-stream";
 }
 
 /* Splits "/api/v1/backends/{b}/servers/{a}" (path without the query) into decoded
@@ -198,8 +233,8 @@ int ah_begin(const struct h1_request *req, const struct ah_auth *auth, struct ah
     const char *allow;
     bool get = str_is(req->method, "GET"), head = str_is(req->method, "HEAD");
     bool ok, mutating = false;
-    if (plen == 1 && path[0] == '/') {
-        rq->route = AH_DASHBOARD;
+    if ((rq->asset = ah_find_asset(path, plen)) != NULL) {
+        rq->route = AH_ASSET;
         allow = ALLOW_GET;
         ok = get || head;
     } else if (plen == 8 && memcmp(path, "/metrics", 8) == 0) {
@@ -277,11 +312,12 @@ void ah_handle(struct control *c, const struct ah_request *rq, const char *body,
     resp->status = 200;
     resp->content_type = JSON_TYPE;
     switch (rq->route) {
-    case AH_DASHBOARD:
-        resp->content_type = "text/html; charset=utf-8";
-        resp->extra_headers = PAGE_HEADERS;
-        resp->static_body = admin_dashboard_page;
-        resp->static_len = admin_dashboard_page_len;
+    case AH_ASSET:
+        resp->content_type = ah_asset_type(rq->asset->name);
+        if (strncmp(resp->content_type, "text/html", 9) == 0)
+            resp->extra_headers = PAGE_HEADERS;
+        resp->static_body = (const char *)rq->asset->data;
+        resp->static_len = rq->asset->len;
         break;
     case AH_METRICS:
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,6 +1,7 @@
 /* Internal interfaces of the admin server (src/admin/): request routing and responses
  * (admin_http.c), the JSON API handlers (admin_api.c), the Prometheus exposition
- * (metrics.c) and the dashboard page (dashboard_page.c). Main thread only.
+ * (metrics.c) and the dashboard's files (src/admin/dashboard/, embedded at build time).
+ * Main thread only.
  *
  * A request is handled in two steps so that nothing is read that would be refused anyway:
  * ah_begin() looks at the head (route, method, token, body size) and either refuses the
@@ -22,13 +23,26 @@
 struct control;
 struct runtime;
 
-enum ah_route { AH_DASHBOARD, AH_METRICS, AH_STATUS, AH_RELOAD, AH_SERVER };
+enum ah_route { AH_ASSET, AH_METRICS, AH_STATUS, AH_RELOAD, AH_SERVER };
+
+/* A file of the dashboard, embedded at build time: the Makefile runs src/admin/embed.sh
+ * on the .html, .css and .js files of src/admin/dashboard/ to generate
+ * $(BUILD)/gen/dashboard_assets.c, which defines the table. Served at "/" + name ("/" is
+ * index.html). data[len] is a NUL byte. */
+struct ah_asset {
+    const char *name;
+    const unsigned char *data;
+    size_t len;
+};
+extern const struct ah_asset ah_assets[];
+extern const size_t ah_n_assets;
 
 /* What ah_begin() keeps of a request head for ah_handle() (the head buffer may move). */
 struct ah_request {
     enum ah_route route;
-    bool head_only; /* HEAD: send the headers of the GET response only */
-    bool patch;     /* AH_SERVER: PATCH (else GET/HEAD) */
+    const struct ah_asset *asset; /* AH_ASSET: the file to send */
+    bool head_only;               /* HEAD: send the headers of the GET response only */
+    bool patch;                   /* AH_SERVER: PATCH (else GET/HEAD) */
     char backend[ADMIN_NAME_MAX];
     char server[ADMIN_NAME_MAX];
 };
@@ -38,7 +52,7 @@ struct ah_response {
     const char *content_type;
     const char *extra_headers; /* complete "Name: value\r\n" lines, or NULL */
     struct strbuf body;        /* owned; freed by ah_response_free */
-    const char *static_body;   /* used instead of `body` when set (the dashboard) */
+    const char *static_body;   /* used instead of `body` when set (a dashboard file) */
     size_t static_len;
 };
 
@@ -74,6 +88,17 @@ void api_status(struct control *c, struct ah_response *resp);
 void api_reload(struct control *c, struct ah_response *resp);
 void api_patch_server(struct control *c, const char *backend, const char *address, const char *body,
                       size_t len, struct ah_response *resp);
+/* The change a PATCH of a server asks for; -1 leaves a field as it is. */
+struct api_patch {
+    int state;  /* enum server_admin */
+    int weight; /* 0..256 */
+};
+/* Turns a PATCH body[0..len) into the change it asks for: a JSON object with "state"
+ * ("enabled", "drain" or "disabled") and/or "weight" (an integer from 0 to 256), and
+ * nothing else (members in any order; escapes decoded). Returns 0, or -1 with out set to
+ * (-1, -1) and the message of the 400 answer in err (errlen > 0 bytes, always
+ * terminated). */
+int api_parse_patch(const char *body, size_t len, struct api_patch *out, char *err, size_t errlen);
 /* Appends the JSON object describing server `s` (state, weight, health, counters). */
 struct server;
 void api_server_json(struct strbuf *sb, const struct server *s, uint64_t now_ms);
@@ -84,8 +109,10 @@ void metrics_render(const struct runtime *rt, struct strbuf *out);
 /* Records the process start time (wall clock) for process_start_time_seconds. */
 void metrics_note_start(void);
 
-/* dashboard_page.c: the self-contained dashboard (HTML, CSS and JS in one page). */
-extern const char admin_dashboard_page[];
-extern const size_t admin_dashboard_page_len;
+/* The dashboard file served at `path` (without the query): "/" is index.html, "/NAME"
+ * the file NAME. NULL when there is none. */
+const struct ah_asset *ah_find_asset(const char *path, size_t len);
+/* The Content-Type of a dashboard file, by its name's extension. */
+const char *ah_asset_type(const char *name);
 
 #endif

@@ -269,7 +269,7 @@ def test_patch_state_and_weight(setup):
     ("", "bad JSON"),
     ("[]", "bad JSON"),
     ('{"state":"drain"} trailing', "bad JSON"),
-    ('{"state":true}', "bad JSON"),
+    ('{"state":true}', '"state" must be one of "enabled", "drain", "disabled"'),
     ('{"state":"sleeping"}', "state"),
     ('{"state":5}', "state"),
     ('{"weight":"5"}', "weight"),
@@ -452,8 +452,15 @@ def test_connection_limit(setup):
 def test_dashboard_and_metrics_content_types(setup):
     t = setup()
     code, hdrs, body = t.admin.get("/")
-    assert code == 200 and hdrs["content-type"].startswith("text/html")
-    assert "<script>" in body and "content-security-policy" in hdrs
+    assert code == 200 and hdrs["content-type"] == "text/html; charset=utf-8"
+    assert '<script src="/dashboard.js"></script>' in body
+    csp = hdrs["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe" not in csp
+    for path, ctype, text in (("/dashboard.js", "text/javascript; charset=utf-8", "'use strict'"),
+                              ("/dashboard.css", "text/css; charset=utf-8", ":root {")):
+        code, hdrs, body = t.admin.get(path)
+        assert code == 200 and hdrs["content-type"] == ctype and text in body, (path, hdrs)
+        assert hdrs["x-content-type-options"] == "nosniff"
     code, hdrs, body = t.admin.get("/metrics")
     assert code == 200 and hdrs["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     t.s.stop()
