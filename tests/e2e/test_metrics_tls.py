@@ -210,7 +210,10 @@ class SlowTlsServer:
                 pass
             return "silent"
         time.sleep(self.delay)
-        t = self.ctx.wrap_socket(sock, server_side=True)
+        try:
+            t = self.ctx.wrap_socket(sock, server_side=True)
+        except ssl.SSLError as e:  # sluice refusing the certificate: the expected end
+            return f"refused: {e.reason}"
         while True:
             data = t.recv(65536)
             if not data:
@@ -286,6 +289,7 @@ def test_backend_tls_failure_and_timeout_are_connect_failures(sluice, scripted, 
                             backend=backend)[2] == 0
     # a tcp listener has no TLS handshake series
     assert not [k for k in samples if k[0].startswith("sluice_tls_handshake")]
+    assert untrusted.srv.wait_results(1) == ["refused: TLSV1_ALERT_UNKNOWN_CA"]
     s.stop()
 
 
