@@ -198,7 +198,7 @@ static void stop_accepting(struct worker *w)
     w->n_accepts = 0;
 }
 
-static void close_all(struct worker *w, const char *why)
+static void close_all(struct worker *w, enum term why)
 {
     while (w->conns)
         l4_conn_close(w->conns, why);
@@ -211,7 +211,7 @@ static void on_stop_timer(struct loop *loop, struct timer *t)
     if (w->n_conns > 0)
         log_info("worker %d: shutdown_timeout reached, closing %u connection(s)", w->index,
                  w->n_conns);
-    close_all(w, "shutdown");
+    close_all(w, TERM_SHUTDOWN);
 }
 
 static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
@@ -242,7 +242,7 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
         timer_arm(loop, &w->stop_timer, atomic_load(&w->stop_deadline));
     }
     if (atomic_load(&w->stop_now))
-        close_all(w, "shutdown");
+        close_all(w, TERM_SHUTDOWN);
 }
 
 void worker_flush_access_log(struct worker *w)

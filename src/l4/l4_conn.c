@@ -91,7 +91,7 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
 
     if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
-        l4_conn_close(c, "internal_error");
+        l4_conn_close(c, TERM_INTERNAL_ERROR);
         return;
     }
     c->client.writable = true; /* a fresh socket: its send buffer is empty */
@@ -121,12 +121,12 @@ static void read_proxy_header(struct l4_conn *c)
         if (errno == EAGAIN || errno == EINTR)
             return;
         c->error = strerror(errno);
-        l4_conn_close(c, "client_reset");
+        l4_conn_close(c, TERM_CLIENT_RESET);
         return;
     }
     if (n == 0) {
         c->error = "closed before sending a PROXY header";
-        l4_conn_close(c, "client_closed");
+        l4_conn_close(c, TERM_CLIENT_CLOSED);
         return;
     }
     struct pp_result res;
@@ -135,19 +135,19 @@ static void read_proxy_header(struct l4_conn *c)
     if (r == 0) {
         if ((size_t)n == sizeof(buf)) {
             c->error = "PROXY header too long";
-            l4_conn_close(c, "bad_proxy_header");
+            l4_conn_close(c, TERM_BAD_PROXY_HEADER);
         }
         return; /* wait for more bytes */
     }
     if (r < 0) {
         c->error = reason ? reason : "malformed PROXY header";
-        l4_conn_close(c, "bad_proxy_header");
+        l4_conn_close(c, TERM_BAD_PROXY_HEADER);
         return;
     }
     /* consume exactly the header; what follows stays in the socket */
     if (recv(c->client.h.fd, buf, res.header_len, 0) != (ssize_t)res.header_len) {
         c->error = "short read consuming PROXY header";
-        l4_conn_close(c, "client_error");
+        l4_conn_close(c, TERM_CLIENT_ERROR);
         return;
     }
     if (!res.local) {
@@ -212,7 +212,7 @@ void l4_connect_next(struct l4_conn *c)
     struct rt_backend *b = c->backend;
     for (;;) {
         if (c->n_tried > (unsigned)b->cfg->retries || c->n_tried >= L4_MAX_TRIES) {
-            l4_conn_close(c, "connect_failed");
+            l4_conn_close(c, TERM_CONNECT_FAILED);
             return;
         }
         uint64_t key = 0;
@@ -227,9 +227,9 @@ void l4_connect_next(struct l4_conn *c)
         if (idx < 0) {
             if (c->n_tried == 0) {
                 c->error = "no usable server";
-                l4_conn_close(c, "no_server");
+                l4_conn_close(c, TERM_NO_SERVER);
             } else {
-                l4_conn_close(c, "connect_failed");
+                l4_conn_close(c, TERM_CONNECT_FAILED);
             }
             return;
         }
@@ -354,12 +354,12 @@ static void finish_connect(struct l4_conn *c)
     if (c->srv.out_armed)
         set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
     if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
-        l4_conn_close(c, "server_error");
+        l4_conn_close(c, TERM_SERVER_ERROR);
         return;
     }
     if (c->backend->tls) {
         if (l4_tls_start_server(c) < 0) {
-            l4_conn_close(c, "tls_error");
+            l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
         enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
@@ -459,7 +459,7 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
             ssize_t n = recv(c->client.h.fd, &probe, 1, MSG_PEEK);
             if (n == 0 || (n < 0 && errno != EAGAIN)) {
                 c->error = "client went away while connecting";
-                l4_conn_close(c, n == 0 ? "client_closed" : "client_reset");
+                l4_conn_close(c, n == 0 ? TERM_CLIENT_CLOSED : TERM_CLIENT_RESET);
             }
         }
         return;
@@ -493,14 +493,14 @@ static void on_timer(struct loop *loop, struct timer *t)
         uint64_t drain = atomic_load(&c->server->drain_deadline);
         if (drain && now >= drain) {
             c->error = "server removed or drained";
-            l4_conn_close(c, "drained");
+            l4_conn_close(c, TERM_DRAINED);
             return;
         }
     }
     switch (c->state) {
     case L4_ESTABLISHED:
         if (now >= c->last_io_ms + c->idle_ms) {
-            l4_conn_close(c, "idle_timeout");
+            l4_conn_close(c, TERM_IDLE_TIMEOUT);
             return;
         }
         break;
@@ -513,7 +513,7 @@ static void on_timer(struct loop *loop, struct timer *t)
     case L4_TLS_CONNECT:
         if (now >= c->phase_deadline) {
             c->error = "TLS handshake with server timed out";
-            l4_conn_close(c, "tls_error");
+            l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
         break;
@@ -522,9 +522,9 @@ static void on_timer(struct loop *loop, struct timer *t)
             c->error = c->state == L4_PROXY_HDR ? "no PROXY header in time"
                        : c->state == L4_HELLO   ? "no ClientHello in time"
                                                 : "TLS handshake timed out";
-            l4_conn_close(c, c->state == L4_PROXY_HDR ? "bad_proxy_header"
-                             : c->state == L4_HELLO   ? "hello_timeout"
-                                                      : "tls_error");
+            l4_conn_close(c, c->state == L4_PROXY_HDR ? TERM_BAD_PROXY_HEADER
+                             : c->state == L4_HELLO   ? TERM_HELLO_TIMEOUT
+                                                      : TERM_TLS_ERROR);
             return;
         }
     }
@@ -533,28 +533,13 @@ static void on_timer(struct loop *loop, struct timer *t)
 
 /* ---- close ---- */
 
-/* Terminations of connections that sluice declined to forward without trying a server
- * (sluice_listener_refused_total). A client that leaves first, a failed TLS handshake
- * (counted apart) and a failed connect (counted per server) are not refusals. */
-static const char *const refusals[] = {"no_route",         "no_server",
-                                       "bad_proxy_header", "hello_timeout",
-                                       "bad_client_hello", "client_hello_too_large"};
-
-static bool is_refusal(const char *termination)
-{
-    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
-        if (strcmp(termination, refusals[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Counts how c ended in the counters that classify failures: a refusal; a TLS handshake
  * with the client that failed or timed out (state TLS_ACCEPT); a TLS handshake with the
  * server that failed or timed out, which is a failed connection attempt to that server. */
-static void count_outcome(struct l4_conn *c, struct listener_slot *ls, const char *termination)
+static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term termination)
 {
-    bool tls_error = strcmp(termination, "tls_error") == 0;
-    if (is_refusal(termination))
+    bool tls_error = termination == TERM_TLS_ERROR;
+    if (term_is_refusal(termination))
         counter_add(&ls->refused, 1);
     else if (tls_error && c->state == L4_TLS_ACCEPT)
         counter_add(&ls->tls_handshake_errors, 1);
@@ -568,7 +553,7 @@ static void abort_with_reset(int fd)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-void l4_conn_close(struct l4_conn *c, const char *termination)
+void l4_conn_close(struct l4_conn *c, enum term termination)
 {
     struct worker *w = c->w;
     if (c->client.h.fd < 0)
@@ -589,11 +574,10 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     l4_log_access(c, termination);
 
     /* a reset on one side is passed on as a reset to the other */
-    bool reset =
-        strcmp(termination, "client_reset") == 0 || strcmp(termination, "server_reset") == 0;
-    if (reset && termination[0] == 'c' && c->srv.h.fd >= 0)
+    bool reset = termination == TERM_CLIENT_RESET || termination == TERM_SERVER_RESET;
+    if (termination == TERM_CLIENT_RESET && c->srv.h.fd >= 0)
         abort_with_reset(c->srv.h.fd);
-    if (reset && termination[0] == 's')
+    if (termination == TERM_SERVER_RESET)
         abort_with_reset(c->client.h.fd);
     free_ssl(&c->client.ssl, !reset && !c->client.shut);
     close(c->client.h.fd);

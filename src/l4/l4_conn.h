@@ -15,6 +15,7 @@
 #include "core/loop.h"
 #include "core/runtime.h"
 #include "l4/pipe_pool.h"
+#include "proxy/term.h"
 
 struct worker;
 typedef struct ssl_st SSL;
@@ -94,7 +95,7 @@ struct l4_conn {
     uint64_t start_ms, phase_deadline, connect_start_ms, connect_ms, last_io_ms;
     uint64_t idle_ms;
     uint64_t bytes_in, bytes_out;   /* from / to the client */
-    const char *first_fin;          /* "client_closed" or "server_closed" */
+    enum term first_fin;            /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
     const char *error;              /* static detail for the log */
     union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
     union sockaddr_any local_addr;  /* address the client connected to */
@@ -109,7 +110,7 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
 
 /* Closes the connection: both sockets, pooled resources, counters, and writes the
  * access log line with `termination` (and the detail c->error). Worker thread only. */
-void l4_conn_close(struct l4_conn *c, const char *termination);
+void l4_conn_close(struct l4_conn *c, enum term termination);
 
 /* Re-evaluates the connection's deadline (after a drain deadline changed). */
 void l4_conn_rearm(struct l4_conn *c);
@@ -134,6 +135,6 @@ void l4_established(struct l4_conn *c);
 void l4_side_blocked(struct l4_side *s);
 
 /* Appends the access log line for c to the worker's log buffer. */
-void l4_log_access(struct l4_conn *c, const char *termination);
+void l4_log_access(struct l4_conn *c, enum term termination);
 
 #endif

@@ -11,7 +11,7 @@ static void kv_num(struct strbuf *sb, const char *key, unsigned long long v)
     sb_printf(sb, ",\"%s\":%llu", key, v);
 }
 
-static void log_json(struct l4_conn *c, const char *termination, struct strbuf *sb)
+static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb)
 {
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
@@ -31,7 +31,7 @@ static void log_json(struct l4_conn *c, const char *termination, struct strbuf *
     else
         sb_puts(sb, ",\"connect_ms\":null");
     kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
-    sb_json_kv_str(sb, "termination", termination);
+    sb_json_kv_str(sb, "termination", term_name(termination));
     if (c->tls) {
         if (c->tls->sni[0])
             sb_json_kv_str(sb, "sni", c->tls->sni);
@@ -51,22 +51,22 @@ static void log_json(struct l4_conn *c, const char *termination, struct strbuf *
     sb_puts(sb, "}\n");
 }
 
-static void log_text(struct l4_conn *c, const char *termination, struct strbuf *sb)
+static void log_text(struct l4_conn *c, enum term termination, struct strbuf *sb)
 {
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
-    sb_printf(
-        sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
-        c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
-        c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
-        (unsigned long long)c->bytes_out, (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
-        (unsigned long long)c->connect_ms, termination, c->tls && c->tls->sni[0] ? " sni=" : "",
-        c->tls ? c->tls->sni : "", c->error ? " error=\"" : "", c->error ? c->error : "",
-        c->error ? "\"" : "");
+    sb_printf(sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
+              c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
+              c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
+              (unsigned long long)c->bytes_out,
+              (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
+              (unsigned long long)c->connect_ms, term_name(termination),
+              c->tls && c->tls->sni[0] ? " sni=" : "", c->tls ? c->tls->sni : "",
+              c->error ? " error=\"" : "", c->error ? c->error : "", c->error ? "\"" : "");
 }
 
-void l4_log_access(struct l4_conn *c, const char *termination)
+void l4_log_access(struct l4_conn *c, enum term termination)
 {
     if (atomic_load_explicit(&access_log_fd, memory_order_relaxed) < 0)
         return;

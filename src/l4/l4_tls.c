@@ -177,7 +177,7 @@ void l4_tls_accept_step(struct l4_conn *c)
         c->client.ssl = tls_server_ssl_new(c->listener->tls);
         if (!c->client.ssl || tls_sock_attach(c->client.ssl, c->client.h.fd) < 0) {
             c->error = "cannot create TLS session";
-            l4_conn_close(c, "internal_error");
+            l4_conn_close(c, TERM_INTERNAL_ERROR);
             return;
         }
         /* A client that closes TCP without close_notify (most do) ends its stream like a
@@ -193,7 +193,7 @@ void l4_tls_accept_step(struct l4_conn *c)
         return;
     if (r < 0) { /* counted as a handshake error by l4_conn_close */
         log_debug("listener %s: TLS handshake failed: %s", c->listener->cfg->name, c->error);
-        l4_conn_close(c, "tls_error");
+        l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
     struct tls_peer_info pi;
@@ -243,7 +243,7 @@ void l4_tls_connect_step(struct l4_conn *c)
     if (r < 0) {
         log_warn("backend %s: TLS handshake with server %s failed: %s", c->backend->cfg->name,
                  c->server->address, c->error);
-        l4_conn_close(c, "tls_error");
+        l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
     l4_established(c);
