@@ -47,31 +47,28 @@ void l4_conn_rearm(struct l4_conn *c)
         if (drain && drain < deadline)
             deadline = drain;
     }
-    timer_arm(&c->w->loop, &c->timer, deadline);
+    timer_arm(&c->conn.w->loop, &c->timer, deadline);
 }
 
 static void enter_phase(struct l4_conn *c, enum l4_state st, uint64_t timeout_ms)
 {
     c->state = st;
-    c->phase_deadline = loop_now(&c->w->loop) + timeout_ms;
+    c->phase_deadline = loop_now(&c->conn.w->loop) + timeout_ms;
     l4_conn_rearm(c);
 }
 
-void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
-                   socklen_t peer_len)
+/* conn_ops.start: see conn.h. */
+static void l4_conn_start(struct worker *w, struct rt_listener *l, int fd,
+                          const struct sockaddr *peer, socklen_t peer_len)
 {
     struct l4_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
-        atomic_fetch_sub(&l->stats->active, 1);
-        atomic_fetch_sub(&runtime_active_connections, 1);
+        conn_release_slot(l);
         return;
     }
-    c->w = w;
-    c->rt = runtime_ref(w->rt);
-    c->listener = l;
-    c->start_ms = loop_now(&w->loop);
-    c->last_io_ms = c->start_ms;
+    conn_init(&c->conn, &l4_conn_ops, w, l);
+    c->last_io_ms = c->conn.start_ms;
     c->client.h.fd = fd;
     c->client.h.cb = on_client_event;
     c->client.conn = c;
@@ -82,12 +79,6 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     memcpy(&c->client_addr, peer,
            peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
     timer_init(&c->timer, on_timer); /* TCP_NODELAY: inherited from the listener */
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->n_conns++;
-    counter_add(&l->stats->slots[w->index].connections, 1);
 
     if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
@@ -155,10 +146,10 @@ static void read_proxy_header(struct l4_conn *c)
         memcpy(&c->local_addr, &res.dst, res.dst_len);
         c->have_local_addr = true;
     }
-    const struct cfg_listener *cl = c->listener->cfg;
-    if (c->listener->tls)
+    const struct cfg_listener *cl = c->conn.listener->cfg;
+    if (c->conn.listener->tls)
         enter_phase(c, L4_TLS_ACCEPT, cl->tls.handshake_timeout_ms);
-    else if (c->listener->peek_hello)
+    else if (c->conn.listener->peek_hello)
         enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
     else
         l4_route_and_connect(c, NULL, NULL, 0); /* may have closed c: touch it no more */
@@ -222,7 +213,7 @@ void l4_connect_next(struct l4_conn *c)
             key = lb_hash(ip, strlen(ip));
         }
         struct lb_pool *pool = b->affinity_pool ? b->affinity_pool : b->pool;
-        int idx = lb_pick(pool, c->w->index, key, c->tried, c->n_tried,
+        int idx = lb_pick(pool, c->conn.w->index, key, c->tried, c->n_tried,
                           (unsigned)b->cfg->max_connections_per_server);
         if (idx < 0) {
             if (c->n_tried == 0) {
@@ -241,7 +232,7 @@ void l4_connect_next(struct l4_conn *c)
         if (l4_connect_server(c) == 0)
             return;
         /* immediate failure: count it and try the next one */
-        counter_add(&s->slots[c->w->index].connect_failures, 1);
+        counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
         if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
             log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
                      s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, c->error);
@@ -279,7 +270,7 @@ int l4_connect_server(struct l4_conn *c)
     c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
     c->srv.rdhup = c->srv.error_event = false;
     if (!c->connect_start_ms)
-        c->connect_start_ms = loop_now(&c->w->loop);
+        c->connect_start_ms = loop_now(&c->conn.w->loop);
     if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
         c->error = strerror(errno);
         return -1;
@@ -290,7 +281,7 @@ int l4_connect_server(struct l4_conn *c)
      * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
     bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
     bool now = eager && connected_now(fd);
-    if (loop_add(&c->w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
+    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
         c->error = "epoll registration failed";
         return -1;
     }
@@ -308,7 +299,7 @@ static void connect_failed(struct l4_conn *c, const char *why)
 {
     struct server *s = c->server;
     c->error = why;
-    counter_add(&s->slots[c->w->index].connect_failures, 1);
+    counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
     if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
         log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
                  s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, why);
@@ -371,10 +362,10 @@ static void finish_connect(struct l4_conn *c)
 
 void l4_established(struct l4_conn *c)
 {
-    uint64_t now = loop_now(&c->w->loop);
+    uint64_t now = loop_now(&c->conn.w->loop);
     c->connect_ms = now - c->connect_start_ms;
-    hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
-    counter_add(&c->server->slots[c->w->index].connections, 1);
+    hist_observe(&c->backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
+    counter_add(&c->server->slots[c->conn.w->index].connections, 1);
     c->state = L4_ESTABLISHED;
     c->last_io_ms = now;
     if (c->client.ssl || c->srv.ssl)
@@ -387,7 +378,7 @@ void l4_established(struct l4_conn *c)
 
 static void set_out_interest(struct l4_side *s, bool on)
 {
-    int r = loop_mod(&s->conn->w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
+    int r = loop_mod(&s->conn->conn.w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
     if (r < 0) {
         log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
         return;
@@ -544,7 +535,7 @@ static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term
     else if (tls_error && c->state == L4_TLS_ACCEPT)
         counter_add(&ls->tls_handshake_errors, 1);
     else if (tls_error && c->state == L4_TLS_CONNECT && c->server)
-        counter_add(&c->server->slots[c->w->index].connect_failures, 1);
+        counter_add(&c->server->slots[c->conn.w->index].connect_failures, 1);
 }
 
 static void abort_with_reset(int fd)
@@ -555,16 +546,15 @@ static void abort_with_reset(int fd)
 
 void l4_conn_close(struct l4_conn *c, enum term termination)
 {
-    struct worker *w = c->w;
+    struct worker *w = c->conn.w;
     if (c->client.h.fd < 0)
         return;
     timer_cancel(&w->loop, &c->timer);
-    l4_tls_forget(c);
     uint64_t now = loop_now(&w->loop);
-    struct listener_slot *ls = &c->listener->stats->slots[w->index];
+    struct listener_slot *ls = &c->conn.listener->stats->slots[w->index];
     counter_add(&ls->bytes_in, c->bytes_in);
     counter_add(&ls->bytes_out, c->bytes_out);
-    hist_observe(&ls->duration, (now - c->start_ms) * 1000);
+    hist_observe(&ls->duration, (now - c->conn.start_ms) * 1000);
     if (c->server) {
         struct server_slot *ss = &c->server->slots[w->index];
         counter_add(&ss->bytes_in, c->bytes_in);
@@ -590,18 +580,33 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
     free(c->peek);
     c->peek = NULL;
 
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->n_conns--;
-    atomic_fetch_sub(&c->listener->stats->active, 1);
-    atomic_fetch_sub(&runtime_active_connections, 1);
-    runtime_unref(c->rt);
-    c->rt = NULL;
-    if (loop_defer_free(&w->loop, c) < 0)
-        log_error("out of memory: leaking one connection object");
-    worker_conn_closed(w);
+    conn_release(&c->conn);
 }
+
+/* conn_ops.close. */
+static void l4_close_op(struct conn *c, enum term why)
+{
+    l4_conn_close((struct l4_conn *)c, why);
+}
+
+/* conn_ops.rearm: only a connection to a draining server has a new deadline. */
+static void l4_rearm_op(struct conn *base)
+{
+    struct l4_conn *c = (struct l4_conn *)base;
+    if (c->server && atomic_load(&c->server->drain_deadline))
+        l4_conn_rearm(c);
+}
+
+/* conn_ops.step: a TLS handshake step the worker's budget deferred. */
+static void l4_step_op(struct conn *c)
+{
+    l4_tls_run_step((struct l4_conn *)c);
+}
+
+const struct conn_ops l4_conn_ops = {
+    .name = "l4",
+    .start = l4_conn_start,
+    .close = l4_close_op,
+    .rearm = l4_rearm_op,
+    .step = l4_step_op,
+};

@@ -14,7 +14,8 @@
 
 #include "core/loop.h"
 #include "core/runtime.h"
-#include "l4/pipe_pool.h"
+#include "proxy/pipe_pool.h"
+#include "proxy/conn.h"
 #include "proxy/term.h"
 
 struct worker;
@@ -27,12 +28,6 @@ enum l4_state {
     L4_CONNECTING,  /* TCP connect to a server in progress */
     L4_TLS_CONNECT, /* TLS handshake with the server (re-encryption) */
     L4_ESTABLISHED, /* pumping bytes */
-};
-
-union sockaddr_any {
-    struct sockaddr sa;
-    struct sockaddr_in in;
-    struct sockaddr_in6 in6;
 };
 
 struct l4_side {
@@ -75,12 +70,7 @@ struct l4_tls_info {
 #define L4_MAX_TRIES 17
 
 struct l4_conn {
-    struct l4_conn *prev, *next; /* worker's list */
-    struct l4_conn *hs_next;     /* worker's deferred-handshake queue */
-    bool hs_queued;
-    struct worker *w;
-    struct runtime *rt; /* snapshot this connection started with (ref) */
-    struct rt_listener *listener;
+    struct conn conn; /* first: what the worker knows (list, ops, snapshot, listener) */
     struct rt_backend *backend;
     struct server *server; /* current server (ref), NULL when none */
     struct l4_side client, srv;
@@ -92,10 +82,10 @@ struct l4_conn {
     bool counted_server;  /* server->lb.active was incremented */
     uint8_t n_tried;
     int tried[L4_MAX_TRIES];
-    uint64_t start_ms, phase_deadline, connect_start_ms, connect_ms, last_io_ms;
+    enum term first_fin; /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
+    uint64_t phase_deadline, connect_start_ms, connect_ms, last_io_ms;
     uint64_t idle_ms;
     uint64_t bytes_in, bytes_out;   /* from / to the client */
-    enum term first_fin;            /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
     const char *error;              /* static detail for the log */
     union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
     union sockaddr_any local_addr;  /* address the client connected to */
@@ -103,10 +93,8 @@ struct l4_conn {
     uint8_t *peek; /* ClientHello peek buffers (HELLO state only) */
 };
 
-/* Starts handling an accepted client socket `fd` on worker w for listener l. Takes
- * ownership of fd (closes it on any failure). */
-void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
-                   socklen_t peer_len);
+/* The conn_ops of tcp and tls listeners. */
+extern const struct conn_ops l4_conn_ops;
 
 /* Closes the connection: both sockets, pooled resources, counters, and writes the
  * access log line with `termination` (and the detail c->error). Worker thread only. */

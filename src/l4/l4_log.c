@@ -16,10 +16,10 @@ static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
-    uint64_t duration = loop_now(&c->w->loop) - c->start_ms;
+    uint64_t duration = loop_now(&c->conn.w->loop) - c->conn.start_ms;
     sb_puts(sb, "{");
     sb_json_kv_str(sb, "time", now);
-    sb_json_kv_str(sb, "listener", c->listener->cfg->name);
+    sb_json_kv_str(sb, "listener", c->conn.listener->cfg->name);
     sb_json_kv_str(sb, "client", client);
     sb_json_kv_str(sb, "backend", c->backend ? c->backend->cfg->name : NULL);
     sb_json_kv_str(sb, "server", c->server ? c->server->address : NULL);
@@ -57,10 +57,10 @@ static void log_text(struct l4_conn *c, enum term termination, struct strbuf *sb
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
     sb_printf(sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
-              c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
+              c->conn.listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
               c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
               (unsigned long long)c->bytes_out,
-              (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
+              (unsigned long long)(loop_now(&c->conn.w->loop) - c->conn.start_ms),
               (unsigned long long)c->connect_ms, term_name(termination),
               c->tls && c->tls->sni[0] ? " sni=" : "", c->tls ? c->tls->sni : "",
               c->error ? " error=\"" : "", c->error ? c->error : "", c->error ? "\"" : "");
@@ -70,11 +70,11 @@ void l4_log_access(struct l4_conn *c, enum term termination)
 {
     if (atomic_load_explicit(&access_log_fd, memory_order_relaxed) < 0)
         return;
-    struct strbuf *sb = &c->w->access_log;
+    struct strbuf *sb = &c->conn.w->access_log;
     if (atomic_load_explicit(&access_log_format, memory_order_relaxed) == LOG_FORMAT_TEXT)
         log_text(c, termination, sb);
     else
         log_json(c, termination, sb);
     if (sb->len >= 64 * 1024)
-        worker_flush_access_log(c->w);
+        worker_flush_access_log(c->conn.w);
 }

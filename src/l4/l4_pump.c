@@ -46,9 +46,9 @@ void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
 {
     if (d->has_pipe) {
         if (d->pending == 0)
-            pipe_pool_put(c->w->pipes, d->pipe);
+            pipe_pool_put(c->conn.w->pipes, d->pipe);
         else
-            pipe_pool_discard(c->w->pipes, d->pipe);
+            pipe_pool_discard(c->conn.w->pipes, d->pipe);
         d->has_pipe = false;
     }
     free(d->buf);
@@ -171,21 +171,21 @@ static void count_read(struct l4_conn *c, struct l4_side *src, size_t n)
 {
     if (src == &c->client)
         c->bytes_in += n;
-    c->last_io_ms = loop_now(&c->w->loop);
+    c->last_io_ms = loop_now(&c->conn.w->loop);
 }
 
 static void count_write(struct l4_conn *c, struct l4_side *dst, size_t n)
 {
     if (dst == &c->client)
         c->bytes_out += n;
-    c->last_io_ms = loop_now(&c->w->loop);
+    c->last_io_ms = loop_now(&c->conn.w->loop);
 }
 
 /* Splice path for one direction. */
 static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                                     struct l4_side *dst, int *err)
 {
-    struct pipe_pool *pool = c->w->pipes;
+    struct pipe_pool *pool = c->conn.w->pipes;
     for (;;) {
         bool progress = false;
         if (!src->eof && src->readable && d->pending < pool->capacity) {

@@ -63,7 +63,7 @@ static bool host_allowed(const struct cfg_listener *l, const char *sni)
 void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const *alpn,
                           size_t n_alpn)
 {
-    const struct cfg_listener *l = c->listener->cfg;
+    const struct cfg_listener *l = c->conn.listener->cfg;
     if (sni && !host_allowed(l, sni)) {
         c->error = "SNI not in the listener's hosts";
         l4_conn_close(c, TERM_NO_ROUTE);
@@ -76,7 +76,7 @@ void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const 
         l4_conn_close(c, TERM_NO_ROUTE);
         return;
     }
-    c->backend = &c->rt->backends[bi];
+    c->backend = &c->conn.rt->backends[bi];
     c->idle_ms = l->idle_timeout_ms;
     if (c->backend->cfg->timeout_ms < c->idle_ms)
         c->idle_ms = c->backend->cfg->timeout_ms;
@@ -92,7 +92,7 @@ static struct l4_tls_info *tls_info(struct l4_conn *c)
 
 void l4_route_peek_hello(struct l4_conn *c)
 {
-    const struct cfg_listener *l = c->listener->cfg;
+    const struct cfg_listener *l = c->conn.listener->cfg;
     /* record headers add bytes on top of the ClientHello itself: allow twice the cap */
     size_t max = l->client_hello_max, window = 2 * max;
     if (!c->peek && !(c->peek = malloc(window))) {
