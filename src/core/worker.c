@@ -8,13 +8,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/accesslog.h"
 #include "proxy/pipe_pool.h"
 #include "net/accept.h"
 
 #define ACCEPT_BATCH 64
-
-atomic_int access_log_fd = 1;
-atomic_int access_log_format = LOG_FORMAT_JSON;
 
 struct accept_handler {
     struct io_handler h;
@@ -242,22 +240,6 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
         close_all(w, TERM_SHUTDOWN);
 }
 
-void worker_flush_access_log(struct worker *w)
-{
-    struct strbuf *sb = &w->access_log;
-    int fd = atomic_load_explicit(&access_log_fd, memory_order_relaxed);
-    size_t off = 0;
-    while (fd >= 0 && off < sb->len) {
-        ssize_t n = write(fd, sb->data + off, sb->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* a full or broken log sink never blocks traffic: drop the rest */
-        off += (size_t)n;
-    }
-    sb_reset(sb);
-}
-
 static bool queued(const struct worker *w, const struct conn *c)
 {
     return c->step_prev || w->deferred_head == c;
@@ -318,11 +300,11 @@ static void *worker_main(void *arg)
         run_deferred(w);
         loop_run_once(&w->loop, w->deferred_head ? 0 : -1);
         if (w->access_log.len)
-            worker_flush_access_log(w);
+            alog_flush(w);
         if (w->stopping && w->n_conns == 0)
             break;
     }
-    worker_flush_access_log(w);
+    alog_flush(w);
     atomic_store(&w->stopped, true);
     return NULL;
 }

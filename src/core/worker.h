@@ -43,18 +43,14 @@ struct worker {
     bool accepts_paused;
     struct timer resume_timer;
     struct timer stop_timer;
-    struct conn *conns;                        /* doubly linked list of open connections */
+    struct conn *conns;                         /* doubly linked list of open connections */
     struct conn *deferred_head, *deferred_tail; /* steps waiting for budget (FIFO) */
-    unsigned budget;                           /* expensive steps left in this loop turn */
+    unsigned budget;                            /* expensive steps left in this loop turn */
     unsigned n_conns;
     bool stopping;
     struct pipe_pool *pipes;
-    struct strbuf access_log; /* lines waiting to be written */
+    struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
 };
-
-/* Process-wide access log sink, set by main before workers start and on reload. */
-extern atomic_int access_log_fd;     /* -1 when off */
-extern atomic_int access_log_format; /* enum cfg_log_format */
 
 /* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */
 int worker_start(struct worker *w, int index, struct runtime *rt);
@@ -73,6 +69,5 @@ void worker_conn_closed(struct worker *w);
 bool worker_budget_take(struct worker *w, struct conn *c);
 /* Removes c from the queue if it is there (it closes). */
 void worker_undefer(struct worker *w, struct conn *c);
-void worker_flush_access_log(struct worker *w);
 
 #endif

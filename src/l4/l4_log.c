@@ -5,11 +5,7 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "l4/l4_conn.h"
-
-static void kv_num(struct strbuf *sb, const char *key, unsigned long long v)
-{
-    sb_printf(sb, ",\"%s\":%llu", key, v);
-}
+#include "proxy/accesslog.h"
 
 static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb)
 {
@@ -23,14 +19,14 @@ static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb
     sb_json_kv_str(sb, "client", client);
     sb_json_kv_str(sb, "backend", c->backend ? c->backend->cfg->name : NULL);
     sb_json_kv_str(sb, "server", c->server ? c->server->address : NULL);
-    kv_num(sb, "bytes_in", c->bytes_in);
-    kv_num(sb, "bytes_out", c->bytes_out);
-    kv_num(sb, "duration_ms", duration);
+    alog_kv_num(sb, "bytes_in", c->bytes_in);
+    alog_kv_num(sb, "bytes_out", c->bytes_out);
+    alog_kv_num(sb, "duration_ms", duration);
     if (c->state == L4_ESTABLISHED) /* connected, TLS to the server included */
-        kv_num(sb, "connect_ms", c->connect_ms);
+        alog_kv_num(sb, "connect_ms", c->connect_ms);
     else
         sb_puts(sb, ",\"connect_ms\":null");
-    kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
+    alog_kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
     sb_json_kv_str(sb, "termination", term_name(termination));
     if (c->tls) {
         if (c->tls->sni[0])
@@ -68,13 +64,12 @@ static void log_text(struct l4_conn *c, enum term termination, struct strbuf *sb
 
 void l4_log_access(struct l4_conn *c, enum term termination)
 {
-    if (atomic_load_explicit(&access_log_fd, memory_order_relaxed) < 0)
+    struct strbuf *sb = alog_begin(c->conn.w);
+    if (!sb)
         return;
-    struct strbuf *sb = &c->conn.w->access_log;
-    if (atomic_load_explicit(&access_log_format, memory_order_relaxed) == LOG_FORMAT_TEXT)
+    if (alog_text())
         log_text(c, termination, sb);
     else
         log_json(c, termination, sb);
-    if (sb->len >= 64 * 1024)
-        worker_flush_access_log(c->conn.w);
+    alog_end(c->conn.w);
 }

@@ -50,8 +50,7 @@ struct conn {
 /* Starts c's life on worker w for listener l (c zeroed by the caller): links it into the
  * worker's list, takes a reference to the worker's current snapshot and counts the
  * accepted connection. */
-void conn_init(struct conn *c, const struct conn_ops *ops, struct worker *w,
-               struct rt_listener *l);
+void conn_init(struct conn *c, const struct conn_ops *ops, struct worker *w, struct rt_listener *l);
 
 /* The end of every close: unlinks c (and its deferred step), gives back the slot and the
  * snapshot, and frees c once the current loop turn is over. */
