@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/accesslog.h"
 #include "core/services.h"
 
 #define ACK_POLL_MS 10
@@ -19,45 +20,12 @@ struct control *the_control;
 
 static struct io_handler signal_handler = {.fd = -1};
 
-/* Opens the access log sink named by cfg ("stdout", "stderr", "off" or a path). */
-static int open_access_log(const struct config *cfg)
-{
-    const char *a = cfg->log.access;
-    if (!a || strcmp(a, "stdout") == 0)
-        return STDOUT_FILENO;
-    if (strcmp(a, "stderr") == 0)
-        return STDERR_FILENO;
-    if (strcmp(a, "off") == 0)
-        return -1;
-    int fd = open(a, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -2;
-    return fd;
-}
-
-/* The access log's own descriptor. Workers write to this number; switching the sink
- * (another path, or the same path after logrotate moved the file) dup2()s the newly
- * opened file onto it, which is atomic for writers: no descriptor is ever closed under
- * a worker, and none leaks. */
-static int access_log_slot = -1;
-
-/* Points the access log at `fd` (from open_access_log; -1 = off) and applies the log
- * level and format. Takes ownership of fd. */
+/* Applies cfg's log settings: the process log level, the access log's format and sink
+ * `fd` (from alog_open; ownership taken). */
 static void apply_log_settings(const struct config *cfg, int fd)
 {
     log_set_level(cfg->log.level);
-    atomic_store(&access_log_format, (int)cfg->log.format);
-    if (fd < 0) {
-        atomic_store(&access_log_fd, -1);
-        return;
-    }
-    if (access_log_slot < 0)
-        access_log_slot = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    else if (dup2(fd, access_log_slot) < 0)
-        log_error("cannot switch the access log: %s", strerror(errno));
-    if (fd > 2)
-        close(fd);
-    atomic_store(&access_log_fd, access_log_slot);
+    alog_apply(cfg, fd);
 }
 
 static void print_errors(const struct cfg_errors *errs)
@@ -124,7 +92,7 @@ int control_reload(struct control *c, struct cfg_errors *errs)
     if (cfg->workers != c->n_workers)
         log_warn("reload: workers changed to %d; takes effect at the next restart (keeping %d)",
                  cfg->workers, c->n_workers);
-    int log_fd = open_access_log(cfg);
+    int log_fd = alog_open(cfg);
     char err[512];
     if (log_fd == -2) {
         snprintf(err, sizeof(err), "%s: log.access: cannot open %s: %s", c->config_path,
@@ -249,7 +217,7 @@ int control_start(struct control *c, const char *config_path)
         return 1;
     }
     log_set_level(cfg->log.level);
-    int log_fd = open_access_log(cfg);
+    int log_fd = alog_open(cfg);
     if (log_fd == -2) {
         fprintf(stderr, "sluice: cannot open access log %s: %s\n", cfg->log.access,
                 strerror(errno));
@@ -341,8 +309,7 @@ int control_run(struct control *c)
     free(c->retiring);
     free(c->config_path);
     close(signal_handler.fd);
-    if (access_log_slot >= 0)
-        close(access_log_slot);
+    alog_close();
     loop_close(&c->loop);
     stats_registry_free();
     log_info("stopped");

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "net/listen.h"
+#include "proxy/protocols.h"
 #include "tls/tls_client.h"
 #include "tls/tls_server.h"
 
@@ -134,6 +135,11 @@ static int build_listener(struct runtime *rt, struct runtime *prev, size_t idx, 
     const struct cfg_listener *cl = &rt->cfg->listeners[idx];
     struct rt_listener *l = &rt->listeners[idx];
     l->cfg = cl;
+    l->proto = proxy_protocol_ops(cl->protocol);
+    if (!l->proto) {
+        snprintf(err, errlen, "listener %s: protocol not supported by this build", cl->name);
+        return -EINVAL;
+    }
     l->peek_hello = listener_peeks_hello(cl);
     l->stats = listener_stats_get(cl->name, rt->workers);
     size_t n = cl->n_binds * (size_t)rt->workers;

@@ -19,6 +19,7 @@
 
 struct tls_server;
 struct tls_client;
+struct conn_ops;
 
 struct rt_listener {
     const struct cfg_listener *cfg;
@@ -26,6 +27,7 @@ struct rt_listener {
     int *fds;        /* [bind * workers + worker] listening sockets */
     bool peek_hello; /* tcp listener with sni/alpn routes: TLS passthrough */
     struct tls_server *tls;
+    const struct conn_ops *proto; /* serves the accepted sockets */
 };
 
 struct rt_backend {

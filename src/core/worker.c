@@ -8,15 +8,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "l4/l4_conn.h"
-#include "l4/l4_tls.h"
-#include "l4/pipe_pool.h"
+#include "proxy/accesslog.h"
+#include "proxy/pipe_pool.h"
 #include "net/accept.h"
 
 #define ACCEPT_BATCH 64
-
-atomic_int access_log_fd = 1;
-atomic_int access_log_format = LOG_FORMAT_JSON;
 
 struct accept_handler {
     struct io_handler h;
@@ -90,7 +86,7 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
                 continue;
             return;
         }
-        l4_conn_start(w, l, fd, &peer.sa, len);
+        l->proto->start(w, l, fd, &peer.sa, len);
     }
 }
 
@@ -198,10 +194,10 @@ static void stop_accepting(struct worker *w)
     w->n_accepts = 0;
 }
 
-static void close_all(struct worker *w, const char *why)
+static void close_all(struct worker *w, enum term why)
 {
     while (w->conns)
-        l4_conn_close(w->conns, why);
+        w->conns->ops->close(w->conns, why);
 }
 
 static void on_stop_timer(struct loop *loop, struct timer *t)
@@ -211,7 +207,7 @@ static void on_stop_timer(struct loop *loop, struct timer *t)
     if (w->n_conns > 0)
         log_info("worker %d: shutdown_timeout reached, closing %u connection(s)", w->index,
                  w->n_conns);
-    close_all(w, "shutdown");
+    close_all(w, TERM_SHUTDOWN);
 }
 
 static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
@@ -231,9 +227,8 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
         runtime_unref(old);
     }
     if (atomic_exchange(&w->drain_changed, false)) {
-        for (struct l4_conn *c = w->conns; c; c = c->next)
-            if (c->server && atomic_load(&c->server->drain_deadline))
-                l4_conn_rearm(c);
+        for (struct conn *c = w->conns; c; c = c->next)
+            c->ops->rearm(c);
     }
     if (atomic_load(&w->stop_requested) && !w->stopping) {
         w->stopping = true;
@@ -242,23 +237,57 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
         timer_arm(loop, &w->stop_timer, atomic_load(&w->stop_deadline));
     }
     if (atomic_load(&w->stop_now))
-        close_all(w, "shutdown");
+        close_all(w, TERM_SHUTDOWN);
 }
 
-void worker_flush_access_log(struct worker *w)
+static bool queued(const struct worker *w, const struct conn *c)
 {
-    struct strbuf *sb = &w->access_log;
-    int fd = atomic_load_explicit(&access_log_fd, memory_order_relaxed);
-    size_t off = 0;
-    while (fd >= 0 && off < sb->len) {
-        ssize_t n = write(fd, sb->data + off, sb->len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* a full or broken log sink never blocks traffic: drop the rest */
-        off += (size_t)n;
+    return c->step_prev || w->deferred_head == c;
+}
+
+bool worker_budget_take(struct worker *w, struct conn *c)
+{
+    if (queued(w, c))
+        return false; /* already waiting its turn */
+    if (w->budget > 0) {
+        w->budget--;
+        return true;
     }
-    sb_reset(sb);
+    log_debug("worker %d: step budget spent this turn; step deferred", w->index);
+    c->step_next = NULL;
+    c->step_prev = w->deferred_tail;
+    if (w->deferred_tail)
+        w->deferred_tail->step_next = c;
+    else
+        w->deferred_head = c;
+    w->deferred_tail = c;
+    return false;
+}
+
+void worker_undefer(struct worker *w, struct conn *c)
+{
+    if (!queued(w, c))
+        return;
+    if (c->step_prev)
+        c->step_prev->step_next = c->step_next;
+    else
+        w->deferred_head = c->step_next;
+    if (c->step_next)
+        c->step_next->step_prev = c->step_prev;
+    else
+        w->deferred_tail = c->step_prev;
+    c->step_prev = c->step_next = NULL;
+}
+
+/* Runs deferred steps in arrival order while the turn's budget lasts (each step takes
+ * its unit through worker_budget_take). */
+static void run_deferred(struct worker *w)
+{
+    while (w->deferred_head && w->budget > 0) {
+        struct conn *c = w->deferred_head;
+        worker_undefer(w, c);
+        c->ops->step(c);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -267,15 +296,15 @@ static void *worker_main(void *arg)
     for (;;) {
         /* Handshakes deferred by the previous turn go first, then this turn's events;
          * both share one budget so established traffic is served every turn. */
-        w->hs_budget = L4_TLS_STEPS_PER_TURN;
-        l4_tls_run_deferred(w);
-        loop_run_once(&w->loop, w->hs_head ? 0 : -1);
+        w->budget = WORKER_STEPS_PER_TURN;
+        run_deferred(w);
+        loop_run_once(&w->loop, w->deferred_head ? 0 : -1);
         if (w->access_log.len)
-            worker_flush_access_log(w);
+            alog_flush(w);
         if (w->stopping && w->n_conns == 0)
             break;
     }
-    worker_flush_access_log(w);
+    alog_flush(w);
     atomic_store(&w->stopped, true);
     return NULL;
 }

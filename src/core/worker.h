@@ -11,10 +11,15 @@
 #include "core/loop.h"
 #include "core/runtime.h"
 #include "core/strbuf.h"
+#include "proxy/conn.h"
 
-struct l4_conn;
 struct accept_handler;
 struct pipe_pool;
+
+/* Expensive steps (TLS handshake steps: key exchange and signatures) a worker runs per
+ * loop turn; further steps wait for the next turn (worker_budget_take), so a flood of
+ * handshakes delays new handshakes, not the bytes of established connections. */
+#define WORKER_STEPS_PER_TURN 16
 
 struct worker {
     int index;
@@ -38,18 +43,14 @@ struct worker {
     bool accepts_paused;
     struct timer resume_timer;
     struct timer stop_timer;
-    struct l4_conn *conns;             /* doubly linked list of open connections */
-    struct l4_conn *hs_head, *hs_tail; /* TLS handshake steps waiting for budget (FIFO) */
-    unsigned hs_budget;                /* handshake steps left in this loop turn */
+    struct conn *conns;                         /* doubly linked list of open connections */
+    struct conn *deferred_head, *deferred_tail; /* steps waiting for budget (FIFO) */
+    unsigned budget;                            /* expensive steps left in this loop turn */
     unsigned n_conns;
     bool stopping;
     struct pipe_pool *pipes;
-    struct strbuf access_log; /* lines waiting to be written */
+    struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
 };
-
-/* Process-wide access log sink, set by main before workers start and on reload. */
-extern atomic_int access_log_fd;     /* -1 when off */
-extern atomic_int access_log_format; /* enum cfg_log_format */
 
 /* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */
 int worker_start(struct worker *w, int index, struct runtime *rt);
@@ -61,6 +62,12 @@ void worker_join(struct worker *w);
 
 /* Called by connections (worker thread only). */
 void worker_conn_closed(struct worker *w);
-void worker_flush_access_log(struct worker *w);
+
+/* True when c may run an expensive step now (one unit of this turn's budget is taken);
+ * otherwise queues c, whose ops->step() is called in a later turn, and returns false. A
+ * connection already queued stays queued (false). */
+bool worker_budget_take(struct worker *w, struct conn *c);
+/* Removes c from the queue if it is there (it closes). */
+void worker_undefer(struct worker *w, struct conn *c);
 
 #endif

@@ -47,31 +47,28 @@ void l4_conn_rearm(struct l4_conn *c)
         if (drain && drain < deadline)
             deadline = drain;
     }
-    timer_arm(&c->w->loop, &c->timer, deadline);
+    timer_arm(&c->conn.w->loop, &c->timer, deadline);
 }
 
 static void enter_phase(struct l4_conn *c, enum l4_state st, uint64_t timeout_ms)
 {
     c->state = st;
-    c->phase_deadline = loop_now(&c->w->loop) + timeout_ms;
+    c->phase_deadline = loop_now(&c->conn.w->loop) + timeout_ms;
     l4_conn_rearm(c);
 }
 
-void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
-                   socklen_t peer_len)
+/* conn_ops.start: see conn.h. */
+static void l4_conn_start(struct worker *w, struct rt_listener *l, int fd,
+                          const struct sockaddr *peer, socklen_t peer_len)
 {
     struct l4_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
-        atomic_fetch_sub(&l->stats->active, 1);
-        atomic_fetch_sub(&runtime_active_connections, 1);
+        conn_release_slot(l);
         return;
     }
-    c->w = w;
-    c->rt = runtime_ref(w->rt);
-    c->listener = l;
-    c->start_ms = loop_now(&w->loop);
-    c->last_io_ms = c->start_ms;
+    conn_init(&c->conn, &l4_conn_ops, w, l);
+    c->last_io_ms = c->conn.start_ms;
     c->client.h.fd = fd;
     c->client.h.cb = on_client_event;
     c->client.conn = c;
@@ -82,16 +79,10 @@ void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct
     memcpy(&c->client_addr, peer,
            peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
     timer_init(&c->timer, on_timer); /* TCP_NODELAY: inherited from the listener */
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->n_conns++;
-    counter_add(&l->stats->slots[w->index].connections, 1);
 
     if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
-        l4_conn_close(c, "internal_error");
+        l4_conn_close(c, TERM_INTERNAL_ERROR);
         return;
     }
     c->client.writable = true; /* a fresh socket: its send buffer is empty */
@@ -121,12 +112,12 @@ static void read_proxy_header(struct l4_conn *c)
         if (errno == EAGAIN || errno == EINTR)
             return;
         c->error = strerror(errno);
-        l4_conn_close(c, "client_reset");
+        l4_conn_close(c, TERM_CLIENT_RESET);
         return;
     }
     if (n == 0) {
         c->error = "closed before sending a PROXY header";
-        l4_conn_close(c, "client_closed");
+        l4_conn_close(c, TERM_CLIENT_CLOSED);
         return;
     }
     struct pp_result res;
@@ -135,19 +126,19 @@ static void read_proxy_header(struct l4_conn *c)
     if (r == 0) {
         if ((size_t)n == sizeof(buf)) {
             c->error = "PROXY header too long";
-            l4_conn_close(c, "bad_proxy_header");
+            l4_conn_close(c, TERM_BAD_PROXY_HEADER);
         }
         return; /* wait for more bytes */
     }
     if (r < 0) {
         c->error = reason ? reason : "malformed PROXY header";
-        l4_conn_close(c, "bad_proxy_header");
+        l4_conn_close(c, TERM_BAD_PROXY_HEADER);
         return;
     }
     /* consume exactly the header; what follows stays in the socket */
     if (recv(c->client.h.fd, buf, res.header_len, 0) != (ssize_t)res.header_len) {
         c->error = "short read consuming PROXY header";
-        l4_conn_close(c, "client_error");
+        l4_conn_close(c, TERM_CLIENT_ERROR);
         return;
     }
     if (!res.local) {
@@ -155,10 +146,10 @@ static void read_proxy_header(struct l4_conn *c)
         memcpy(&c->local_addr, &res.dst, res.dst_len);
         c->have_local_addr = true;
     }
-    const struct cfg_listener *cl = c->listener->cfg;
-    if (c->listener->tls)
+    const struct cfg_listener *cl = c->conn.listener->cfg;
+    if (c->conn.listener->tls)
         enter_phase(c, L4_TLS_ACCEPT, cl->tls.handshake_timeout_ms);
-    else if (c->listener->peek_hello)
+    else if (c->conn.listener->peek_hello)
         enter_phase(c, L4_HELLO, cl->client_hello_timeout_ms);
     else
         l4_route_and_connect(c, NULL, NULL, 0); /* may have closed c: touch it no more */
@@ -212,7 +203,7 @@ void l4_connect_next(struct l4_conn *c)
     struct rt_backend *b = c->backend;
     for (;;) {
         if (c->n_tried > (unsigned)b->cfg->retries || c->n_tried >= L4_MAX_TRIES) {
-            l4_conn_close(c, "connect_failed");
+            l4_conn_close(c, TERM_CONNECT_FAILED);
             return;
         }
         uint64_t key = 0;
@@ -222,14 +213,14 @@ void l4_connect_next(struct l4_conn *c)
             key = lb_hash(ip, strlen(ip));
         }
         struct lb_pool *pool = b->affinity_pool ? b->affinity_pool : b->pool;
-        int idx = lb_pick(pool, c->w->index, key, c->tried, c->n_tried,
+        int idx = lb_pick(pool, c->conn.w->index, key, c->tried, c->n_tried,
                           (unsigned)b->cfg->max_connections_per_server);
         if (idx < 0) {
             if (c->n_tried == 0) {
                 c->error = "no usable server";
-                l4_conn_close(c, "no_server");
+                l4_conn_close(c, TERM_NO_SERVER);
             } else {
-                l4_conn_close(c, "connect_failed");
+                l4_conn_close(c, TERM_CONNECT_FAILED);
             }
             return;
         }
@@ -241,7 +232,7 @@ void l4_connect_next(struct l4_conn *c)
         if (l4_connect_server(c) == 0)
             return;
         /* immediate failure: count it and try the next one */
-        counter_add(&s->slots[c->w->index].connect_failures, 1);
+        counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
         if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
             log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
                      s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, c->error);
@@ -279,7 +270,7 @@ int l4_connect_server(struct l4_conn *c)
     c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
     c->srv.rdhup = c->srv.error_event = false;
     if (!c->connect_start_ms)
-        c->connect_start_ms = loop_now(&c->w->loop);
+        c->connect_start_ms = loop_now(&c->conn.w->loop);
     if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
         c->error = strerror(errno);
         return -1;
@@ -290,7 +281,7 @@ int l4_connect_server(struct l4_conn *c)
      * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
     bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
     bool now = eager && connected_now(fd);
-    if (loop_add(&c->w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
+    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
         c->error = "epoll registration failed";
         return -1;
     }
@@ -308,7 +299,7 @@ static void connect_failed(struct l4_conn *c, const char *why)
 {
     struct server *s = c->server;
     c->error = why;
-    counter_add(&s->slots[c->w->index].connect_failures, 1);
+    counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
     if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
         log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
                  s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, why);
@@ -354,12 +345,12 @@ static void finish_connect(struct l4_conn *c)
     if (c->srv.out_armed)
         set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
     if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
-        l4_conn_close(c, "server_error");
+        l4_conn_close(c, TERM_SERVER_ERROR);
         return;
     }
     if (c->backend->tls) {
         if (l4_tls_start_server(c) < 0) {
-            l4_conn_close(c, "tls_error");
+            l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
         enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
@@ -371,10 +362,10 @@ static void finish_connect(struct l4_conn *c)
 
 void l4_established(struct l4_conn *c)
 {
-    uint64_t now = loop_now(&c->w->loop);
+    uint64_t now = loop_now(&c->conn.w->loop);
     c->connect_ms = now - c->connect_start_ms;
-    hist_observe(&c->backend->stats->slots[c->w->index].connect, c->connect_ms * 1000);
-    counter_add(&c->server->slots[c->w->index].connections, 1);
+    hist_observe(&c->backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
+    counter_add(&c->server->slots[c->conn.w->index].connections, 1);
     c->state = L4_ESTABLISHED;
     c->last_io_ms = now;
     if (c->client.ssl || c->srv.ssl)
@@ -387,7 +378,7 @@ void l4_established(struct l4_conn *c)
 
 static void set_out_interest(struct l4_side *s, bool on)
 {
-    int r = loop_mod(&s->conn->w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
+    int r = loop_mod(&s->conn->conn.w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
     if (r < 0) {
         log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
         return;
@@ -459,7 +450,7 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
             ssize_t n = recv(c->client.h.fd, &probe, 1, MSG_PEEK);
             if (n == 0 || (n < 0 && errno != EAGAIN)) {
                 c->error = "client went away while connecting";
-                l4_conn_close(c, n == 0 ? "client_closed" : "client_reset");
+                l4_conn_close(c, n == 0 ? TERM_CLIENT_CLOSED : TERM_CLIENT_RESET);
             }
         }
         return;
@@ -493,14 +484,14 @@ static void on_timer(struct loop *loop, struct timer *t)
         uint64_t drain = atomic_load(&c->server->drain_deadline);
         if (drain && now >= drain) {
             c->error = "server removed or drained";
-            l4_conn_close(c, "drained");
+            l4_conn_close(c, TERM_DRAINED);
             return;
         }
     }
     switch (c->state) {
     case L4_ESTABLISHED:
         if (now >= c->last_io_ms + c->idle_ms) {
-            l4_conn_close(c, "idle_timeout");
+            l4_conn_close(c, TERM_IDLE_TIMEOUT);
             return;
         }
         break;
@@ -513,7 +504,7 @@ static void on_timer(struct loop *loop, struct timer *t)
     case L4_TLS_CONNECT:
         if (now >= c->phase_deadline) {
             c->error = "TLS handshake with server timed out";
-            l4_conn_close(c, "tls_error");
+            l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
         break;
@@ -522,9 +513,9 @@ static void on_timer(struct loop *loop, struct timer *t)
             c->error = c->state == L4_PROXY_HDR ? "no PROXY header in time"
                        : c->state == L4_HELLO   ? "no ClientHello in time"
                                                 : "TLS handshake timed out";
-            l4_conn_close(c, c->state == L4_PROXY_HDR ? "bad_proxy_header"
-                             : c->state == L4_HELLO   ? "hello_timeout"
-                                                      : "tls_error");
+            l4_conn_close(c, c->state == L4_PROXY_HDR ? TERM_BAD_PROXY_HEADER
+                             : c->state == L4_HELLO   ? TERM_HELLO_TIMEOUT
+                                                      : TERM_TLS_ERROR);
             return;
         }
     }
@@ -533,33 +524,18 @@ static void on_timer(struct loop *loop, struct timer *t)
 
 /* ---- close ---- */
 
-/* Terminations of connections that sluice declined to forward without trying a server
- * (sluice_listener_refused_total). A client that leaves first, a failed TLS handshake
- * (counted apart) and a failed connect (counted per server) are not refusals. */
-static const char *const refusals[] = {"no_route",         "no_server",
-                                       "bad_proxy_header", "hello_timeout",
-                                       "bad_client_hello", "client_hello_too_large"};
-
-static bool is_refusal(const char *termination)
-{
-    for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++)
-        if (strcmp(termination, refusals[i]) == 0)
-            return true;
-    return false;
-}
-
 /* Counts how c ended in the counters that classify failures: a refusal; a TLS handshake
  * with the client that failed or timed out (state TLS_ACCEPT); a TLS handshake with the
  * server that failed or timed out, which is a failed connection attempt to that server. */
-static void count_outcome(struct l4_conn *c, struct listener_slot *ls, const char *termination)
+static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term termination)
 {
-    bool tls_error = strcmp(termination, "tls_error") == 0;
-    if (is_refusal(termination))
+    bool tls_error = termination == TERM_TLS_ERROR;
+    if (term_is_refusal(termination))
         counter_add(&ls->refused, 1);
     else if (tls_error && c->state == L4_TLS_ACCEPT)
         counter_add(&ls->tls_handshake_errors, 1);
     else if (tls_error && c->state == L4_TLS_CONNECT && c->server)
-        counter_add(&c->server->slots[c->w->index].connect_failures, 1);
+        counter_add(&c->server->slots[c->conn.w->index].connect_failures, 1);
 }
 
 static void abort_with_reset(int fd)
@@ -568,18 +544,17 @@ static void abort_with_reset(int fd)
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
-void l4_conn_close(struct l4_conn *c, const char *termination)
+void l4_conn_close(struct l4_conn *c, enum term termination)
 {
-    struct worker *w = c->w;
+    struct worker *w = c->conn.w;
     if (c->client.h.fd < 0)
         return;
     timer_cancel(&w->loop, &c->timer);
-    l4_tls_forget(c);
     uint64_t now = loop_now(&w->loop);
-    struct listener_slot *ls = &c->listener->stats->slots[w->index];
+    struct listener_slot *ls = &c->conn.listener->stats->slots[w->index];
     counter_add(&ls->bytes_in, c->bytes_in);
     counter_add(&ls->bytes_out, c->bytes_out);
-    hist_observe(&ls->duration, (now - c->start_ms) * 1000);
+    hist_observe(&ls->duration, (now - c->conn.start_ms) * 1000);
     if (c->server) {
         struct server_slot *ss = &c->server->slots[w->index];
         counter_add(&ss->bytes_in, c->bytes_in);
@@ -589,11 +564,10 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     l4_log_access(c, termination);
 
     /* a reset on one side is passed on as a reset to the other */
-    bool reset =
-        strcmp(termination, "client_reset") == 0 || strcmp(termination, "server_reset") == 0;
-    if (reset && termination[0] == 'c' && c->srv.h.fd >= 0)
+    bool reset = termination == TERM_CLIENT_RESET || termination == TERM_SERVER_RESET;
+    if (termination == TERM_CLIENT_RESET && c->srv.h.fd >= 0)
         abort_with_reset(c->srv.h.fd);
-    if (reset && termination[0] == 's')
+    if (termination == TERM_SERVER_RESET)
         abort_with_reset(c->client.h.fd);
     free_ssl(&c->client.ssl, !reset && !c->client.shut);
     close(c->client.h.fd);
@@ -606,18 +580,33 @@ void l4_conn_close(struct l4_conn *c, const char *termination)
     free(c->peek);
     c->peek = NULL;
 
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->n_conns--;
-    atomic_fetch_sub(&c->listener->stats->active, 1);
-    atomic_fetch_sub(&runtime_active_connections, 1);
-    runtime_unref(c->rt);
-    c->rt = NULL;
-    if (loop_defer_free(&w->loop, c) < 0)
-        log_error("out of memory: leaking one connection object");
-    worker_conn_closed(w);
+    conn_release(&c->conn);
 }
+
+/* conn_ops.close. */
+static void l4_close_op(struct conn *c, enum term why)
+{
+    l4_conn_close((struct l4_conn *)c, why);
+}
+
+/* conn_ops.rearm: only a connection to a draining server has a new deadline. */
+static void l4_rearm_op(struct conn *base)
+{
+    struct l4_conn *c = (struct l4_conn *)base;
+    if (c->server && atomic_load(&c->server->drain_deadline))
+        l4_conn_rearm(c);
+}
+
+/* conn_ops.step: a TLS handshake step the worker's budget deferred. */
+static void l4_step_op(struct conn *c)
+{
+    l4_tls_run_step((struct l4_conn *)c);
+}
+
+const struct conn_ops l4_conn_ops = {
+    .name = "l4",
+    .start = l4_conn_start,
+    .close = l4_close_op,
+    .rearm = l4_rearm_op,
+    .step = l4_step_op,
+};

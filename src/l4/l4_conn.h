@@ -14,7 +14,9 @@
 
 #include "core/loop.h"
 #include "core/runtime.h"
-#include "l4/pipe_pool.h"
+#include "proxy/pipe_pool.h"
+#include "proxy/conn.h"
+#include "proxy/term.h"
 
 struct worker;
 typedef struct ssl_st SSL;
@@ -26,12 +28,6 @@ enum l4_state {
     L4_CONNECTING,  /* TCP connect to a server in progress */
     L4_TLS_CONNECT, /* TLS handshake with the server (re-encryption) */
     L4_ESTABLISHED, /* pumping bytes */
-};
-
-union sockaddr_any {
-    struct sockaddr sa;
-    struct sockaddr_in in;
-    struct sockaddr_in6 in6;
 };
 
 struct l4_side {
@@ -74,12 +70,7 @@ struct l4_tls_info {
 #define L4_MAX_TRIES 17
 
 struct l4_conn {
-    struct l4_conn *prev, *next; /* worker's list */
-    struct l4_conn *hs_next;     /* worker's deferred-handshake queue */
-    bool hs_queued;
-    struct worker *w;
-    struct runtime *rt; /* snapshot this connection started with (ref) */
-    struct rt_listener *listener;
+    struct conn conn; /* first: what the worker knows (list, ops, snapshot, listener) */
     struct rt_backend *backend;
     struct server *server; /* current server (ref), NULL when none */
     struct l4_side client, srv;
@@ -91,10 +82,10 @@ struct l4_conn {
     bool counted_server;  /* server->lb.active was incremented */
     uint8_t n_tried;
     int tried[L4_MAX_TRIES];
-    uint64_t start_ms, phase_deadline, connect_start_ms, connect_ms, last_io_ms;
+    enum term first_fin; /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
+    uint64_t phase_deadline, connect_start_ms, connect_ms, last_io_ms;
     uint64_t idle_ms;
     uint64_t bytes_in, bytes_out;   /* from / to the client */
-    const char *first_fin;          /* "client_closed" or "server_closed" */
     const char *error;              /* static detail for the log */
     union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
     union sockaddr_any local_addr;  /* address the client connected to */
@@ -102,14 +93,12 @@ struct l4_conn {
     uint8_t *peek; /* ClientHello peek buffers (HELLO state only) */
 };
 
-/* Starts handling an accepted client socket `fd` on worker w for listener l. Takes
- * ownership of fd (closes it on any failure). */
-void l4_conn_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
-                   socklen_t peer_len);
+/* The conn_ops of tcp and tls listeners. */
+extern const struct conn_ops l4_conn_ops;
 
 /* Closes the connection: both sockets, pooled resources, counters, and writes the
  * access log line with `termination` (and the detail c->error). Worker thread only. */
-void l4_conn_close(struct l4_conn *c, const char *termination);
+void l4_conn_close(struct l4_conn *c, enum term termination);
 
 /* Re-evaluates the connection's deadline (after a drain deadline changed). */
 void l4_conn_rearm(struct l4_conn *c);
@@ -134,6 +123,6 @@ void l4_established(struct l4_conn *c);
 void l4_side_blocked(struct l4_side *s);
 
 /* Appends the access log line for c to the worker's log buffer. */
-void l4_log_access(struct l4_conn *c, const char *termination);
+void l4_log_access(struct l4_conn *c, enum term termination);
 
 #endif

@@ -5,33 +5,29 @@
 #include "core/log.h"
 #include "core/worker.h"
 #include "l4/l4_conn.h"
+#include "proxy/accesslog.h"
 
-static void kv_num(struct strbuf *sb, const char *key, unsigned long long v)
-{
-    sb_printf(sb, ",\"%s\":%llu", key, v);
-}
-
-static void log_json(struct l4_conn *c, const char *termination, struct strbuf *sb)
+static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb)
 {
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
-    uint64_t duration = loop_now(&c->w->loop) - c->start_ms;
+    uint64_t duration = loop_now(&c->conn.w->loop) - c->conn.start_ms;
     sb_puts(sb, "{");
     sb_json_kv_str(sb, "time", now);
-    sb_json_kv_str(sb, "listener", c->listener->cfg->name);
+    sb_json_kv_str(sb, "listener", c->conn.listener->cfg->name);
     sb_json_kv_str(sb, "client", client);
     sb_json_kv_str(sb, "backend", c->backend ? c->backend->cfg->name : NULL);
     sb_json_kv_str(sb, "server", c->server ? c->server->address : NULL);
-    kv_num(sb, "bytes_in", c->bytes_in);
-    kv_num(sb, "bytes_out", c->bytes_out);
-    kv_num(sb, "duration_ms", duration);
+    alog_kv_num(sb, "bytes_in", c->bytes_in);
+    alog_kv_num(sb, "bytes_out", c->bytes_out);
+    alog_kv_num(sb, "duration_ms", duration);
     if (c->state == L4_ESTABLISHED) /* connected, TLS to the server included */
-        kv_num(sb, "connect_ms", c->connect_ms);
+        alog_kv_num(sb, "connect_ms", c->connect_ms);
     else
         sb_puts(sb, ",\"connect_ms\":null");
-    kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
-    sb_json_kv_str(sb, "termination", termination);
+    alog_kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
+    sb_json_kv_str(sb, "termination", term_name(termination));
     if (c->tls) {
         if (c->tls->sni[0])
             sb_json_kv_str(sb, "sni", c->tls->sni);
@@ -51,30 +47,29 @@ static void log_json(struct l4_conn *c, const char *termination, struct strbuf *
     sb_puts(sb, "}\n");
 }
 
-static void log_text(struct l4_conn *c, const char *termination, struct strbuf *sb)
+static void log_text(struct l4_conn *c, enum term termination, struct strbuf *sb)
 {
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
-    sb_printf(
-        sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
-        c->listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
-        c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
-        (unsigned long long)c->bytes_out, (unsigned long long)(loop_now(&c->w->loop) - c->start_ms),
-        (unsigned long long)c->connect_ms, termination, c->tls && c->tls->sni[0] ? " sni=" : "",
-        c->tls ? c->tls->sni : "", c->error ? " error=\"" : "", c->error ? c->error : "",
-        c->error ? "\"" : "");
+    sb_printf(sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
+              c->conn.listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
+              c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
+              (unsigned long long)c->bytes_out,
+              (unsigned long long)(loop_now(&c->conn.w->loop) - c->conn.start_ms),
+              (unsigned long long)c->connect_ms, term_name(termination),
+              c->tls && c->tls->sni[0] ? " sni=" : "", c->tls ? c->tls->sni : "",
+              c->error ? " error=\"" : "", c->error ? c->error : "", c->error ? "\"" : "");
 }
 
-void l4_log_access(struct l4_conn *c, const char *termination)
+void l4_log_access(struct l4_conn *c, enum term termination)
 {
-    if (atomic_load_explicit(&access_log_fd, memory_order_relaxed) < 0)
+    struct strbuf *sb = alog_begin(c->conn.w);
+    if (!sb)
         return;
-    struct strbuf *sb = &c->w->access_log;
-    if (atomic_load_explicit(&access_log_format, memory_order_relaxed) == LOG_FORMAT_TEXT)
+    if (alog_text())
         log_text(c, termination, sb);
     else
         log_json(c, termination, sb);
-    if (sb->len >= 64 * 1024)
-        worker_flush_access_log(c->w);
+    alog_end(c->conn.w);
 }

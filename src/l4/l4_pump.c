@@ -46,9 +46,9 @@ void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
 {
     if (d->has_pipe) {
         if (d->pending == 0)
-            pipe_pool_put(c->w->pipes, d->pipe);
+            pipe_pool_put(c->conn.w->pipes, d->pipe);
         else
-            pipe_pool_discard(c->w->pipes, d->pipe);
+            pipe_pool_discard(c->conn.w->pipes, d->pipe);
         d->has_pipe = false;
     }
     free(d->buf);
@@ -171,21 +171,21 @@ static void count_read(struct l4_conn *c, struct l4_side *src, size_t n)
 {
     if (src == &c->client)
         c->bytes_in += n;
-    c->last_io_ms = loop_now(&c->w->loop);
+    c->last_io_ms = loop_now(&c->conn.w->loop);
 }
 
 static void count_write(struct l4_conn *c, struct l4_side *dst, size_t n)
 {
     if (dst == &c->client)
         c->bytes_out += n;
-    c->last_io_ms = loop_now(&c->w->loop);
+    c->last_io_ms = loop_now(&c->conn.w->loop);
 }
 
 /* Splice path for one direction. */
 static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
                                     struct l4_side *dst, int *err)
 {
-    struct pipe_pool *pool = c->w->pipes;
+    struct pipe_pool *pool = c->conn.w->pipes;
     for (;;) {
         bool progress = false;
         if (!src->eof && src->readable && d->pending < pool->capacity) {
@@ -377,11 +377,11 @@ static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *d
         shutdown(dst->h.fd, SHUT_WR);
 }
 
-static const char *reset_reason(int err, bool client_side)
+static enum term reset_reason(int err, bool client_side)
 {
     if (err == -ECONNRESET || err == -EPIPE)
-        return client_side ? "client_reset" : "server_reset";
-    return client_side ? "client_error" : "server_error";
+        return client_side ? TERM_CLIENT_RESET : TERM_SERVER_RESET;
+    return client_side ? TERM_CLIENT_ERROR : TERM_SERVER_ERROR;
 }
 
 /* Runs one direction; on failure closes the connection and returns 1. */
@@ -393,8 +393,8 @@ static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, st
     if (r == PUMP_OK && c->use_splice && d->spliced && !d->buf && src->readable && !src->eof)
         r = pump_splice(c, d, src, dst, &err); /* the buffer just emptied: go on spliced */
     if (r == PUMP_OK) {
-        if (src->eof && !c->first_fin)
-            c->first_fin = src == &c->client ? "client_closed" : "server_closed";
+        if (src->eof && c->first_fin == TERM_NONE)
+            c->first_fin = src == &c->client ? TERM_CLIENT_CLOSED : TERM_SERVER_CLOSED;
         forward_fin(d, src, dst);
         return 0;
     }
@@ -408,7 +408,8 @@ static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, st
     }
     c->error = err == -EPROTO && failed->ssl ? l4_tls_io_error(c, failed->ssl) : strerror(-err);
     /* A reset after that side already finished cleanly is the normal end of the flow. */
-    if (c->first_fin && ((client_side && c->client.eof) || (!client_side && c->srv.eof)))
+    if (c->first_fin != TERM_NONE &&
+        ((client_side && c->client.eof) || (!client_side && c->srv.eof)))
         l4_conn_close(c, c->first_fin);
     else
         l4_conn_close(c, reset_reason(err, client_side));
@@ -422,7 +423,7 @@ int l4_pump(struct l4_conn *c)
     if (pump_dir(c, &c->down, &c->srv, &c->client))
         return 1;
     if (c->client.shut && c->srv.shut && !c->client.unflushed && !c->srv.unflushed) {
-        l4_conn_close(c, c->first_fin ? c->first_fin : "client_closed");
+        l4_conn_close(c, c->first_fin != TERM_NONE ? c->first_fin : TERM_CLIENT_CLOSED);
         return 1;
     }
     return 0;

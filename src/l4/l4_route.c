@@ -63,20 +63,20 @@ static bool host_allowed(const struct cfg_listener *l, const char *sni)
 void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const *alpn,
                           size_t n_alpn)
 {
-    const struct cfg_listener *l = c->listener->cfg;
+    const struct cfg_listener *l = c->conn.listener->cfg;
     if (sni && !host_allowed(l, sni)) {
         c->error = "SNI not in the listener's hosts";
-        l4_conn_close(c, "no_route");
+        l4_conn_close(c, TERM_NO_ROUTE);
         return;
     }
     int bi = l4_route_pick(l, sni, alpn, n_alpn);
     if (bi < 0) {
         if (!c->error)
             c->error = sni ? "no route for this SNI" : "no SNI and no default backend";
-        l4_conn_close(c, "no_route");
+        l4_conn_close(c, TERM_NO_ROUTE);
         return;
     }
-    c->backend = &c->rt->backends[bi];
+    c->backend = &c->conn.rt->backends[bi];
     c->idle_ms = l->idle_timeout_ms;
     if (c->backend->cfg->timeout_ms < c->idle_ms)
         c->idle_ms = c->backend->cfg->timeout_ms;
@@ -92,12 +92,12 @@ static struct l4_tls_info *tls_info(struct l4_conn *c)
 
 void l4_route_peek_hello(struct l4_conn *c)
 {
-    const struct cfg_listener *l = c->listener->cfg;
+    const struct cfg_listener *l = c->conn.listener->cfg;
     /* record headers add bytes on top of the ClientHello itself: allow twice the cap */
     size_t max = l->client_hello_max, window = 2 * max;
     if (!c->peek && !(c->peek = malloc(window))) {
         c->error = "out of memory";
-        l4_conn_close(c, "internal_error");
+        l4_conn_close(c, TERM_INTERNAL_ERROR);
         return;
     }
     ssize_t n = recv(c->client.h.fd, c->peek, window, MSG_PEEK);
@@ -107,12 +107,12 @@ void l4_route_peek_hello(struct l4_conn *c)
             return;
         }
         c->error = strerror(errno);
-        l4_conn_close(c, "client_reset");
+        l4_conn_close(c, TERM_CLIENT_RESET);
         return;
     }
     if (n == 0) {
         c->error = "closed before sending a ClientHello";
-        l4_conn_close(c, "client_closed");
+        l4_conn_close(c, TERM_CLIENT_CLOSED);
         return;
     }
     struct ch_info info;
@@ -135,7 +135,7 @@ void l4_route_peek_hello(struct l4_conn *c)
     }
     if (r != CH_OK) {
         c->error = reason ? reason : "malformed ClientHello";
-        l4_conn_close(c, r == CH_TOO_LARGE ? "client_hello_too_large" : "bad_client_hello");
+        l4_conn_close(c, r == CH_TOO_LARGE ? TERM_CLIENT_HELLO_TOO_LARGE : TERM_BAD_CLIENT_HELLO);
         return;
     }
     struct l4_tls_info *ti = tls_info(c);

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <openssl/err.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,69 +116,29 @@ static bool step_ready(const struct l4_side *s)
 
 /* ---- handshake budget ---- */
 
-/* True when c may run a handshake step now (and takes one from the budget); otherwise
- * queues c to run in a later turn. */
+/* True when c may run a handshake step now (and takes one from the worker's budget);
+ * otherwise c's step is queued to run in a later turn (l4_tls_run_step). */
 static bool take_step(struct l4_conn *c)
 {
-    struct worker *w = c->w;
-    if (c->hs_queued)
-        return false; /* already waiting its turn */
-    if (w->hs_budget > 0) {
-        w->hs_budget--;
-        return true;
-    }
-    log_debug("worker %d: TLS handshake budget spent this turn; handshake deferred", w->index);
-    c->hs_queued = true;
-    c->hs_next = NULL;
-    if (w->hs_tail)
-        w->hs_tail->hs_next = c;
-    else
-        w->hs_head = c;
-    w->hs_tail = c;
-    return false;
+    return worker_budget_take(c->conn.w, &c->conn);
 }
 
-void l4_tls_forget(struct l4_conn *c)
+void l4_tls_run_step(struct l4_conn *c)
 {
-    if (!c->hs_queued)
-        return;
-    struct worker *w = c->w;
-    struct l4_conn **pp = &w->hs_head, *prev = NULL;
-    while (*pp && *pp != c) {
-        prev = *pp;
-        pp = &(*pp)->hs_next;
-    }
-    if (*pp) {
-        *pp = c->hs_next;
-        if (w->hs_tail == c)
-            w->hs_tail = prev;
-    }
-    c->hs_queued = false;
-}
-
-void l4_tls_run_deferred(struct worker *w)
-{
-    while (w->hs_head && w->hs_budget > 0) {
-        struct l4_conn *c = w->hs_head;
-        w->hs_head = c->hs_next;
-        if (!w->hs_head)
-            w->hs_tail = NULL;
-        c->hs_queued = false;
-        if (c->state == L4_TLS_ACCEPT)
-            l4_tls_accept_step(c);
-        else if (c->state == L4_TLS_CONNECT)
-            l4_tls_connect_step(c);
-    }
+    if (c->state == L4_TLS_ACCEPT)
+        l4_tls_accept_step(c);
+    else if (c->state == L4_TLS_CONNECT)
+        l4_tls_connect_step(c);
 }
 
 void l4_tls_accept_step(struct l4_conn *c)
 {
-    struct listener_slot *ls = &c->listener->stats->slots[c->w->index];
+    struct listener_slot *ls = &c->conn.listener->stats->slots[c->conn.w->index];
     if (!c->client.ssl) {
-        c->client.ssl = tls_server_ssl_new(c->listener->tls);
+        c->client.ssl = tls_server_ssl_new(c->conn.listener->tls);
         if (!c->client.ssl || tls_sock_attach(c->client.ssl, c->client.h.fd) < 0) {
             c->error = "cannot create TLS session";
-            l4_conn_close(c, "internal_error");
+            l4_conn_close(c, TERM_INTERNAL_ERROR);
             return;
         }
         /* A client that closes TCP without close_notify (most do) ends its stream like a
@@ -192,8 +153,8 @@ void l4_tls_accept_step(struct l4_conn *c)
     if (r == 0)
         return;
     if (r < 0) { /* counted as a handshake error by l4_conn_close */
-        log_debug("listener %s: TLS handshake failed: %s", c->listener->cfg->name, c->error);
-        l4_conn_close(c, "tls_error");
+        log_debug("listener %s: TLS handshake failed: %s", c->conn.listener->cfg->name, c->error);
+        l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
     struct tls_peer_info pi;
@@ -205,7 +166,7 @@ void l4_tls_accept_step(struct l4_conn *c)
     int vi = version_index(pi.version);
     if (vi >= 0)
         counter_add(&ls->tls_handshakes[vi], 1);
-    hist_observe(&ls->tls_handshake, (loop_now(&c->w->loop) - c->start_ms) * 1000);
+    hist_observe(&ls->tls_handshake, (loop_now(&c->conn.w->loop) - c->conn.start_ms) * 1000);
     struct l4_tls_info *ti = tls_info(c);
     if (ti) {
         snprintf(ti->sni, sizeof(ti->sni), "%s", pi.sni);
@@ -243,7 +204,7 @@ void l4_tls_connect_step(struct l4_conn *c)
     if (r < 0) {
         log_warn("backend %s: TLS handshake with server %s failed: %s", c->backend->cfg->name,
                  c->server->address, c->error);
-        l4_conn_close(c, "tls_error");
+        l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
     l4_established(c);

@@ -5,17 +5,9 @@
 #include <openssl/ssl.h>
 
 struct l4_conn;
-struct worker;
 
-/* TLS handshake steps (the expensive part: key exchange and signatures) a worker runs per
- * loop turn; further steps wait for the next turn, so a flood of handshakes delays new
- * handshakes, not the bytes of established connections. */
-#define L4_TLS_STEPS_PER_TURN 16
-
-/* Runs deferred handshake steps in arrival order while the turn's budget lasts. */
-void l4_tls_run_deferred(struct worker *w);
-/* Removes c from the deferred queue (when it closes). */
-void l4_tls_forget(struct l4_conn *c);
+/* Runs c's handshake step that the worker's budget deferred in an earlier turn. */
+void l4_tls_run_step(struct l4_conn *c);
 
 /* TLS_ACCEPT state: advances the client handshake; on success routes by SNI and starts
  * connecting; on failure closes with tls_error. */

@@ -5,11 +5,19 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
 #define ADDR_HOST_MAX 254 /* longest DNS name we accept, plus NUL */
 #define ADDR_TEXT_MAX 64  /* enough for "[ffff:...:ffff]:65535" */
+
+/* Room for an IPv4 or IPv6 socket address, readable as a struct sockaddr. */
+union sockaddr_any {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+};
 
 struct net_addr {
     struct sockaddr_storage ss; /* valid unless is_name */

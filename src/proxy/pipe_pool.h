@@ -1,8 +1,8 @@
 /* Per-worker pool of kernel pipes used as splice() buffers. A connection takes a pipe
  * only while bytes are in flight and gives it back once it is empty, so idle connections
  * hold no pipe. Worker thread only. */
-#ifndef SLUICE_L4_PIPE_POOL_H
-#define SLUICE_L4_PIPE_POOL_H
+#ifndef SLUICE_PROXY_PIPE_POOL_H
+#define SLUICE_PROXY_PIPE_POOL_H
 
 #include <stddef.h>
 

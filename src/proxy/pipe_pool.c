@@ -1,4 +1,4 @@
-#include "l4/pipe_pool.h"
+#include "proxy/pipe_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>

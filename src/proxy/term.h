@@ -1,0 +1,41 @@
+/* Why a client connection (or, later, an HTTP exchange) ended: one value per
+ * `termination` of the access log, named by term_name(). Shared by every protocol, so
+ * that logs, metrics and the close path classify endings the same way. */
+#ifndef SLUICE_PROXY_TERM_H
+#define SLUICE_PROXY_TERM_H
+
+#include <stdbool.h>
+
+enum term {
+    TERM_NONE, /* not ended (yet): the zero value */
+    TERM_CLIENT_CLOSED,
+    TERM_SERVER_CLOSED,
+    TERM_CLIENT_RESET,
+    TERM_SERVER_RESET,
+    TERM_CLIENT_ERROR,
+    TERM_SERVER_ERROR,
+    TERM_IDLE_TIMEOUT,
+    TERM_CONNECT_FAILED,
+    TERM_NO_SERVER,
+    TERM_NO_ROUTE,
+    TERM_TLS_ERROR,
+    TERM_BAD_PROXY_HEADER,
+    TERM_HELLO_TIMEOUT,
+    TERM_BAD_CLIENT_HELLO,
+    TERM_CLIENT_HELLO_TOO_LARGE,
+    TERM_DRAINED,
+    TERM_SHUTDOWN,
+    TERM_INTERNAL_ERROR,
+    TERM_COUNT
+};
+
+/* The access-log text of t ("client_closed", ...). */
+const char *term_name(enum term t);
+
+/* Endings of connections that sluice declined to forward without trying a server
+ * (sluice_listener_refused_total): no route, no usable server, an unreadable PROXY header
+ * or ClientHello. A client that leaves first, a failed TLS handshake (counted apart) and
+ * a failed connect (counted per server) are not refusals. */
+bool term_is_refusal(enum term t);
+
+#endif
