@@ -84,6 +84,23 @@ def listening_ports():
     return ports
 
 
+def accepted(port, client_ports):
+    """True once every connection to the listener on 127.0.0.1:`port` from one of
+    `client_ports` (the clients' local ports) has been accept()ed. A connection still in
+    the kernel's accept queue is listed in /proc/net/tcp with inode 0; accept() gives it
+    one (and loses it again when closed: this is for connections still open). For waiting
+    until sluice took a connection, or checking that it has not."""
+    want, inodes = set(client_ports), {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote = (int(x.rsplit(":", 1)[1], 16) for x in fields[1:3])
+            if local == port and remote in want and fields[3] != "0A":
+                inodes[remote] = int(fields[9])
+    return len(inodes) == len(want) and all(inodes.values())
+
+
 def kill_all_live():
     """Kills every process the helpers started that is still running."""
     while _LIVE:
