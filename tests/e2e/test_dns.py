@@ -87,7 +87,10 @@ def test_follows_dns_changes_and_keeps_last_good(sluice, demo, dns):
     assert [pick(port) for _ in range(4)] == ["three"] * 4
 
     dns.close()  # nobody answers any more: lookups fail (retry 1s), address kept
-    time.sleep(2.5)
+    # two more failed lookups (debug lines): at least one asked after the close
+    again = s.stderr().count("DNS lookup of svc.test failed again")
+    wait_for(lambda: s.stderr().count("DNS lookup of svc.test failed again") >= again + 2,
+             scaled(5), what="two lookups failing after the nameserver went away")
     assert dns.count("svc.test") > seen
     assert [pick(port) for _ in range(4)] == ["three"] * 4
     echo_roundtrip(old, b"after")
@@ -154,7 +157,12 @@ def test_reload_starts_and_stops_names(sluice, demo, dns):
     s.reload(name_config(port, f"b.test:{sport}", dns.address))
     wait_pick(port, "three", scaled(4))
     asked = dns.count("a.test")
-    time.sleep(2.2)  # two TTLs: a.test would have been asked again
+    # two TTLs by sluice's own clock: b.test (TTL 1s too) looked up twice more; a.test,
+    # if still resolved, would have been asked again meanwhile
+    unchanged = f"server b.test:{sport} of backend pool: 127.0.0.3 unchanged"
+    again = s.stderr().count(unchanged)
+    wait_for(lambda: s.stderr().count(unchanged) >= again + 2, scaled(5),
+             what="two more lookups of b.test")
     assert dns.count("a.test") == asked
     assert dns.count("b.test") >= 2
     s.stop()
