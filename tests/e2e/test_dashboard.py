@@ -25,7 +25,9 @@ from test_admin import Admin, admin_config, find_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT_DIR = os.path.join(REPO, "tests", "out")
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="no chromium")
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"no chromium at {CHROMIUM}: the dashboard is NOT "
+                                       "tested (make deps installs it)")
 
 
 class WebSocket:

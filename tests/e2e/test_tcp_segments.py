@@ -37,7 +37,7 @@ class LoopbackSegments:
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         except PermissionError:
-            pytest.skip("reading segments on lo needs root (AF_PACKET)")
+            pytest.skip("reading segments on lo needs root (AF_PACKET): segments NOT tested")
         self.sock.bind(("lo", 0))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.05)
