@@ -649,6 +649,10 @@ class ScriptedServer:
 
     def close(self):
         self._stop = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept() now, not at its 0.1 s
+        except OSError:
+            pass
         self.listener.close()
         self._thread.join(timeout=2)
 
