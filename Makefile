@@ -65,7 +65,7 @@ unit: $(UNIT_BINS)
 	if [ -n "$$failed" ]; then echo "unit test failures:$$failed"; exit 1; fi
 
 e2e: all
-	SLUICE_BUILD=$(abspath $(BUILD)) $(PYTEST) -q tests/e2e $(PYTEST_ARGS)
+	SLUICE_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -rs tests/e2e $(PYTEST_ARGS)
 
 # The whole suite again against a sanitizer build.
 asan:

@@ -84,6 +84,37 @@ def listening_ports():
     return ports
 
 
+def accepted(port, client_ports):
+    """True once every connection to the listener on 127.0.0.1:`port` from one of
+    `client_ports` (the clients' local ports) has been accept()ed. A connection still in
+    the kernel's accept queue is listed in /proc/net/tcp with inode 0; accept() gives it
+    one (and loses it again when closed: this is for connections still open). For waiting
+    until sluice took a connection, or checking that it has not."""
+    want, inodes = set(client_ports), {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote = (int(x.rsplit(":", 1)[1], 16) for x in fields[1:3])
+            if local == port and remote in want and fields[3] != "0A":
+                inodes[remote] = int(fields[9])
+    return len(inodes) == len(want) and all(inodes.values())
+
+
+def tcp_queues(local_port, remote_port):
+    """(bytes in the send queue, bytes in the receive queue) of the IPv4 TCP socket
+    local_port -> remote_port on 127.0.0.1, from /proc/net/tcp; None when there is none."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            ports = tuple(int(x.rsplit(":", 1)[1], 16) for x in fields[1:3])
+            if ports == (local_port, remote_port) and fields[3] != "0A":
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
 def kill_all_live():
     """Kills every process the helpers started that is still running."""
     while _LIVE:
@@ -528,8 +559,9 @@ class Blackhole:
     connection into such an accept queue; once the queue is full it drops every further
     SYN (tcp_conn_request checks sk_acceptq_is_full before syncookies are considered), so
     a client's connect() just retransmits its SYN until its own timeout. We fill the queue
-    with our own connections, then check with a probe that connecting really hangs.
-    No root, no sysctl, no non-loopback address."""
+    with our own connections until /proc/net/tcp shows it full: on a LISTEN line rx_queue
+    is the queue's length and tx_queue its maximum, and full is length > maximum, the
+    very test sk_acceptq_is_full makes. No root, no sysctl, no non-loopback address."""
 
     def __init__(self):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -539,26 +571,26 @@ class Blackhole:
         self.address = f"127.0.0.1:{self.port}"
         self.fillers = []
         for _ in range(8):
-            if self._probe_hangs():
+            if self._queue_full():
                 return
             f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             f.setblocking(False)
             f.connect_ex(("127.0.0.1", self.port))
             self.fillers.append(f)
-            time.sleep(0.05)
+            try:
+                wait_for(self._queue_full, scaled(0.1), interval=0.002, what="queue full")
+            except AssertionError:
+                pass  # not yet: one more filler
         raise AssertionError("could not make a blackhole listener on loopback")
 
-    def _probe_hangs(self):
-        p = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        p.settimeout(0.3)
-        try:
-            p.connect(("127.0.0.1", self.port))
-        except socket.timeout:
-            return True
-        except OSError:
-            return False
-        finally:
-            p.close()
+    def _queue_full(self):
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == self.port:
+                    length, maximum = (int(x, 16) for x in fields[4].split(":")[::-1])
+                    return length > maximum
         return False
 
     def close(self):
@@ -618,6 +650,10 @@ class ScriptedServer:
 
     def close(self):
         self._stop = True
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept() now, not at its 0.1 s
+        except OSError:
+            pass
         self.listener.close()
         self._thread.join(timeout=2)
 

@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 
 from helpers import (connect, echo_roundtrip, free_port, l4_config, recv_all, recv_line, scaled,
-                     wait_closed, wait_for)
+                     accepted, wait_closed, wait_for)
 
 
 # ---------------------------------------------------------------------------------------
@@ -439,7 +439,8 @@ def test_connection_limit(setup):
     held = [socket.create_connection(("127.0.0.1", t.admin_port)) for _ in range(64)]
     # make sure sluice accepted them all
     wait_for(lambda: all(h.send(b"G") == 1 for h in held), scaled(5), what="64 admin conns")
-    time.sleep(0.2)
+    wait_for(lambda: accepted(t.admin_port, [h.getsockname()[1] for h in held]), scaled(5),
+             what="sluice to accept the 64 admin connections")
     raw = raw_request(t.admin_port, b"GET /api/v1/status HTTP/1.1\r\n\r\n")
     assert status_line(raw) == 503
     for h in held:

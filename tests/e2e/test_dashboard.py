@@ -25,7 +25,9 @@ from test_admin import Admin, admin_config, find_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUT_DIR = os.path.join(REPO, "tests", "out")
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason="no chromium")
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"no chromium at {CHROMIUM}: the dashboard is NOT "
+                                       "tested (make deps installs it)")
 
 
 class WebSocket:
@@ -216,7 +218,7 @@ class Traffic(threading.Thread):
                 c.close()
             except (OSError, AssertionError):
                 pass
-            time.sleep(0.05)
+            time.sleep(0.05)  # pacing, not a wait: about 20 connections a second
 
 
 def row_state(browser, backend, address):
@@ -269,7 +271,13 @@ def test_dashboard_live_view(sluice, demo, browser):
             scaled(10), interval=0.2, what="connection chart drawn")
         wait_for(lambda: browser.eval("document.querySelectorAll('#latency tbody tr').length")
                  == 2, scaled(6), interval=0.2, what="latency rows")
-        time.sleep(4)
+        # settled for the screenshot: every p50 cell has a value and the toasts of the
+        # clicks above (4 s each) are gone
+        wait_for(lambda: browser.eval(
+            "[...document.querySelectorAll('#latency tbody tr td:nth-child(3)')]"
+            ".every((td) => td.textContent !== '-')"
+            " && document.getElementById('toast').childElementCount === 0"),
+            scaled(10), interval=0.2, what="p50 values and no toast left")
         p50 = browser.eval("document.querySelector('#latency tbody tr td:nth-child(3)')"
                            ".textContent")
         assert p50 and p50 != "-", p50
@@ -277,7 +285,8 @@ def test_dashboard_live_view(sluice, demo, browser):
         browser.screenshot(os.path.join(OUT_DIR, "dashboard.png"))
         browser.call("Emulation.setEmulatedMedia",
                      features=[{"name": "prefers-color-scheme", "value": "dark"}])
-        time.sleep(2.5)
+        wait_for(lambda: browser.eval("getComputedStyle(document.body).backgroundColor")
+                 == "rgb(13, 17, 23)", scaled(5), interval=0.1, what="dark colours (--bg)")
         browser.screenshot(os.path.join(OUT_DIR, "dashboard-dark.png"))
         assert browser.eval("document.getElementById('conn').className") == "up"
     finally:

@@ -147,6 +147,8 @@ def test_send_expect(sluice, demo):
     wait_change(s, good.address, "UP")
     wait_for(lambda: f"{wrong.address} of backend pool is DOWN: reply did not contain "
                      f"'+PONG'" in s.stderr(), scaled(3), what="wrong server reported down")
+    # negative check, so a bounded wait: nothing counts the probes of a demo server; 0.5 s
+    # is two more probes (200 ms interval), any of which would bring it UP (threshold 1)
     time.sleep(0.5)
     assert changes(s, wrong.address, "UP") == 0
     for _ in range(6):
@@ -203,7 +205,8 @@ def test_probe_once_per_interval_for_the_process(sluice, scripted):
     s = sluice(pool_config(port, [srv.address], {"interval": "200ms", "timeout": "150ms"},
                            workers=4))
     first = srv.wait_results(1)[0]
-    time.sleep(2.3)
+    wait_for(lambda: any(t >= first + 2.0 for t in srv.results), scaled(5),
+             what="a probe after the 2 s window")
     window = [t for t in srv.results if first <= t < first + 2.0]
     assert 8 <= len(window) <= 12, f"{len(window)} probes in 2 s"
     s.stop()
@@ -314,7 +317,9 @@ def test_reload_keeps_running_probes_and_stops_removed(sluice, demo, scripted):
     t_reload = time.monotonic()
     wait_change(s, newcomer.address, "UP", timeout=scaled(1.5))
     assert changes(s, a.address, "UP") == 1
-    time.sleep(0.6)
+    # negative check, so a bounded wait: no probe of the removed server in the 2 probe
+    # intervals (200 ms) after t_reload + 0.1, however long the newcomer took to come up
+    time.sleep(max(0, t_reload + 0.1 + 0.4 - time.monotonic()))
     late = [t for t in gone.results if t > t_reload + 0.1]
     assert late == [], f"{len(late)} probes of a removed server after the reload"
     assert {pick(port) for _ in range(8)} == {"a", "new"}

@@ -144,7 +144,7 @@ def test_slow_reader_backpressure(sluice, demo):
             stuck_since = stuck_since or time.monotonic()
             if time.monotonic() - stuck_since > 0.5:
                 break
-            time.sleep(0.005)
+            time.sleep(0.005)  # poll interval of the 0.5 s no-progress check (the test)
     grown_mib = (rss_kib(s.proc.pid) - rss_before) / 1024
     if not ASAN:  # ASan's quarantine keeps freed memory resident: no useful number there
         assert grown_mib < 24, f"sluice grew by {grown_mib:.0f} MiB while the client was stuck"

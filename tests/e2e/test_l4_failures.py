@@ -1,6 +1,6 @@
 """Server failures: refused connects, every server down, resets."""
 import socket
-import time
+import threading
 
 from helpers import (connect, echo_roundtrip, free_port, l4_config, recv_exact, recv_line,
                      rst_close, scaled, wait_closed)
@@ -87,10 +87,12 @@ def test_client_reset_is_logged(sluice, demo):
 
 def test_server_reset_reaches_client(sluice, scripted):
     """The server aborts (RST): the client sees a reset too, and the log says server_reset."""
+    echoed = threading.Event()
+
     def handler(sock):
         data = sock.recv(100)
         sock.sendall(data)
-        time.sleep(0.2)
+        echoed.wait(scaled(5))  # the client has the echo: abort now
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         return data
 
@@ -99,6 +101,7 @@ def test_server_reset_reaches_client(sluice, scripted):
     s = sluice(pool_config(port, [srv.address]))
     c = connect(port)
     echo_roundtrip(c, b"hi")
+    echoed.set()
     state, _, _ = wait_closed(c, scaled(5))
     assert state == "reset", state
     e = s.access_log(1)[0]

@@ -3,7 +3,7 @@
 Over the global or listener limit sluice stops accepting: the extra connection completes
 its TCP handshake in the kernel backlog but gets no service until a slot frees."""
 from helpers import (connect, echo_roundtrip, free_port, l4_config, recv_exact, recv_line,
-                     scaled, silent_for, wait_closed)
+                     accepted, scaled, silent_for, wait_closed)
 
 
 def listener(name, port, **kw):
@@ -16,10 +16,14 @@ def pool(addresses, **kw):
 
 
 def assert_waits_then_served(waiting, to_close):
-    """`waiting` got no service so far: check it stays silent for 0.5s, close `to_close`,
-    then it must be served."""
+    """`waiting` got no service so far: check it stays silent and in the kernel's accept
+    queue, close `to_close`, then it must be served."""
     waiting.sendall(b"queued")
-    assert silent_for(waiting, 0.5), "connection over the limit was served"
+    # negative check, so a bounded wait: 0.2 s is 4 of the paused listener's 50 ms resume
+    # checks; an armed listener would accept and echo within a loop turn
+    assert silent_for(waiting, 0.2), "connection over the limit was served"
+    assert not accepted(waiting.getpeername()[1], [waiting.getsockname()[1]]), \
+        "connection over the limit was accepted"
     to_close.close()
     assert recv_exact(waiting, 6, timeout=scaled(5)) == b"queued"
 
@@ -74,7 +78,10 @@ def test_listener_max_connections(sluice, demo):
     others = [connect(p_big) for _ in range(4)]
     for c in others:
         echo_roundtrip(c)
-    assert silent_for(second, 0.5), "second connection on a full listener was served"
+    # negative check, bounded as in assert_waits_then_served
+    assert silent_for(second, 0.2), "second connection on a full listener was served"
+    assert not accepted(p_small, [second.getsockname()[1]]), \
+        "second connection on a full listener was accepted"
     first.close()
     assert recv_exact(second, 6, timeout=scaled(5)) == b"queued"
     for c in others + [second]:

@@ -57,6 +57,8 @@ def test_graceful_stop_lets_open_connections_finish(sluice, demo, sig):
     wait_for(lambda: refused(port), scaled(3), what="listener closed after the signal")
     assert s.running()
     for i, c in enumerate(conns):
+        # negative check, so a bounded wait: still served 0.2, 0.4 and 0.6 s into the
+        # drain, long after the stop reached the workers (the listener is closed)
         time.sleep(0.2)
         echo_roundtrip(c, b"still here %d" % i)
         c.close()

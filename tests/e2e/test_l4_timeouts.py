@@ -27,7 +27,7 @@ def test_listener_idle_timeout(sluice, demo):
     # Keep it busy for 2.5s with a byte every 0.3s: it must survive.
     start = time.monotonic()
     while time.monotonic() - start < 2.5:
-        time.sleep(0.3)
+        time.sleep(0.3)  # the traffic pattern under test: paced below the idle timeout
         echo_roundtrip(c, b".")
     state, waited, _ = wait_closed(c, scaled(6))
     assert state in ("eof", "reset"), "not closed by idle_timeout"

@@ -108,7 +108,7 @@ def test_header_split_over_segments(sluice, demo):
     c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for ch in b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n":
         c.send(bytes([ch]))
-        time.sleep(0.002)
+        time.sleep(0.002)  # pacing under test: one segment per byte
     expect_relayed(s, c, b"ok", b"ok", "192.0.2.1:1234")
     s.stop()
 

@@ -75,7 +75,11 @@ def test_twenty_reloads_under_load_cut_nothing(sluice, demo):
             # alternate between two configs that really differ
             reload_and_wait(s, two_server_config(port, a, b, weight_b=1 + i % 2,
                                                  idle="4m" if i % 2 else "5m"))
-            time.sleep(0.05)
+            # traffic under each configuration: two more echo connections done (the
+            # second began after the reload), or a failure to report
+            ok = hammer.ok
+            wait_for(lambda: hammer.ok >= ok + 2 or hammer.failures, scaled(5),
+                     what="hammer connections after the reload")
     finally:
         hammer.stop_flag.set()
         hammer.join(scaled(10))

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import free_port, l4_config, recv_all, scaled
+from helpers import accepted, free_port, l4_config, recv_all, scaled, wait_for
 from tls_certs import client_context, pki, pool, tls_connect, tls_listener  # noqa: F401
 
 FIN, RST = 0x01, 0x04
@@ -37,7 +37,7 @@ class LoopbackSegments:
         try:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         except PermissionError:
-            pytest.skip("reading segments on lo needs root (AF_PACKET)")
+            pytest.skip("reading segments on lo needs root (AF_PACKET): segments NOT tested")
         self.sock.bind(("lo", 0))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.05)
@@ -78,11 +78,36 @@ class LoopbackSegments:
         header = (tcp[12] >> 4) * 4
         return src, dst, tcp[13], total - ihl - header
 
+    def _ended(self):
+        """True once every connection seen has ended on the wire: a RST, or a FIN from
+        each side and then a segment (the ACK) from the side that got the later FIN."""
+        conns = {}
+        for seg in list(self.segments):
+            conns.setdefault(frozenset(seg[:2]), []).append(seg)
+
+        def ended(segs):
+            if any(x[2] & RST for x in segs):
+                return True
+            first_fin = {}
+            for i, x in enumerate(segs):
+                if x[2] & FIN:
+                    first_fin.setdefault(x[0], i)
+            if len(first_fin) < 2:
+                return False
+            side, i = max(first_fin.items(), key=lambda kv: kv[1])
+            return any(x[0] != side for x in segs[i + 1:])
+        return bool(conns) and all(ended(segs) for segs in conns.values())
+
     def stop(self):
-        time.sleep(0.1)  # the last segments of the exchange
-        self._stop = True
-        self._thread.join(timeout=2)
-        self.sock.close()
+        try:  # the last segments of the exchange
+            wait_for(self._ended, scaled(5), interval=0.01,
+                     what="the connections on lo to end (FIN each way and its ACK, or RST)")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; segments: {self.segments}") from None
+        finally:
+            self._stop = True
+            self._thread.join(timeout=2)
+            self.sock.close()
         return self.segments
 
 
@@ -223,7 +248,7 @@ def seconds_until_acked(sock, timeout):
         info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
         if struct.unpack_from("I", info, 24)[0] == 0:  # tcpi_unacked
             return time.monotonic() - start
-        time.sleep(0.0005)
+        time.sleep(0.0005)  # poll interval: the wait is what is measured (0.02 s bound)
     return timeout
 
 
@@ -241,7 +266,9 @@ def test_tls_listener_acks_a_partial_client_hello_at_once(sluice, demo, pki):
     for _ in range(3):
         c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
         c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        time.sleep(0.01)  # sluice accepted and tried its first step on an empty socket
+        # sluice accepted and tried its first step (same call) on an empty socket
+        wait_for(lambda: accepted(port, [c.getsockname()[1]]), scaled(5), interval=0.001,
+                 what="sluice to accept the connection")
         c.sendall(hello[:100])
         waits.append(seconds_until_acked(c, 0.5))
         c.sendall(hello[100:])  # the rest: the handshake goes on as usual

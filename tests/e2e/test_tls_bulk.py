@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import connect, free_port, l4_config, scaled
+from helpers import connect, free_port, l4_config, scaled, tcp_queues, wait_for
 from tls_certs import (client_context, pki, pool, sluice_to_sluice, tls_connect,  # noqa: F401
                        tls_listener)
 
@@ -51,7 +51,7 @@ def duplex_echo(sock, payload, chunk=65536, pause_every=0):
             pass
         if pause_every and len(got) >= next_pause:
             next_pause += pause_every
-            time.sleep(0.02)
+            time.sleep(0.02)  # the slow reader under test
         if not moved:
             assert time.monotonic() < deadline, f"stalled at {len(got)}/{len(payload)} bytes"
             select.select([sock], [sock] if sent < len(payload) else [], [], 0.05)
@@ -147,6 +147,7 @@ def test_server_closing_after_a_burst_reaches_a_slow_tls_client_whole(sluice, sc
 
     def blast(sock):
         sock.sendall(payload)
+        sock.close()  # at once, before the result is seen
         return "sent"
 
     srv = scripted(blast)
@@ -156,7 +157,9 @@ def test_server_closing_after_a_burst_reaches_a_slow_tls_client_whole(sluice, sc
     t = tls_connect(port, client_context(pki), sni="default.example.com")
     local = t.getsockname()[1]
     srv.wait_results(1)  # everything left the server while the client read nothing
-    time.sleep(0.2)
+    # ... and sluice holds bytes for the client: its socket to the client is full
+    wait_for(lambda: (tcp_queues(port, local) or (0, 0))[0] > 0, scaled(5),
+             what="bytes queued in sluice's socket to the client")
     got = bytearray()
     t.settimeout(scaled(30))
     while True:

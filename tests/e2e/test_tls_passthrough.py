@@ -140,7 +140,7 @@ def passthrough(port, routes, default=None, **listener):
 def send_slowly(sock, data, step=1, pause=0.001):
     for i in range(0, len(data), step):
         sock.sendall(data[i:i + step])
-        time.sleep(pause)
+        time.sleep(pause)  # pacing under test: the hello in separate segments
 
 
 @pytest.fixture
