@@ -14,7 +14,6 @@
 #include "l4/l4_route.h"
 #include "l4/l4_tls.h"
 #include "net/proxy_proto.h"
-#include "tls/tls_io.h"
 
 #define PASSIVE_FAILURE_THRESHOLD 3
 
@@ -27,11 +26,6 @@ static struct l4_conn *conn_of_timer(struct timer *t)
 {
     return (struct l4_conn *)((char *)t - offsetof(struct l4_conn, timer));
 }
-
-/* Interest of a socket that does not wait to write (see l4_side_blocked). */
-#define EVENTS_IN (EPOLLIN | EPOLLRDHUP | EPOLLET)
-
-static void set_out_interest(struct l4_side *s, bool on);
 
 static void set_nodelay(int fd)
 {
@@ -71,16 +65,16 @@ static void l4_conn_start(struct worker *w, struct rt_listener *l, int fd,
     c->last_io_ms = c->conn.start_ms;
     c->client.h.fd = fd;
     c->client.h.cb = on_client_event;
-    c->client.conn = c;
+    c->client.loop = &w->loop;
     c->srv.h.fd = -1;
     c->srv.h.cb = on_server_event;
-    c->srv.conn = c;
+    c->srv.loop = &w->loop;
     c->use_splice = l->cfg->protocol == PROTO_TCP;
     memcpy(&c->client_addr, peer,
            peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
     timer_init(&c->timer, on_timer); /* TCP_NODELAY: inherited from the listener */
 
-    if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
+    if (loop_add(&w->loop, &c->client.h, SOCK_EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
         l4_conn_close(c, TERM_INTERNAL_ERROR);
         return;
@@ -161,33 +155,9 @@ static void read_proxy_header(struct l4_conn *c)
 
 /* ---- connecting to a server ---- */
 
-/* Frees a TLS session object. A session whose handshake completed is marked as cleanly
- * shut down first (as nginx does): OpenSSL otherwise removes it from the session cache
- * when the peer's EOF or a reset came first, and resumption would quietly stop working.
- * `notify` sends our close_notify when the stream ended normally. */
-static void free_ssl(SSL **sslp, bool notify)
-{
-    SSL *ssl = *sslp;
-    if (!ssl)
-        return;
-    if (SSL_is_init_finished(ssl)) {
-        if (notify) {
-            tls_sock_fin_follows(ssl); /* close() follows: alert and FIN in one segment */
-            SSL_shutdown(ssl);
-        }
-        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    }
-    SSL_free(ssl);
-    *sslp = NULL;
-}
-
 static void release_server(struct l4_conn *c)
 {
-    free_ssl(&c->srv.ssl, c->state == L4_ESTABLISHED && !c->srv.shut);
-    if (c->srv.h.fd >= 0) {
-        close(c->srv.h.fd);
-        c->srv.h.fd = -1;
-    }
+    sock_close(&c->srv, c->state == L4_ESTABLISHED && !c->srv.shut);
     if (c->server) {
         if (c->counted_server)
             atomic_fetch_sub(&c->server->lb.active, 1);
@@ -281,7 +251,8 @@ int l4_connect_server(struct l4_conn *c)
      * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
     bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
     bool now = eager && connected_now(fd);
-    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
+    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? SOCK_EVENTS_IN : SOCK_EVENTS_IN | EPOLLOUT) <
+        0) {
         c->error = "epoll registration failed";
         return -1;
     }
@@ -343,7 +314,7 @@ static void finish_connect(struct l4_conn *c)
     }
     server_passive_success(c->server);
     if (c->srv.out_armed)
-        set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
+        sock_set_out(&c->srv, false); /* connected: input only until a write blocks */
     if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
         l4_conn_close(c, TERM_SERVER_ERROR);
         return;
@@ -376,31 +347,14 @@ void l4_established(struct l4_conn *c)
 
 /* ---- events and deadlines ---- */
 
-static void set_out_interest(struct l4_side *s, bool on)
-{
-    int r = loop_mod(&s->conn->conn.w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
-    if (r < 0) {
-        log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
-        return;
-    }
-    s->out_armed = on;
-}
-
-void l4_side_blocked(struct l4_side *s)
-{
-    s->writable = false;
-    if (!s->out_armed)
-        set_out_interest(s, true);
-}
-
 /* An EPOLLOUT edge with nothing waiting to be written to s (the ACKs of what was sent
  * raise them): drops EPOLLOUT until the next EAGAIN, instead of a wakeup per ACK. */
-static void maybe_disarm(struct l4_conn *c, struct l4_side *s, uint32_t events)
+static void maybe_disarm(struct l4_conn *c, struct sock *s, uint32_t events)
 {
     const struct l4_dir *to = s == &c->client ? &c->down : &c->up;
     if (events == EPOLLOUT && s->out_armed && c->state == L4_ESTABLISHED && to->pending == 0 &&
         !s->unflushed)
-        set_out_interest(s, false);
+        sock_set_out(s, false);
 }
 
 static void advance(struct l4_conn *c)
@@ -433,15 +387,10 @@ static void advance(struct l4_conn *c)
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events)
 {
     (void)loop;
-    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    struct l4_conn *c = (struct l4_conn *)((char *)h - offsetof(struct l4_conn, client.h));
     if (c->client.h.fd < 0)
         return; /* closed earlier in this turn */
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->client.readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->client.rdhup = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        c->client.writable = true;
+    sock_on_events(&c->client, events);
     maybe_disarm(c, &c->client, events);
     if (c->state == L4_CONNECTING || c->state == L4_TLS_CONNECT) {
         /* A client that gives up while we connect: notice it now, not after connecting. */
@@ -461,17 +410,10 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events)
 {
     (void)loop;
-    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    struct l4_conn *c = (struct l4_conn *)((char *)h - offsetof(struct l4_conn, srv.h));
     if (c->srv.h.fd < 0 || h->fd != c->srv.h.fd)
         return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->srv.readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->srv.rdhup = true;
-    if (events & (EPOLLHUP | EPOLLERR))
-        c->srv.error_event = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        c->srv.writable = true;
+    sock_on_events(&c->srv, events);
     maybe_disarm(c, &c->srv, events);
     advance(c);
 }
@@ -538,12 +480,6 @@ static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term
         counter_add(&c->server->slots[c->conn.w->index].connect_failures, 1);
 }
 
-static void abort_with_reset(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 void l4_conn_close(struct l4_conn *c, enum term termination)
 {
     struct worker *w = c->conn.w;
@@ -565,13 +501,11 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
 
     /* a reset on one side is passed on as a reset to the other */
     bool reset = termination == TERM_CLIENT_RESET || termination == TERM_SERVER_RESET;
-    if (termination == TERM_CLIENT_RESET && c->srv.h.fd >= 0)
-        abort_with_reset(c->srv.h.fd);
+    if (termination == TERM_CLIENT_RESET)
+        sock_reset_on_close(&c->srv);
     if (termination == TERM_SERVER_RESET)
-        abort_with_reset(c->client.h.fd);
-    free_ssl(&c->client.ssl, !reset && !c->client.shut);
-    close(c->client.h.fd);
-    c->client.h.fd = -1;
+        sock_reset_on_close(&c->client);
+    sock_close(&c->client, !reset && !c->client.shut);
     release_server(c);
     l4_dir_release(c, &c->up);
     l4_dir_release(c, &c->down);
