@@ -15,8 +15,6 @@
 #include "l4/l4_tls.h"
 #include "net/proxy_proto.h"
 
-#define PASSIVE_FAILURE_THRESHOLD 3
-
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_timer(struct loop *loop, struct timer *t);
@@ -27,17 +25,11 @@ static struct l4_conn *conn_of_timer(struct timer *t)
     return (struct l4_conn *)((char *)t - offsetof(struct l4_conn, timer));
 }
 
-static void set_nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 void l4_conn_rearm(struct l4_conn *c)
 {
     uint64_t deadline = c->state == L4_ESTABLISHED ? c->last_io_ms + c->idle_ms : c->phase_deadline;
-    if (c->server) {
-        uint64_t drain = atomic_load_explicit(&c->server->drain_deadline, memory_order_relaxed);
+    if (c->at.server) {
+        uint64_t drain = atomic_load_explicit(&c->at.server->drain_deadline, memory_order_relaxed);
         if (drain && drain < deadline)
             deadline = drain;
     }
@@ -158,173 +150,89 @@ static void read_proxy_header(struct l4_conn *c)
 static void release_server(struct l4_conn *c)
 {
     sock_close(&c->srv, c->state == L4_ESTABLISHED && !c->srv.shut);
-    if (c->server) {
-        if (c->counted_server)
-            atomic_fetch_sub(&c->server->lb.active, 1);
-        c->counted_server = false;
-        server_unref(c->server);
-        c->server = NULL;
-    }
+    up_release(&c->at);
 }
 
 /* Tries the next server; closes the client when none is left. */
 void l4_connect_next(struct l4_conn *c)
 {
-    struct rt_backend *b = c->backend;
+    uint64_t key = up_client_key(c->at.backend, &c->client_addr.sa);
     for (;;) {
-        if (c->n_tried > (unsigned)b->cfg->retries || c->n_tried >= L4_MAX_TRIES) {
+        enum up_pick_result r = up_pick(&c->at, c->conn.w->index, key);
+        if (r == UP_NO_SERVER) {
+            c->error = "no usable server";
+            l4_conn_close(c, TERM_NO_SERVER);
+            return;
+        }
+        if (r == UP_GIVE_UP) {
             l4_conn_close(c, TERM_CONNECT_FAILED);
             return;
         }
-        uint64_t key = 0;
-        if (b->cfg->balance == BAL_CONSISTENT_HASH || b->cfg->affinity_client_ip) {
-            char ip[ADDR_TEXT_MAX];
-            addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
-            key = lb_hash(ip, strlen(ip));
-        }
-        struct lb_pool *pool = b->affinity_pool ? b->affinity_pool : b->pool;
-        int idx = lb_pick(pool, c->conn.w->index, key, c->tried, c->n_tried,
-                          (unsigned)b->cfg->max_connections_per_server);
-        if (idx < 0) {
-            if (c->n_tried == 0) {
-                c->error = "no usable server";
-                l4_conn_close(c, TERM_NO_SERVER);
-            } else {
-                l4_conn_close(c, TERM_CONNECT_FAILED);
-            }
-            return;
-        }
-        c->tried[c->n_tried++] = idx;
-        struct server *s = b->servers[idx];
-        c->server = server_ref(s);
-        atomic_fetch_add(&s->lb.active, 1);
-        c->counted_server = true;
         if (l4_connect_server(c) == 0)
             return;
         /* immediate failure: count it and try the next one */
-        counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
-        if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
-            log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
-                     s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, c->error);
-        release_server(c);
+        sock_close(&c->srv, false);
+        up_failed(&c->at, c->conn.w->index, c->error);
     }
 }
 
 static void finish_connect(struct l4_conn *c);
 
-/* True when the socket's TCP connection is already established (a loopback or very near
- * server often is by the time connect() returns EINPROGRESS). One getsockopt. */
-static bool connected_now(int fd)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-           ti.tcpi_state == TCP_ESTABLISHED;
-}
-
 int l4_connect_server(struct l4_conn *c)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (server_next_addr(c->server, &ss, &len) < 0) {
-        c->error = "server name not resolved";
+    /* Something to send at once: a TLS client's first bytes (often read with its
+     * Finished), a PROXY header, a TLS ClientHello. */
+    bool eager =
+        c->client.ssl || c->at.backend->tls || c->at.backend->cfg->proxy_protocol != PP_NONE;
+    bool done;
+    if (up_connect(&c->at, &c->srv, eager, &done, &c->error, loop_now(&c->conn.w->loop)) < 0)
         return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        c->error = strerror(errno);
-        return -1;
-    }
-    set_nodelay(fd);
-    c->srv.h.fd = fd;
-    c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
-    c->srv.rdhup = c->srv.error_event = false;
-    if (!c->connect_start_ms)
-        c->connect_start_ms = loop_now(&c->conn.w->loop);
-    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-        c->error = strerror(errno);
-        return -1;
-    }
-    /* Worth a getsockopt only when there is something to send at once: a TLS client's
-     * first bytes (often read with its Finished), a PROXY header, a TLS ClientHello.
-     * Plain TCP waits for the event, which a busy loop batches with others anyway. A
-     * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
-    bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
-    bool now = eager && connected_now(fd);
-    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? SOCK_EVENTS_IN : SOCK_EVENTS_IN | EPOLLOUT) <
-        0) {
-        c->error = "epoll registration failed";
-        return -1;
-    }
-    c->srv.out_armed = !now;
-    enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
-    if (now) {
-        c->srv.writable = true; /* a fresh socket: its send buffer is empty */
-        finish_connect(c);      /* may close c: the caller returns at once on 0 */
-    }
+    enter_phase(c, L4_CONNECTING, c->at.backend->cfg->connect_timeout_ms);
+    if (done)
+        finish_connect(c); /* may close c: the caller returns at once on 0 */
     return 0;
 }
 
 /* A connect attempt failed after starting (refused, unreachable, timed out). */
 static void connect_failed(struct l4_conn *c, const char *why)
 {
-    struct server *s = c->server;
     c->error = why;
-    counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
-    if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
-        log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
-                 s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, why);
-    release_server(c);
+    sock_close(&c->srv, false);
+    up_failed(&c->at, c->conn.w->index, why);
     l4_connect_next(c);
-}
-
-static int send_proxy_header(struct l4_conn *c)
-{
-    uint8_t hdr[512];
-    if (!c->have_local_addr) {
-        socklen_t len = sizeof(c->local_addr);
-        if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
-            memset(&c->local_addr, 0, sizeof(c->local_addr)); /* -> UNKNOWN / LOCAL */
-        c->have_local_addr = true;
-    }
-    int version = c->backend->cfg->proxy_protocol == PP_V1 ? 1 : 2;
-    const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
-    const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
-    int n = pp_build(version, &c->client_addr.sa, &c->local_addr.sa, alpn, sni, hdr, sizeof(hdr));
-    if (n < 0 || send(c->srv.h.fd, hdr, (size_t)n, MSG_NOSIGNAL) != n) {
-        c->error = "cannot send PROXY header";
-        return -1;
-    }
-    return 0;
 }
 
 /* The server socket became writable while connecting: check the result. */
 static void finish_connect(struct l4_conn *c)
 {
-    /* Writable without an error event means connected; only a failure needs SO_ERROR. */
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (c->srv.error_event && getsockopt(c->srv.h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (c->srv.error_event && !err)
-        err = ECONNREFUSED;
+    int err = up_connect_result(&c->at, &c->srv);
     if (err) {
         connect_failed(c, strerror(err));
         return;
     }
-    server_passive_success(c->server);
-    if (c->srv.out_armed)
-        sock_set_out(&c->srv, false); /* connected: input only until a write blocks */
-    if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
-        l4_conn_close(c, TERM_SERVER_ERROR);
-        return;
+    const struct cfg_backend *b = c->at.backend->cfg;
+    if (b->proxy_protocol != PP_NONE) {
+        if (!c->have_local_addr) {
+            socklen_t len = sizeof(c->local_addr);
+            if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
+                memset(&c->local_addr, 0, sizeof(c->local_addr)); /* -> UNKNOWN / LOCAL */
+            c->have_local_addr = true;
+        }
+        const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
+        const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
+        if (up_send_proxy_header(&c->srv, b->proxy_protocol == PP_V1 ? 1 : 2, &c->client_addr.sa,
+                                 &c->local_addr.sa, alpn, sni) < 0) {
+            c->error = "cannot send PROXY header";
+            l4_conn_close(c, TERM_SERVER_ERROR);
+            return;
+        }
     }
-    if (c->backend->tls) {
+    if (c->at.backend->tls) {
         if (l4_tls_start_server(c) < 0) {
             l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
-        enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
+        enter_phase(c, L4_TLS_CONNECT, b->connect_timeout_ms);
         l4_tls_connect_step(c);
         return;
     }
@@ -334,9 +242,9 @@ static void finish_connect(struct l4_conn *c)
 void l4_established(struct l4_conn *c)
 {
     uint64_t now = loop_now(&c->conn.w->loop);
-    c->connect_ms = now - c->connect_start_ms;
-    hist_observe(&c->backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
-    counter_add(&c->server->slots[c->conn.w->index].connections, 1);
+    c->connect_ms = now - c->at.start_ms;
+    hist_observe(&c->at.backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
+    counter_add(&c->at.server->slots[c->conn.w->index].connections, 1);
     c->state = L4_ESTABLISHED;
     c->last_io_ms = now;
     if (c->client.ssl || c->srv.ssl)
@@ -422,8 +330,8 @@ static void on_timer(struct loop *loop, struct timer *t)
 {
     struct l4_conn *c = conn_of_timer(t);
     uint64_t now = loop_now(loop);
-    if (c->server) {
-        uint64_t drain = atomic_load(&c->server->drain_deadline);
+    if (c->at.server) {
+        uint64_t drain = atomic_load(&c->at.server->drain_deadline);
         if (drain && now >= drain) {
             c->error = "server removed or drained";
             l4_conn_close(c, TERM_DRAINED);
@@ -476,8 +384,8 @@ static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term
         counter_add(&ls->refused, 1);
     else if (tls_error && c->state == L4_TLS_ACCEPT)
         counter_add(&ls->tls_handshake_errors, 1);
-    else if (tls_error && c->state == L4_TLS_CONNECT && c->server)
-        counter_add(&c->server->slots[c->conn.w->index].connect_failures, 1);
+    else if (tls_error && c->state == L4_TLS_CONNECT && c->at.server)
+        counter_add(&c->at.server->slots[c->conn.w->index].connect_failures, 1);
 }
 
 void l4_conn_close(struct l4_conn *c, enum term termination)
@@ -491,8 +399,8 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
     counter_add(&ls->bytes_in, c->bytes_in);
     counter_add(&ls->bytes_out, c->bytes_out);
     hist_observe(&ls->duration, (now - c->conn.start_ms) * 1000);
-    if (c->server) {
-        struct server_slot *ss = &c->server->slots[w->index];
+    if (c->at.server) {
+        struct server_slot *ss = &c->at.server->slots[w->index];
         counter_add(&ss->bytes_in, c->bytes_in);
         counter_add(&ss->bytes_out, c->bytes_out);
     }
@@ -527,7 +435,7 @@ static void l4_close_op(struct conn *c, enum term why)
 static void l4_rearm_op(struct conn *base)
 {
     struct l4_conn *c = (struct l4_conn *)base;
-    if (c->server && atomic_load(&c->server->drain_deadline))
+    if (c->at.server && atomic_load(&c->at.server->drain_deadline))
         l4_conn_rearm(c);
 }
 

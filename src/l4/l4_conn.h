@@ -18,6 +18,7 @@
 #include "proxy/conn.h"
 #include "proxy/sock.h"
 #include "proxy/term.h"
+#include "upstream/connect.h"
 
 struct worker;
 
@@ -52,23 +53,17 @@ struct l4_tls_info {
     char error[160]; /* OpenSSL's reason for a failed handshake */
 };
 
-#define L4_MAX_TRIES 17
-
 struct l4_conn {
-    struct conn conn; /* first: what the worker knows (list, ops, snapshot, listener) */
-    struct rt_backend *backend;
-    struct server *server;   /* current server (ref), NULL when none */
+    struct conn conn;        /* first: what the worker knows (list, ops, snapshot, listener) */
+    struct up_attempt at;    /* backend, current server, servers tried, connect start */
     struct sock client, srv; /* client.h and srv.h: the epoll cookies (container_of) */
     struct l4_dir up, down;  /* up: client -> server; down: server -> client */
     struct timer timer;
     enum l4_state state;
     bool use_splice;      /* both sides plain TCP: bulk directions may splice */
     bool have_local_addr; /* local_addr is filled (lazily: only PROXY needs it) */
-    bool counted_server;  /* server->lb.active was incremented */
-    uint8_t n_tried;
-    int tried[L4_MAX_TRIES];
-    enum term first_fin; /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
-    uint64_t phase_deadline, connect_start_ms, connect_ms, last_io_ms;
+    uint8_t first_fin;    /* enum term: TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
+    uint64_t phase_deadline, connect_ms, last_io_ms;
     uint64_t idle_ms;
     uint64_t bytes_in, bytes_out;   /* from / to the client */
     const char *error;              /* static detail for the log */

@@ -185,7 +185,7 @@ void l4_tls_accept_step(struct l4_conn *c)
 
 int l4_tls_start_server(struct l4_conn *c)
 {
-    c->srv.ssl = tls_client_ssl_new(c->backend->tls, c->server->addr.host);
+    c->srv.ssl = tls_client_ssl_new(c->at.backend->tls, c->at.server->addr.host);
     if (!c->srv.ssl || tls_sock_attach(c->srv.ssl, c->srv.h.fd) < 0) {
         c->error = "cannot create TLS session to the server";
         return -1;
@@ -202,8 +202,8 @@ void l4_tls_connect_step(struct l4_conn *c)
     if (r == 0)
         return;
     if (r < 0) {
-        log_warn("backend %s: TLS handshake with server %s failed: %s", c->backend->cfg->name,
-                 c->server->address, c->error);
+        log_warn("backend %s: TLS handshake with server %s failed: %s", c->at.backend->cfg->name,
+                 c->at.server->address, c->error);
         l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
