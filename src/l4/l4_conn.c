@@ -14,9 +14,6 @@
 #include "l4/l4_route.h"
 #include "l4/l4_tls.h"
 #include "net/proxy_proto.h"
-#include "tls/tls_io.h"
-
-#define PASSIVE_FAILURE_THRESHOLD 3
 
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events);
@@ -28,22 +25,11 @@ static struct l4_conn *conn_of_timer(struct timer *t)
     return (struct l4_conn *)((char *)t - offsetof(struct l4_conn, timer));
 }
 
-/* Interest of a socket that does not wait to write (see l4_side_blocked). */
-#define EVENTS_IN (EPOLLIN | EPOLLRDHUP | EPOLLET)
-
-static void set_out_interest(struct l4_side *s, bool on);
-
-static void set_nodelay(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 void l4_conn_rearm(struct l4_conn *c)
 {
     uint64_t deadline = c->state == L4_ESTABLISHED ? c->last_io_ms + c->idle_ms : c->phase_deadline;
-    if (c->server) {
-        uint64_t drain = atomic_load_explicit(&c->server->drain_deadline, memory_order_relaxed);
+    if (c->at.server) {
+        uint64_t drain = atomic_load_explicit(&c->at.server->drain_deadline, memory_order_relaxed);
         if (drain && drain < deadline)
             deadline = drain;
     }
@@ -71,16 +57,16 @@ static void l4_conn_start(struct worker *w, struct rt_listener *l, int fd,
     c->last_io_ms = c->conn.start_ms;
     c->client.h.fd = fd;
     c->client.h.cb = on_client_event;
-    c->client.conn = c;
+    c->client.loop = &w->loop;
     c->srv.h.fd = -1;
     c->srv.h.cb = on_server_event;
-    c->srv.conn = c;
+    c->srv.loop = &w->loop;
     c->use_splice = l->cfg->protocol == PROTO_TCP;
     memcpy(&c->client_addr, peer,
            peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
     timer_init(&c->timer, on_timer); /* TCP_NODELAY: inherited from the listener */
 
-    if (loop_add(&w->loop, &c->client.h, EVENTS_IN) < 0) {
+    if (loop_add(&w->loop, &c->client.h, SOCK_EVENTS_IN) < 0) {
         c->error = "epoll registration failed";
         l4_conn_close(c, TERM_INTERNAL_ERROR);
         return;
@@ -161,199 +147,92 @@ static void read_proxy_header(struct l4_conn *c)
 
 /* ---- connecting to a server ---- */
 
-/* Frees a TLS session object. A session whose handshake completed is marked as cleanly
- * shut down first (as nginx does): OpenSSL otherwise removes it from the session cache
- * when the peer's EOF or a reset came first, and resumption would quietly stop working.
- * `notify` sends our close_notify when the stream ended normally. */
-static void free_ssl(SSL **sslp, bool notify)
-{
-    SSL *ssl = *sslp;
-    if (!ssl)
-        return;
-    if (SSL_is_init_finished(ssl)) {
-        if (notify) {
-            tls_sock_fin_follows(ssl); /* close() follows: alert and FIN in one segment */
-            SSL_shutdown(ssl);
-        }
-        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    }
-    SSL_free(ssl);
-    *sslp = NULL;
-}
-
 static void release_server(struct l4_conn *c)
 {
-    free_ssl(&c->srv.ssl, c->state == L4_ESTABLISHED && !c->srv.shut);
-    if (c->srv.h.fd >= 0) {
-        close(c->srv.h.fd);
-        c->srv.h.fd = -1;
-    }
-    if (c->server) {
-        if (c->counted_server)
-            atomic_fetch_sub(&c->server->lb.active, 1);
-        c->counted_server = false;
-        server_unref(c->server);
-        c->server = NULL;
-    }
+    sock_close(&c->srv, c->state == L4_ESTABLISHED && !c->srv.shut);
+    up_release(&c->at);
 }
 
 /* Tries the next server; closes the client when none is left. */
 void l4_connect_next(struct l4_conn *c)
 {
-    struct rt_backend *b = c->backend;
+    uint64_t key = up_client_key(c->at.backend, &c->client_addr.sa);
     for (;;) {
-        if (c->n_tried > (unsigned)b->cfg->retries || c->n_tried >= L4_MAX_TRIES) {
+        enum up_pick_result r = up_pick(&c->at, c->conn.w->index, key);
+        if (r == UP_NO_SERVER) {
+            c->error = "no usable server";
+            l4_conn_close(c, TERM_NO_SERVER);
+            return;
+        }
+        if (r == UP_GIVE_UP) {
             l4_conn_close(c, TERM_CONNECT_FAILED);
             return;
         }
-        uint64_t key = 0;
-        if (b->cfg->balance == BAL_CONSISTENT_HASH || b->cfg->affinity_client_ip) {
-            char ip[ADDR_TEXT_MAX];
-            addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
-            key = lb_hash(ip, strlen(ip));
-        }
-        struct lb_pool *pool = b->affinity_pool ? b->affinity_pool : b->pool;
-        int idx = lb_pick(pool, c->conn.w->index, key, c->tried, c->n_tried,
-                          (unsigned)b->cfg->max_connections_per_server);
-        if (idx < 0) {
-            if (c->n_tried == 0) {
-                c->error = "no usable server";
-                l4_conn_close(c, TERM_NO_SERVER);
-            } else {
-                l4_conn_close(c, TERM_CONNECT_FAILED);
-            }
-            return;
-        }
-        c->tried[c->n_tried++] = idx;
-        struct server *s = b->servers[idx];
-        c->server = server_ref(s);
-        atomic_fetch_add(&s->lb.active, 1);
-        c->counted_server = true;
         if (l4_connect_server(c) == 0)
             return;
         /* immediate failure: count it and try the next one */
-        counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
-        if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
-            log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
-                     s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, c->error);
-        release_server(c);
+        sock_close(&c->srv, false);
+        up_failed(&c->at, c->conn.w->index, c->error);
     }
 }
 
 static void finish_connect(struct l4_conn *c);
 
-/* True when the socket's TCP connection is already established (a loopback or very near
- * server often is by the time connect() returns EINPROGRESS). One getsockopt. */
-static bool connected_now(int fd)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-    return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-           ti.tcpi_state == TCP_ESTABLISHED;
-}
-
 int l4_connect_server(struct l4_conn *c)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (server_next_addr(c->server, &ss, &len) < 0) {
-        c->error = "server name not resolved";
+    /* Something to send at once: a TLS client's first bytes (often read with its
+     * Finished), a PROXY header, a TLS ClientHello. */
+    bool eager =
+        c->client.ssl || c->at.backend->tls || c->at.backend->cfg->proxy_protocol != PP_NONE;
+    bool done;
+    if (up_connect(&c->at, &c->srv, eager, &done, &c->error, loop_now(&c->conn.w->loop)) < 0)
         return -1;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        c->error = strerror(errno);
-        return -1;
-    }
-    set_nodelay(fd);
-    c->srv.h.fd = fd;
-    c->srv.readable = c->srv.writable = c->srv.eof = c->srv.shut = false;
-    c->srv.rdhup = c->srv.error_event = false;
-    if (!c->connect_start_ms)
-        c->connect_start_ms = loop_now(&c->conn.w->loop);
-    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
-        c->error = strerror(errno);
-        return -1;
-    }
-    /* Worth a getsockopt only when there is something to send at once: a TLS client's
-     * first bytes (often read with its Finished), a PROXY header, a TLS ClientHello.
-     * Plain TCP waits for the event, which a busy loop batches with others anyway. A
-     * socket already connected needs no EPOLLOUT; one still connecting waits for it. */
-    bool eager = c->client.ssl || c->backend->tls || c->backend->cfg->proxy_protocol != PP_NONE;
-    bool now = eager && connected_now(fd);
-    if (loop_add(&c->conn.w->loop, &c->srv.h, now ? EVENTS_IN : EVENTS_IN | EPOLLOUT) < 0) {
-        c->error = "epoll registration failed";
-        return -1;
-    }
-    c->srv.out_armed = !now;
-    enter_phase(c, L4_CONNECTING, c->backend->cfg->connect_timeout_ms);
-    if (now) {
-        c->srv.writable = true; /* a fresh socket: its send buffer is empty */
-        finish_connect(c);      /* may close c: the caller returns at once on 0 */
-    }
+    enter_phase(c, L4_CONNECTING, c->at.backend->cfg->connect_timeout_ms);
+    if (done)
+        finish_connect(c); /* may close c: the caller returns at once on 0 */
     return 0;
 }
 
 /* A connect attempt failed after starting (refused, unreachable, timed out). */
 static void connect_failed(struct l4_conn *c, const char *why)
 {
-    struct server *s = c->server;
     c->error = why;
-    counter_add(&s->slots[c->conn.w->index].connect_failures, 1);
-    if (server_passive_failure(s, PASSIVE_FAILURE_THRESHOLD))
-        log_warn("server %s of backend %s marked down: %d consecutive connect failures (%s)",
-                 s->address, s->backend, PASSIVE_FAILURE_THRESHOLD, why);
-    release_server(c);
+    sock_close(&c->srv, false);
+    up_failed(&c->at, c->conn.w->index, why);
     l4_connect_next(c);
-}
-
-static int send_proxy_header(struct l4_conn *c)
-{
-    uint8_t hdr[512];
-    if (!c->have_local_addr) {
-        socklen_t len = sizeof(c->local_addr);
-        if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
-            memset(&c->local_addr, 0, sizeof(c->local_addr)); /* -> UNKNOWN / LOCAL */
-        c->have_local_addr = true;
-    }
-    int version = c->backend->cfg->proxy_protocol == PP_V1 ? 1 : 2;
-    const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
-    const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
-    int n = pp_build(version, &c->client_addr.sa, &c->local_addr.sa, alpn, sni, hdr, sizeof(hdr));
-    if (n < 0 || send(c->srv.h.fd, hdr, (size_t)n, MSG_NOSIGNAL) != n) {
-        c->error = "cannot send PROXY header";
-        return -1;
-    }
-    return 0;
 }
 
 /* The server socket became writable while connecting: check the result. */
 static void finish_connect(struct l4_conn *c)
 {
-    /* Writable without an error event means connected; only a failure needs SO_ERROR. */
-    int err = 0;
-    socklen_t len = sizeof(err);
-    if (c->srv.error_event && getsockopt(c->srv.h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (c->srv.error_event && !err)
-        err = ECONNREFUSED;
+    int err = up_connect_result(&c->at, &c->srv);
     if (err) {
         connect_failed(c, strerror(err));
         return;
     }
-    server_passive_success(c->server);
-    if (c->srv.out_armed)
-        set_out_interest(&c->srv, false); /* connected: input only until a write blocks */
-    if (c->backend->cfg->proxy_protocol != PP_NONE && send_proxy_header(c) < 0) {
-        l4_conn_close(c, TERM_SERVER_ERROR);
-        return;
+    const struct cfg_backend *b = c->at.backend->cfg;
+    if (b->proxy_protocol != PP_NONE) {
+        if (!c->have_local_addr) {
+            socklen_t len = sizeof(c->local_addr);
+            if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
+                memset(&c->local_addr, 0, sizeof(c->local_addr)); /* -> UNKNOWN / LOCAL */
+            c->have_local_addr = true;
+        }
+        const char *sni = c->tls && c->tls->sni[0] ? c->tls->sni : NULL;
+        const char *alpn = c->tls && c->tls->alpn[0] ? c->tls->alpn : NULL;
+        if (up_send_proxy_header(&c->srv, b->proxy_protocol == PP_V1 ? 1 : 2, &c->client_addr.sa,
+                                 &c->local_addr.sa, alpn, sni) < 0) {
+            c->error = "cannot send PROXY header";
+            l4_conn_close(c, TERM_SERVER_ERROR);
+            return;
+        }
     }
-    if (c->backend->tls) {
+    if (c->at.backend->tls) {
         if (l4_tls_start_server(c) < 0) {
             l4_conn_close(c, TERM_TLS_ERROR);
             return;
         }
-        enter_phase(c, L4_TLS_CONNECT, c->backend->cfg->connect_timeout_ms);
+        enter_phase(c, L4_TLS_CONNECT, b->connect_timeout_ms);
         l4_tls_connect_step(c);
         return;
     }
@@ -363,9 +242,9 @@ static void finish_connect(struct l4_conn *c)
 void l4_established(struct l4_conn *c)
 {
     uint64_t now = loop_now(&c->conn.w->loop);
-    c->connect_ms = now - c->connect_start_ms;
-    hist_observe(&c->backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
-    counter_add(&c->server->slots[c->conn.w->index].connections, 1);
+    c->connect_ms = now - c->at.start_ms;
+    hist_observe(&c->at.backend->stats->slots[c->conn.w->index].connect, c->connect_ms * 1000);
+    counter_add(&c->at.server->slots[c->conn.w->index].connections, 1);
     c->state = L4_ESTABLISHED;
     c->last_io_ms = now;
     if (c->client.ssl || c->srv.ssl)
@@ -376,31 +255,14 @@ void l4_established(struct l4_conn *c)
 
 /* ---- events and deadlines ---- */
 
-static void set_out_interest(struct l4_side *s, bool on)
-{
-    int r = loop_mod(&s->conn->conn.w->loop, &s->h, on ? EVENTS_IN | EPOLLOUT : EVENTS_IN);
-    if (r < 0) {
-        log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
-        return;
-    }
-    s->out_armed = on;
-}
-
-void l4_side_blocked(struct l4_side *s)
-{
-    s->writable = false;
-    if (!s->out_armed)
-        set_out_interest(s, true);
-}
-
 /* An EPOLLOUT edge with nothing waiting to be written to s (the ACKs of what was sent
  * raise them): drops EPOLLOUT until the next EAGAIN, instead of a wakeup per ACK. */
-static void maybe_disarm(struct l4_conn *c, struct l4_side *s, uint32_t events)
+static void maybe_disarm(struct l4_conn *c, struct sock *s, uint32_t events)
 {
     const struct l4_dir *to = s == &c->client ? &c->down : &c->up;
     if (events == EPOLLOUT && s->out_armed && c->state == L4_ESTABLISHED && to->pending == 0 &&
         !s->unflushed)
-        set_out_interest(s, false);
+        sock_set_out(s, false);
 }
 
 static void advance(struct l4_conn *c)
@@ -433,15 +295,10 @@ static void advance(struct l4_conn *c)
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events)
 {
     (void)loop;
-    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    struct l4_conn *c = (struct l4_conn *)((char *)h - offsetof(struct l4_conn, client.h));
     if (c->client.h.fd < 0)
         return; /* closed earlier in this turn */
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->client.readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->client.rdhup = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        c->client.writable = true;
+    sock_on_events(&c->client, events);
     maybe_disarm(c, &c->client, events);
     if (c->state == L4_CONNECTING || c->state == L4_TLS_CONNECT) {
         /* A client that gives up while we connect: notice it now, not after connecting. */
@@ -461,17 +318,10 @@ static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t ev
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events)
 {
     (void)loop;
-    struct l4_conn *c = ((struct l4_side *)h)->conn;
+    struct l4_conn *c = (struct l4_conn *)((char *)h - offsetof(struct l4_conn, srv.h));
     if (c->srv.h.fd < 0 || h->fd != c->srv.h.fd)
         return;
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->srv.readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        c->srv.rdhup = true;
-    if (events & (EPOLLHUP | EPOLLERR))
-        c->srv.error_event = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        c->srv.writable = true;
+    sock_on_events(&c->srv, events);
     maybe_disarm(c, &c->srv, events);
     advance(c);
 }
@@ -480,8 +330,8 @@ static void on_timer(struct loop *loop, struct timer *t)
 {
     struct l4_conn *c = conn_of_timer(t);
     uint64_t now = loop_now(loop);
-    if (c->server) {
-        uint64_t drain = atomic_load(&c->server->drain_deadline);
+    if (c->at.server) {
+        uint64_t drain = atomic_load(&c->at.server->drain_deadline);
         if (drain && now >= drain) {
             c->error = "server removed or drained";
             l4_conn_close(c, TERM_DRAINED);
@@ -534,14 +384,8 @@ static void count_outcome(struct l4_conn *c, struct listener_slot *ls, enum term
         counter_add(&ls->refused, 1);
     else if (tls_error && c->state == L4_TLS_ACCEPT)
         counter_add(&ls->tls_handshake_errors, 1);
-    else if (tls_error && c->state == L4_TLS_CONNECT && c->server)
-        counter_add(&c->server->slots[c->conn.w->index].connect_failures, 1);
-}
-
-static void abort_with_reset(int fd)
-{
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    else if (tls_error && c->state == L4_TLS_CONNECT && c->at.server)
+        counter_add(&c->at.server->slots[c->conn.w->index].connect_failures, 1);
 }
 
 void l4_conn_close(struct l4_conn *c, enum term termination)
@@ -555,8 +399,8 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
     counter_add(&ls->bytes_in, c->bytes_in);
     counter_add(&ls->bytes_out, c->bytes_out);
     hist_observe(&ls->duration, (now - c->conn.start_ms) * 1000);
-    if (c->server) {
-        struct server_slot *ss = &c->server->slots[w->index];
+    if (c->at.server) {
+        struct server_slot *ss = &c->at.server->slots[w->index];
         counter_add(&ss->bytes_in, c->bytes_in);
         counter_add(&ss->bytes_out, c->bytes_out);
     }
@@ -565,13 +409,11 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
 
     /* a reset on one side is passed on as a reset to the other */
     bool reset = termination == TERM_CLIENT_RESET || termination == TERM_SERVER_RESET;
-    if (termination == TERM_CLIENT_RESET && c->srv.h.fd >= 0)
-        abort_with_reset(c->srv.h.fd);
+    if (termination == TERM_CLIENT_RESET)
+        sock_reset_on_close(&c->srv);
     if (termination == TERM_SERVER_RESET)
-        abort_with_reset(c->client.h.fd);
-    free_ssl(&c->client.ssl, !reset && !c->client.shut);
-    close(c->client.h.fd);
-    c->client.h.fd = -1;
+        sock_reset_on_close(&c->client);
+    sock_close(&c->client, !reset && !c->client.shut);
     release_server(c);
     l4_dir_release(c, &c->up);
     l4_dir_release(c, &c->down);
@@ -593,7 +435,7 @@ static void l4_close_op(struct conn *c, enum term why)
 static void l4_rearm_op(struct conn *base)
 {
     struct l4_conn *c = (struct l4_conn *)base;
-    if (c->server && atomic_load(&c->server->drain_deadline))
+    if (c->at.server && atomic_load(&c->at.server->drain_deadline))
         l4_conn_rearm(c);
 }
 

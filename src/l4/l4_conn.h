@@ -16,10 +16,11 @@
 #include "core/runtime.h"
 #include "proxy/pipe_pool.h"
 #include "proxy/conn.h"
+#include "proxy/sock.h"
 #include "proxy/term.h"
+#include "upstream/connect.h"
 
 struct worker;
-typedef struct ssl_st SSL;
 
 enum l4_state {
     L4_PROXY_HDR,   /* reading a PROXY protocol header from the client */
@@ -28,21 +29,6 @@ enum l4_state {
     L4_CONNECTING,  /* TCP connect to a server in progress */
     L4_TLS_CONNECT, /* TLS handshake with the server (re-encryption) */
     L4_ESTABLISHED, /* pumping bytes */
-};
-
-struct l4_side {
-    struct io_handler h; /* h.fd = -1 when closed */
-    struct l4_conn *conn;
-    SSL *ssl;
-    /* one bit each: two sides per connection, and every idle connection holds them */
-    bool readable : 1, writable : 1;
-    bool out_armed : 1;   /* EPOLLOUT is in the epoll interest set (see l4_side_blocked) */
-    bool rdhup : 1;       /* epoll reported the peer's FIN: read until EOF after a short read */
-    bool error_event : 1; /* epoll reported EPOLLERR/EPOLLHUP */
-    bool eof : 1;         /* the peer sent FIN (or TLS close_notify) */
-    bool shut : 1;        /* we sent FIN towards this peer */
-    bool unflushed : 1;   /* TLS records accepted by SSL_write still in the write buffer */
-    bool fin_pending : 1; /* FIN to send once those records are out */
 };
 
 /* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */
@@ -67,23 +53,17 @@ struct l4_tls_info {
     char error[160]; /* OpenSSL's reason for a failed handshake */
 };
 
-#define L4_MAX_TRIES 17
-
 struct l4_conn {
-    struct conn conn; /* first: what the worker knows (list, ops, snapshot, listener) */
-    struct rt_backend *backend;
-    struct server *server; /* current server (ref), NULL when none */
-    struct l4_side client, srv;
-    struct l4_dir up, down; /* up: client -> server; down: server -> client */
+    struct conn conn;        /* first: what the worker knows (list, ops, snapshot, listener) */
+    struct up_attempt at;    /* backend, current server, servers tried, connect start */
+    struct sock client, srv; /* client.h and srv.h: the epoll cookies (container_of) */
+    struct l4_dir up, down;  /* up: client -> server; down: server -> client */
     struct timer timer;
     enum l4_state state;
     bool use_splice;      /* both sides plain TCP: bulk directions may splice */
     bool have_local_addr; /* local_addr is filled (lazily: only PROXY needs it) */
-    bool counted_server;  /* server->lb.active was incremented */
-    uint8_t n_tried;
-    int tried[L4_MAX_TRIES];
-    enum term first_fin; /* TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
-    uint64_t phase_deadline, connect_start_ms, connect_ms, last_io_ms;
+    uint8_t first_fin;    /* enum term: TERM_CLIENT_CLOSED or TERM_SERVER_CLOSED once one ended */
+    uint64_t phase_deadline, connect_ms, last_io_ms;
     uint64_t idle_ms;
     uint64_t bytes_in, bytes_out;   /* from / to the client */
     const char *error;              /* static detail for the log */
@@ -116,11 +96,6 @@ int l4_connect_server(struct l4_conn *c);
 /* Both ends are ready (TLS to the server included): counts the server connection (its
  * connect time from the first attempt, connections_total) and starts pumping. */
 void l4_established(struct l4_conn *c);
-
-/* Side s answered EAGAIN to a write: clears `writable` and, the first time, adds EPOLLOUT
- * to its epoll interest. Sockets start without it (a fresh socket is writable), so the
- * ACKs of a short exchange, each of which would raise an EPOLLOUT edge, wake nobody. */
-void l4_side_blocked(struct l4_side *s);
 
 /* Appends the access log line for c to the worker's log buffer. */
 void l4_log_access(struct l4_conn *c, enum term termination);

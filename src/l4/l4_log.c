@@ -17,8 +17,8 @@ static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb
     sb_json_kv_str(sb, "time", now);
     sb_json_kv_str(sb, "listener", c->conn.listener->cfg->name);
     sb_json_kv_str(sb, "client", client);
-    sb_json_kv_str(sb, "backend", c->backend ? c->backend->cfg->name : NULL);
-    sb_json_kv_str(sb, "server", c->server ? c->server->address : NULL);
+    sb_json_kv_str(sb, "backend", c->at.backend ? c->at.backend->cfg->name : NULL);
+    sb_json_kv_str(sb, "server", c->at.server ? c->at.server->address : NULL);
     alog_kv_num(sb, "bytes_in", c->bytes_in);
     alog_kv_num(sb, "bytes_out", c->bytes_out);
     alog_kv_num(sb, "duration_ms", duration);
@@ -26,7 +26,7 @@ static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb
         alog_kv_num(sb, "connect_ms", c->connect_ms);
     else
         sb_puts(sb, ",\"connect_ms\":null");
-    alog_kv_num(sb, "retries", c->n_tried > 1 ? c->n_tried - 1u : 0u);
+    alog_kv_num(sb, "retries", c->at.n_tried > 1 ? c->at.n_tried - 1u : 0u);
     sb_json_kv_str(sb, "termination", term_name(termination));
     if (c->tls) {
         if (c->tls->sni[0])
@@ -53,8 +53,8 @@ static void log_text(struct l4_conn *c, enum term termination, struct strbuf *sb
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
     sb_printf(sb, "%s %s %s -> %s/%s in=%llu out=%llu %llums connect=%llums %s%s%s%s%s%s\n", now,
-              c->conn.listener->cfg->name, client, c->backend ? c->backend->cfg->name : "-",
-              c->server ? c->server->address : "-", (unsigned long long)c->bytes_in,
+              c->conn.listener->cfg->name, client, c->at.backend ? c->at.backend->cfg->name : "-",
+              c->at.server ? c->at.server->address : "-", (unsigned long long)c->bytes_in,
               (unsigned long long)c->bytes_out,
               (unsigned long long)(loop_now(&c->conn.w->loop) - c->conn.start_ms),
               (unsigned long long)c->connect_ms, term_name(termination),

@@ -1,7 +1,7 @@
 /* The byte pump: moves bytes between the client and server sockets with backpressure.
  *
  * Sockets are registered edge-triggered (for output only while a write is blocked, see
- * l4_side_blocked), so each side keeps `readable`/`writable` flags that are set by events
+ * sock_blocked), so each side keeps `readable`/`writable` flags that are set by events
  * and cleared when a call answers EAGAIN, or, on a plain socket, when recv() returns less
  * than asked and epoll has not reported the peer's FIN (the socket was emptied; new bytes
  * bring a new edge). That saves one EAGAIN call per burst.
@@ -33,13 +33,6 @@
  * read in fewer calls, and a TLS source's read-ahead buffer grows to the same size so
  * that one read() fetches several records. Short exchanges never pay for it. */
 #define TLS_COPY_BUF_SIZE (64 * 1024)
-/* Room the records of `len` plaintext bytes need in a write buffer (tls_io.h): each 16 KiB
- * record adds a header, a tag and padding room (under 64 bytes), plus a close_notify. */
-static size_t tls_records_size(size_t len)
-{
-    return len + (len / (16 * 1024) + 2) * 64;
-}
-
 enum pump_result { PUMP_OK, PUMP_SRC_ERR, PUMP_DST_ERR };
 
 void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
@@ -57,124 +50,14 @@ void l4_dir_release(struct l4_conn *c, struct l4_dir *d)
     d->pending = 0;
 }
 
-/* A TLS read that must first write (or a write that must first read) on the same socket,
- * e.g. session tickets still to be flushed: wait for the other kind of readiness. */
-#define WANTS_OTHER_IO (-EINPROGRESS)
-
-/* Reads up to len bytes from side s (TLS or plain). Returns >0 bytes, 0 on EOF, -EAGAIN
- * when nothing is available now, WANTS_OTHER_IO, or another negative errno on failure. */
-static ssize_t side_read(struct l4_side *s, char *buf, size_t len)
-{
-    if (s->ssl) {
-        size_t got = 0;
-        int r = SSL_read_ex(s->ssl, buf, len, &got);
-        if (r == 1)
-            return (ssize_t)got;
-        switch (SSL_get_error(s->ssl, r)) {
-        case SSL_ERROR_WANT_READ:
-            return -EAGAIN;
-        case SSL_ERROR_WANT_WRITE:
-            return WANTS_OTHER_IO;
-        case SSL_ERROR_ZERO_RETURN:
-            return 0;
-        case SSL_ERROR_SYSCALL:
-            return errno ? -errno : 0; /* EOF without close_notify: treat as FIN */
-        case SSL_ERROR_SSL:
-            /* A peer that closes TCP without close_notify ends its stream, like a FIN. */
-            if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-                ERR_clear_error();
-                return 0;
-            }
-            return -EPROTO; /* the reason stays queued for l4_tls_io_error */
-        default:
-            return -EPROTO;
-        }
-    }
-    for (;;) {
-        ssize_t n = recv(s->h.fd, buf, len, 0);
-        if (n >= 0)
-            return n;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-}
-
-/* Flushes TLS records still buffered for side s, then sends a FIN that waited for them.
- * Returns 1 when none are left, 0 when the socket is full (s is then not writable), or a
- * negative errno. */
-static int side_flush(struct l4_side *s)
-{
-    if (!s->unflushed)
-        return 1;
-    int r = tls_flush(s->ssl);
-    if (r == 0) {
-        l4_side_blocked(s);
-        return 0;
-    }
-    s->unflushed = false;
-    if (s->fin_pending) {
-        s->fin_pending = false;
-        shutdown(s->h.fd, SHUT_WR);
-    }
-    return r;
-}
-
-/* Writes up to len bytes to side s; with `coalesce` (a bulk batch, or the last bytes
- * before a FIN), a TLS side's records gather in a write buffer that leaves in one write().
- * With `hold`, that buffer is not flushed here: the close_notify that follows joins it
- * (forward_fin). Returns >0 bytes written (for TLS: accepted, and on the socket unless
- * s->unflushed), -EAGAIN, WANTS_OTHER_IO, or -errno. */
-static ssize_t side_write(struct l4_side *s, const char *buf, size_t len, bool coalesce, bool hold)
-{
-    if (s->ssl) {
-        if ((coalesce || hold) && tls_buffer_writes(s->ssl, tls_records_size(len)) < 0)
-            return -ENOMEM;
-        /* With partial writes on, SSL_write_ex takes one record per call: loop so that
-         * the records of the whole batch reach the write buffer before one flush. */
-        size_t total = 0, put = 0;
-        int r;
-        while ((r = SSL_write_ex(s->ssl, buf + total, len - total, &put)) == 1) {
-            total += put;
-            if (total == len)
-                break;
-        }
-        if (total > 0) {
-            /* a failure after some records shows again on the next call, same bytes */
-            s->unflushed = true; /* cheap to clear: tls_flush on an empty buffer */
-            if (hold && total == len)
-                return (ssize_t)total;
-            int f = side_flush(s);
-            return f < 0 ? f : (ssize_t)total;
-        }
-        switch (SSL_get_error(s->ssl, r)) {
-        case SSL_ERROR_WANT_WRITE:
-            return -EAGAIN;
-        case SSL_ERROR_WANT_READ:
-            return WANTS_OTHER_IO;
-        case SSL_ERROR_SYSCALL:
-            return errno ? -errno : -EPIPE;
-        default:
-            return -EPROTO;
-        }
-    }
-    for (;;) {
-        /* the last bytes: the FIN follows at once and joins their segment */
-        ssize_t n = send(s->h.fd, buf, len, MSG_NOSIGNAL | (hold ? MSG_MORE : 0));
-        if (n >= 0)
-            return n;
-        if (errno != EINTR)
-            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-    }
-}
-
-static void count_read(struct l4_conn *c, struct l4_side *src, size_t n)
+static void count_read(struct l4_conn *c, struct sock *src, size_t n)
 {
     if (src == &c->client)
         c->bytes_in += n;
     c->last_io_ms = loop_now(&c->conn.w->loop);
 }
 
-static void count_write(struct l4_conn *c, struct l4_side *dst, size_t n)
+static void count_write(struct l4_conn *c, struct sock *dst, size_t n)
 {
     if (dst == &c->client)
         c->bytes_out += n;
@@ -182,8 +65,8 @@ static void count_write(struct l4_conn *c, struct l4_side *dst, size_t n)
 }
 
 /* Splice path for one direction. */
-static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
-                                    struct l4_side *dst, int *err)
+static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct sock *src,
+                                    struct sock *dst, int *err)
 {
     struct pipe_pool *pool = c->conn.w->pipes;
     for (;;) {
@@ -223,7 +106,7 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
                 count_write(c, dst, (size_t)n);
                 progress = true;
             } else if (n < 0 && errno == EAGAIN) {
-                l4_side_blocked(dst);
+                sock_blocked(dst);
             } else if (n < 0 && errno != EINTR) {
                 *err = -errno;
                 return PUMP_DST_ERR;
@@ -241,7 +124,7 @@ static enum pump_result pump_splice(struct l4_conn *c, struct l4_dir *d, struct 
 
 /* Moves direction d (TLS on a side, bulk seen) to the big buffer (and so a TLS
  * destination to coalesced writes). Returns 0 or -ENOMEM. */
-static int grow_buffer(struct l4_dir *d, struct l4_side *src)
+static int grow_buffer(struct l4_dir *d, struct sock *src)
 {
     char *bigger = realloc(d->buf, TLS_COPY_BUF_SIZE);
     if (!bigger)
@@ -256,8 +139,8 @@ static int grow_buffer(struct l4_dir *d, struct l4_side *src)
 /* Reads from src into d's buffer until the buffer is full or src has nothing more now
  * (so that several TLS records leave in one write). Sets *progress when it read bytes or
  * saw EOF. Returns 0, or a negative errno. */
-static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
-                       struct l4_side *dst, bool *progress)
+static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct sock *src, struct sock *dst,
+                       bool *progress)
 {
     size_t size = d->big ? TLS_COPY_BUF_SIZE : COPY_BUF_SIZE;
     while (!src->eof && src->readable && d->len < size && !d->spliced) {
@@ -275,7 +158,7 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
             d->off = 0;
             room = size - d->len;
         }
-        ssize_t n = side_read(src, d->buf + d->off + d->len, room);
+        ssize_t n = sock_read(src, d->buf + d->off + d->len, room);
         if (n > 0) {
             d->len += (uint32_t)n;
             d->pending = d->len;
@@ -296,8 +179,8 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
             *progress = true;
         } else if (n == -EAGAIN) {
             src->readable = false;
-        } else if (n == WANTS_OTHER_IO) {
-            l4_side_blocked(src); /* bytes may sit in OpenSSL: keep `readable` */
+        } else if (n == SOCK_WANTS_OTHER_IO) {
+            sock_blocked(src); /* bytes may sit in OpenSSL: keep `readable` */
             return 0;
         } else {
             return (int)n;
@@ -307,11 +190,11 @@ static int fill_buffer(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
 }
 
 /* Copy path for one direction (TLS on either side, or splice unavailable). */
-static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4_side *src,
-                                  struct l4_side *dst, int *err)
+static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct sock *src,
+                                  struct sock *dst, int *err)
 {
     if (dst->unflushed && dst->writable) {
-        int f = side_flush(dst);
+        int f = sock_flush(dst);
         if (f < 0) {
             *err = f;
             return PUMP_DST_ERR;
@@ -327,7 +210,7 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
         if (d->len > 0 && dst->writable) {
             /* the source ended: these are the last bytes, close_notify follows */
             bool last = src->eof && !dst->shut;
-            ssize_t n = side_write(dst, d->buf + d->off, d->len, d->big, last);
+            ssize_t n = sock_write(dst, d->buf + d->off, d->len, d->big, last);
             if (n > 0) {
                 d->off += (uint32_t)n;
                 d->len -= (uint32_t)n;
@@ -335,8 +218,8 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
                 count_write(c, dst, (size_t)n);
                 progress = true;
             } else if (n == -EAGAIN) {
-                l4_side_blocked(dst);
-            } else if (n == WANTS_OTHER_IO) {
+                sock_blocked(dst);
+            } else if (n == SOCK_WANTS_OTHER_IO) {
                 dst->readable = false;
             } else {
                 *err = (int)n;
@@ -357,7 +240,7 @@ static enum pump_result pump_copy(struct l4_conn *c, struct l4_dir *d, struct l4
 /* Sends FIN (and TLS close_notify) to `dst` once its source ended and all was written
  * (for TLS: accepted; the close_notify goes behind the records still buffered, often in
  * the same write, and the FIN waits until they are out). */
-static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
+static void forward_fin(struct l4_dir *d, struct sock *src, struct sock *dst)
 {
     if (!src->eof || d->pending > 0 || dst->shut)
         return;
@@ -366,7 +249,7 @@ static void forward_fin(struct l4_dir *d, struct l4_side *src, struct l4_side *d
         tls_sock_fin_follows(dst->ssl);
         SSL_shutdown(dst->ssl); /* appends the alert and flushes (OpenSSL does) */
         dst->unflushed = true;
-        if (side_flush(dst) == 0) {
+        if (sock_flush(dst) == 0) {
             dst->fin_pending = true; /* side_flush sends it once the buffer is out */
             return;
         }
@@ -385,7 +268,7 @@ static enum term reset_reason(int err, bool client_side)
 }
 
 /* Runs one direction; on failure closes the connection and returns 1. */
-static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, struct l4_side *dst)
+static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct sock *src, struct sock *dst)
 {
     int err = 0;
     enum pump_result r = c->use_splice && d->spliced && !d->buf ? pump_splice(c, d, src, dst, &err)
@@ -398,7 +281,7 @@ static int pump_dir(struct l4_conn *c, struct l4_dir *d, struct l4_side *src, st
         forward_fin(d, src, dst);
         return 0;
     }
-    struct l4_side *failed = r == PUMP_SRC_ERR ? src : dst;
+    struct sock *failed = r == PUMP_SRC_ERR ? src : dst;
     bool client_side = failed == &c->client;
     if (err == -EINVAL && c->use_splice && d->spliced) {
         /* splice() unsupported for this pair: fall back to copying. */

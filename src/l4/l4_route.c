@@ -76,10 +76,10 @@ void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const 
         l4_conn_close(c, TERM_NO_ROUTE);
         return;
     }
-    c->backend = &c->conn.rt->backends[bi];
+    c->at.backend = &c->conn.rt->backends[bi];
     c->idle_ms = l->idle_timeout_ms;
-    if (c->backend->cfg->timeout_ms < c->idle_ms)
-        c->idle_ms = c->backend->cfg->timeout_ms;
+    if (c->at.backend->cfg->timeout_ms < c->idle_ms)
+        c->idle_ms = c->at.backend->cfg->timeout_ms;
     l4_connect_next(c);
 }
 

@@ -64,7 +64,7 @@ static bool hello_incomplete(SSL *ssl)
 
 /* Runs one handshake step on side s. Returns 1 done, 0 wants I/O, -1 failed (with the
  * reason stored in c->tls->error and c->error). */
-static int handshake_step(struct l4_conn *c, struct l4_side *s)
+static int handshake_step(struct l4_conn *c, struct sock *s)
 {
     ERR_clear_error();
     int r = SSL_do_handshake(s->ssl);
@@ -88,7 +88,7 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
             tcp_quickack(s->h.fd, true);
         return 0;
     case SSL_ERROR_WANT_WRITE:
-        l4_side_blocked(s);
+        sock_blocked(s);
         return 0;
     default: {
         struct l4_tls_info *ti = tls_info(c);
@@ -105,7 +105,7 @@ static int handshake_step(struct l4_conn *c, struct l4_side *s)
 
 /* True when side s has the readiness its handshake waits for: a step for a write-only
  * event while OpenSSL waits for bytes would only cost a read that says EAGAIN. */
-static bool step_ready(const struct l4_side *s)
+static bool step_ready(const struct sock *s)
 {
     if (s->ssl && SSL_want_read(s->ssl))
         return s->readable;
@@ -185,7 +185,7 @@ void l4_tls_accept_step(struct l4_conn *c)
 
 int l4_tls_start_server(struct l4_conn *c)
 {
-    c->srv.ssl = tls_client_ssl_new(c->backend->tls, c->server->addr.host);
+    c->srv.ssl = tls_client_ssl_new(c->at.backend->tls, c->at.server->addr.host);
     if (!c->srv.ssl || tls_sock_attach(c->srv.ssl, c->srv.h.fd) < 0) {
         c->error = "cannot create TLS session to the server";
         return -1;
@@ -202,8 +202,8 @@ void l4_tls_connect_step(struct l4_conn *c)
     if (r == 0)
         return;
     if (r < 0) {
-        log_warn("backend %s: TLS handshake with server %s failed: %s", c->backend->cfg->name,
-                 c->server->address, c->error);
+        log_warn("backend %s: TLS handshake with server %s failed: %s", c->at.backend->cfg->name,
+                 c->at.server->address, c->error);
         l4_conn_close(c, TERM_TLS_ERROR);
         return;
     }
