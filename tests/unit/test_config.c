@@ -806,6 +806,22 @@ static void test_null_errs_and_aliases(void **state)
     cfg_errors_free(&e);
 }
 
+/* IPv6 servers and binds are compared by address, not by spelling. */
+static void test_duplicates_ipv6(void **state)
+{
+    (void)state;
+    EXPECT_ERRORS("listeners:\n  - name: l\n    bind: [\"[::1]:80\", \"[0::1]:80\", \"[::1]:81\", "
+                  "\"[::2]:80\"]\n"
+                  "    backend: b\n"
+                  "backends:\n  - name: b\n"
+                  "    servers: [\"[::1]:80\", \"[0::1]:80\", \"[::1]:81\", \"[::2]:80\", "
+                  "0.0.0.1:80, x:80]\n",
+                  NAME ":3:24: listeners[0].bind[1]: address '::1:80' is already bound by "
+                       "listeners[0]",
+                  NAME ":7:27: backends[0].servers[1]: duplicate server address '[0::1]:80' "
+                       "(same as servers[0])");
+}
+
 /* ---- limits of the configuration file ---- */
 
 /* A text buffer for generated documents. */
@@ -1164,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_limit_aliases),    cmocka_unit_test(test_limit_alias_expansion),
         cmocka_unit_test(test_limit_nodes),      cmocka_unit_test(test_limit_file_size),
         cmocka_unit_test(test_limit_directives), cmocka_unit_test(test_error_count_is_bounded),
+        cmocka_unit_test(test_duplicates_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
