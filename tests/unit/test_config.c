@@ -697,6 +697,14 @@ static void test_syntax_and_empty(void **state)
     EXPECT_ERRORS("- a\n- b\n", NAME ":1:1: expected a mapping at the top level");
     EXPECT_ERRORS(LISTENER_L BACKEND_B "---\nworkers: 1\n",
                   NAME ":9:1: only one YAML document is allowed");
+    /* UTF-8 only: a byte order mark is skipped, UTF-16 is refused */
+    config_unref(load_ok(NAME, "\xef\xbb\xbfworkers: 2\n" LISTENER_L BACKEND_B));
+    EXPECT_ERRORS("\xef\xbb\xbfworkers: x\n" LISTENER_L BACKEND_B,
+                  NAME ":1:10: workers: expected an integer (1-256) or auto");
+    EXPECT_ERRORS("\xff\xfew\0:\0 \0x\0", NAME ":1:1: invalid input: the file must be UTF-8 (it "
+                                               "starts with a UTF-16 byte order mark)");
+    EXPECT_ERRORS("workers: 2\n\xc3\x28\n", NAME ":2:2: invalid input: invalid trailing UTF-8 "
+                                                 "octet");
 }
 
 static void test_refcount(void **state)
