@@ -269,7 +269,31 @@ static int yb_place(struct yb *b, int id, const yaml_event_t *ev, const yaml_cha
     return yb_attach(b, id);
 }
 
-static int yb_scalar(struct yb *b, const yaml_event_t *ev)
+/* Appends a scalar node that takes over the event's value (as libyaml's own loader
+ * does) and has no tag (the loaders never read tags): no copy, no allocation but the
+ * node array's growth. Returns its id, or 0 when out of memory. */
+static int yb_add_scalar(struct yb *b, yaml_event_t *ev)
+{
+    yaml_document_t *d = b->doc;
+    if (d->nodes.top == d->nodes.end) {
+        size_t n = (size_t)(d->nodes.end - d->nodes.start), cap = n ? 2 * n : 64;
+        yaml_node_t *p = realloc(d->nodes.start, cap * sizeof(*p));
+        if (p == NULL)
+            return 0;
+        d->nodes.top = p + n;
+        d->nodes.start = p;
+        d->nodes.end = p + cap;
+    }
+    yaml_node_t *n = d->nodes.top++;
+    *n = (yaml_node_t){.type = YAML_SCALAR_NODE};
+    n->data.scalar.value = ev->data.scalar.value;
+    n->data.scalar.length = ev->data.scalar.length;
+    n->data.scalar.style = ev->data.scalar.style;
+    ev->data.scalar.value = NULL;
+    return (int)(d->nodes.top - d->nodes.start);
+}
+
+static int yb_scalar(struct yb *b, yaml_event_t *ev)
 {
     const yaml_char_t *anchor = ev->data.scalar.anchor;
     size_t start = yb_total(b);
@@ -278,9 +302,7 @@ static int yb_scalar(struct yb *b, const yaml_event_t *ev)
     if (yb_count_node(b, &ev->start_mark) < 0 ||
         (anchor != NULL && yb_check_anchor(b, (const char *)anchor, &ev->start_mark) < 0))
         return -1;
-    int id = yaml_document_add_scalar(b->doc, yb_tag(ev->data.scalar.tag), ev->data.scalar.value,
-                                      (int)ev->data.scalar.length, ev->data.scalar.style);
-    if (yb_place(b, id, ev, anchor, start, &ai) < 0)
+    if (yb_place(b, yb_add_scalar(b, ev), ev, anchor, start, &ai) < 0)
         return -1;
     if (ai >= 0)
         b->anchors[ai].weight = 1;
@@ -360,9 +382,9 @@ static int yb_alias(struct yb *b, const yaml_event_t *ev)
     return yb_attach(b, a->node);
 }
 
-/* Handles one event of the first document: 0 to go on, 1 at the end of the document
- * (or of a stream without one), -1 after an error. */
-static int yb_event(struct yb *b, const yaml_event_t *ev)
+/* Handles one event of the first document (a scalar's value is taken over): 0 to go
+ * on, 1 at the end of the document (or of a stream without one), -1 after an error. */
+static int yb_event(struct yb *b, yaml_event_t *ev)
 {
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
@@ -437,6 +459,24 @@ static void yb_free(struct yb *b)
     free(b->table);
 }
 
+/* Skips a UTF-8 byte order mark; refuses UTF-16 (the directive count reads UTF-8, the
+ * one encoding the parser is then told to read). 0, or -1 after an error. */
+static int yb_check_encoding(struct ld *ld, const char **text, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)*text;
+
+    if (*len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) {
+        *text += 3;
+        *len -= 3;
+    } else if (*len >= 2 && ((p[0] == 0xFF && p[1] == 0xFE) || (p[0] == 0xFE && p[1] == 0xFF))) {
+        ld_error_raw(ld, 1, 1,
+                     "invalid input: the file must be UTF-8 (it starts with a UTF-16 byte order "
+                     "mark)");
+        return -1;
+    }
+    return 0;
+}
+
 int ld_build_document(struct ld *ld, const char *text, size_t len, yaml_document_t *doc)
 {
     yaml_parser_t parser;
@@ -446,6 +486,8 @@ int ld_build_document(struct ld *ld, const char *text, size_t len, yaml_document
         ld_error_raw(ld, 1, 1, "%s", LD_FILE_SIZE_MSG);
         return -1;
     }
+    if (yb_check_encoding(ld, &text, &len) < 0)
+        return -1;
     if (yb_check_directives(ld, text, len) < 0)
         return -1;
     if (!yaml_parser_initialize(&parser)) {
