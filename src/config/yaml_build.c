@@ -477,6 +477,20 @@ static int yb_check_encoding(struct ld *ld, const char **text, size_t *len)
     return 0;
 }
 
+/* Sizes the document's node array once for the most nodes `len` bytes can hold (a node
+ * takes at least about a byte; never more than the node limit): no copy as it fills,
+ * and the pages it does not use are never touched. False when out of memory. */
+static bool yb_reserve(yaml_document_t *d, size_t len)
+{
+    size_t cap = len + 16 < LD_MAX_NODES ? len + 16 : LD_MAX_NODES;
+    yaml_node_t *p = realloc(d->nodes.start, cap * sizeof(*p));
+    if (p == NULL)
+        return false;
+    d->nodes.start = d->nodes.top = p;
+    d->nodes.end = p + cap;
+    return true;
+}
+
 int ld_build_document(struct ld *ld, const char *text, size_t len, yaml_document_t *doc)
 {
     yaml_parser_t parser;
@@ -495,6 +509,12 @@ int ld_build_document(struct ld *ld, const char *text, size_t len, yaml_document
         return -1;
     }
     if (!yaml_document_initialize(doc, NULL, NULL, NULL, 1, 1)) {
+        yaml_parser_delete(&parser);
+        ld->oom = true;
+        return -1;
+    }
+    if (!yb_reserve(doc, len)) {
+        yaml_document_delete(doc);
         yaml_parser_delete(&parser);
         ld->oom = true;
         return -1;
