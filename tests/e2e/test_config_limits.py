@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import SLUICE_BIN, connect, echo_roundtrip, free_port, scaled, wait_for
+from helpers import ASAN, SLUICE_BIN, connect, echo_roundtrip, free_port, scaled, wait_for
 from test_admin import Admin, admin_config
 
 MIB = 1024 * 1024
@@ -128,6 +128,7 @@ def test_check_lists_the_first_100_errors(tmp_path):
     assert err[101] == f"hostile.yaml: {n} error(s)"
 
 
+@pytest.mark.skipif(ASAN, reason="AddressSanitizer needs more address space than the limit")
 @pytest.mark.parametrize("what", ["x_lists_10mb", "x_lists_at_node_limit", "x_strings_2mb"])
 def test_check_memory_is_bounded(tmp_path, what):
     """`sluice -t` gets 48 MiB of data memory (RLIMIT_DATA): enough for any file within the
@@ -226,7 +227,8 @@ def test_reload_of_hostile_files_keeps_admin_api_prompt(sluice, demo):
     # for a 60,000-deep file); the peak memory grew by 18 MiB (the 100,000 nodes read
     # before the node limit stops a file; the 10 MB file is not even read)
     assert max(slowest.values()) < scaled(0.5), slowest
-    assert grown < 32 * MIB, f"peak memory grew by {grown / MIB:.1f} MiB during the reloads"
+    if not ASAN:  # its quarantine keeps freed memory
+        assert grown < 32 * MIB, f"peak memory grew by {grown / MIB:.1f} MiB during the reloads"
 
 
 def test_reload_of_largest_valid_file_is_prompt(sluice, demo):
