@@ -38,7 +38,7 @@ static int check_config(const char *path)
     if (!cfg) {
         for (size_t i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.items[i]);
-        fprintf(stderr, "%s: %zu error(s)\n", path, errs.count);
+        fprintf(stderr, "%s: %zu error(s)\n", path, errs.total);
         cfg_errors_free(&errs);
         return 1;
     }

@@ -210,10 +210,15 @@ struct config {
     size_t n_backends;
 };
 
-/* Every error found while loading, in file order. */
+/* At most this many error messages are listed (the first ones by position). */
+#define CFG_ERRORS_MAX 100
+
+/* The errors found while loading, in file order: the first CFG_ERRORS_MAX of them, then,
+ * when there were more, one last item "... and N more errors". */
 struct cfg_errors {
     char **items; /* "FILE:LINE:COL: path: message" */
-    size_t count;
+    size_t count; /* items, the "... and N more errors" line included */
+    size_t total; /* errors found, listed or not (0 when count is 0) */
 };
 
 /* Loads and validates `path`. On success returns a snapshot with refs == 1 and leaves

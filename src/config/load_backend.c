@@ -2,9 +2,10 @@
  * affinity and keep-alive. The caller has pushed "backends" on the key path. */
 #include "config/load_internal.h"
 
+#include <ctype.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const backend_keys[] = {"name",           "protocol",
                                            "servers",        "balance",
@@ -23,18 +24,46 @@ static const char *const health_keys[] = {
 static const char *const affinity_keys[] = {"cookie", "client_ip", NULL};
 static const char *const keepalive_keys[] = {"max_idle", "idle_timeout", NULL};
 
-/* True when two parsed server addresses name the same endpoint. */
-static bool ld_same_server(const struct net_addr *a, const struct net_addr *b)
+/* Writes the identity of a parsed server address into key (ADDR_HOST_MAX + 32 bytes):
+ * two servers are the same when their keys are equal, i.e. same DNS name (any case)
+ * and port, or same family, IP, port (and IPv6 scope). Returns its length. */
+static size_t ld_server_key(const struct net_addr *a, unsigned char *key)
 {
-    if (a->is_name != b->is_name)
-        return false;
-    if (a->is_name)
-        return a->port == b->port && strcasecmp(a->host, b->host) == 0;
-    return addr_equal((const struct sockaddr *)&a->ss, (const struct sockaddr *)&b->ss);
+    size_t n = 0;
+    key[n++] = a->is_name ? 'N' : 'A';
+    memcpy(key + n, &a->port, sizeof(a->port));
+    n += sizeof(a->port);
+    if (a->is_name) {
+        for (const char *h = a->host; *h && n < ADDR_HOST_MAX + 3; h++)
+            key[n++] = (unsigned char)tolower((unsigned char)*h);
+        return n;
+    }
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+        memcpy(key + n, &v6->sin6_addr, sizeof(v6->sin6_addr));
+        n += sizeof(v6->sin6_addr);
+        memcpy(key + n, &v6->sin6_scope_id, sizeof(v6->sin6_scope_id));
+        return n + sizeof(v6->sin6_scope_id);
+    }
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+    memcpy(key + n, &v4->sin_addr, sizeof(v4->sin_addr));
+    return n + sizeof(v4->sin_addr);
+}
+
+/* Reports server i as a duplicate when an earlier one of the backend has its identity. */
+static void ld_check_server_dup(struct ld *ld, yaml_node_t *an, struct ld_index *seen,
+                                const struct cfg_server *s, size_t i)
+{
+    unsigned char key[ADDR_HOST_MAX + 32];
+    uint64_t j;
+    if (!ld_index_add(ld, seen, key, ld_server_key(&s->addr, key), i, &j))
+        ld_error(ld, an, "duplicate server address '%s' (same as servers[%zu])", s->address,
+                 (size_t)j);
 }
 
 /* Reads one `servers[i]` entry: a mapping, or just the address as a string. */
-static void ld_load_server(struct ld *ld, yaml_node_t *n, struct cfg_backend *b, size_t i)
+static void ld_load_server(struct ld *ld, yaml_node_t *n, struct cfg_backend *b, size_t i,
+                           struct ld_index *seen)
 {
     struct cfg_server *s = &b->servers[i];
     yaml_node_t *an = n;
@@ -65,12 +94,7 @@ static void ld_load_server(struct ld *ld, yaml_node_t *n, struct cfg_backend *b,
         ld_error(ld, an, "a server address cannot be a wildcard");
         goto out;
     }
-    for (size_t j = 0; j < i; j++) {
-        if (b->servers[j].address != NULL && ld_same_server(&b->servers[j].addr, &s->addr)) {
-            ld_error(ld, an, "duplicate server address '%s' (same as servers[%zu])", s->address, j);
-            break;
-        }
-    }
+    ld_check_server_dup(ld, an, seen, s, i);
 out:
     ld_pop(ld, mark);
 }
@@ -88,14 +112,16 @@ static void ld_load_servers(struct ld *ld, yaml_node_t *seq, struct cfg_backend 
     if (b->servers == NULL)
         return;
     b->n_servers = (size_t)n;
+    struct ld_index seen = {0};
     for (size_t i = 0; i < b->n_servers; i++) {
         yaml_node_t *item = ld_seq_item(ld, seq, i);
         if (item == NULL)
             break;
         size_t mark = ld_push_index(ld, i);
-        ld_load_server(ld, item, b, i);
+        ld_load_server(ld, item, b, i, &seen);
         ld_pop(ld, mark);
     }
+    ld_index_free(&seen);
 }
 
 /* hash_key: client_ip | host | path | header:NAME | cookie:NAME. */
@@ -322,6 +348,21 @@ static void ld_backend_defaults(struct cfg_backend *b, yaml_node_t *n)
     b->line = (int)ld_line(n);
 }
 
+/* Checks backend idx's name and indexes it for ld_backend_ref: the first backend of a
+ * name is the one references resolve to, invalid names included (they are reported
+ * here, not again as unknown backends). */
+static void ld_backend_name(struct ld *ld, yaml_node_t *nn, struct cfg_backend *b, size_t idx)
+{
+    uint64_t j;
+    bool valid = ld_valid_name(b->name);
+
+    if (!valid)
+        ld_error_key(ld, nn, "name", "invalid name '%s' (use 1-64 of A-Z a-z 0-9 _ . -)", b->name);
+    if (!ld_index_add(ld, &ld->backend_names, b->name, strlen(b->name), idx, &j) && valid)
+        ld_error_key(ld, nn, "name", "duplicate backend name '%s' (first defined on line %d)",
+                     b->name, ld->cfg->backends[j].line);
+}
+
 static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
 {
     static const char *const balances[] = {"round_robin", "least_connections", "random_two",
@@ -333,25 +374,10 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     ld_backend_defaults(b, n);
     if (!ld_check_map(ld, n, backend_keys))
         return;
-    if (ld_str(ld, n, "name", &b->name) == 0) {
+    if (ld_str(ld, n, "name", &b->name) == 0)
         ld_error(ld, n, "missing required key 'name'");
-    } else if (b->name != NULL) {
-        yaml_node_t *nn = ld_get(ld, n, "name");
-        if (!ld_valid_name(b->name)) {
-            ld_error_key(ld, nn, "name", "invalid name '%s' (use 1-64 of A-Z a-z 0-9 _ . -)",
-                         b->name);
-        } else {
-            for (size_t j = 0; j < idx; j++) {
-                if (ld->cfg->backends[j].name != NULL &&
-                    strcmp(ld->cfg->backends[j].name, b->name) == 0) {
-                    ld_error_key(ld, nn, "name",
-                                 "duplicate backend name '%s' (first defined on line %d)", b->name,
-                                 ld->cfg->backends[j].line);
-                    break;
-                }
-            }
-        }
-    }
+    else if (b->name != NULL)
+        ld_backend_name(ld, ld_get(ld, n, "name"), b, idx);
     ld_protocol(ld, n, "protocol", &b->protocol);
     b->health.type = b->protocol;
     b->health.path = ld_strdup(ld, "/");

@@ -21,12 +21,29 @@
 #endif
 
 #define LD_PATH_MAX 512
-#define LD_MAX_VISITS 200000                   /* bounds the work on documents full of aliases */
 #define LD_DURATION_MAX (720ULL * 3600 * 1000) /* 30 days: generic upper bound */
+
+/* Limits of the configuration file (docs/configuration.md, "Limits of the configuration
+ * file"), checked while libyaml's events are read (yaml_build.c), before the loaders
+ * walk the document: they bound the time and memory of a load, hostile file or not. */
+#define LD_MAX_FILE_SIZE (2 * 1024 * 1024)
+#define LD_FILE_SIZE_MSG "file size limit exceeded: the file is larger than 2 MiB"
+#define LD_MAX_DIRECTIVES 16          /* lines starting with '%' */
+#define LD_MAX_DEPTH 64               /* nested sequences and mappings */
+#define LD_MAX_ANCHORS 4096           /* &name */
+#define LD_MAX_ALIASES 4096           /* *name */
+#define LD_MAX_NODES 100000           /* scalars, sequences and mappings as written */
+#define LD_MAX_ALIAS_EXPANSION 100000 /* nodes that all the aliases stand for */
 
 struct ld_err {
     size_t line, col, seq;
     char *msg;
+};
+
+/* A hash index of byte-string keys (ld_index.c); {0} is an empty one. */
+struct ld_index {
+    struct ld_index_slot *slots;
+    size_t cap, n;
 };
 
 struct ld {
@@ -35,17 +52,41 @@ struct ld {
     yaml_document_t *doc;
     struct config *cfg;
     struct ld_err *errs;
-    size_t n_errs, cap_errs;
+    size_t n_errs;          /* kept: at most CFG_ERRORS_MAX, the first ones by position */
+    size_t n_dropped;       /* found after CFG_ERRORS_MAX were kept, and left out */
+    size_t worst;           /* index of the kept error with the latest position */
     char path[LD_PATH_MAX]; /* current key path, e.g. "backends[1].servers[0]" */
     size_t path_len;
-    unsigned long visits;
-    bool oom;     /* an allocation failed: the load fails */
-    bool aborted; /* too much work: stop reading, report nothing more */
+    bool oom;                      /* an allocation failed: the load fails */
+    struct ld_index backend_names; /* name -> index of the first backend called so */
+    struct ld_index listener_names;
+    struct ld_index binds; /* bound address -> listener index << 32 | bind index */
 };
+
+/* ---- ld_index.c ---- */
+
+/* Adds `key` with `value` and returns true, unless it is there already: then sets
+ * *first to the value it was added with and returns false. (Out of memory: sets ld->oom
+ * and returns true.) */
+bool ld_index_add(struct ld *ld, struct ld_index *ix, const void *key, size_t len, uint64_t value,
+                  uint64_t *first);
+/* Sets *value to the value of `key`; false when absent. */
+bool ld_index_find(const struct ld_index *ix, const void *key, size_t len, uint64_t *value);
+void ld_index_free(struct ld_index *ix);
+
+/* ---- yaml_build.c: the document, read within the limits ---- */
+
+/* Parses the single YAML document of `text` into *doc, checking every limit above as
+ * libyaml's events arrive. Returns 0 with *doc initialized (to be freed with
+ * yaml_document_delete; its root is NULL for an empty file; a second document is
+ * reported as an error), or -1 after reporting the first limit exceeded or syntax
+ * error, with nothing left to free. */
+int ld_build_document(struct ld *ld, const char *text, size_t len, yaml_document_t *doc);
 
 /* ---- yaml_doc.c: errors, key paths, node access, typed getters ---- */
 
-/* Records "NAME:LINE:COL: PATH: MSG" at node `at` (NULL: line 1, column 1). */
+/* Records "NAME:LINE:COL: PATH: MSG" at node `at` (NULL: line 1, column 1). Only the
+ * first CFG_ERRORS_MAX errors by position are kept; the others are counted. */
 void ld_error(struct ld *ld, const yaml_node_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Same, with ".key" appended to the path for this one message. */
@@ -54,6 +95,12 @@ void ld_error_key(struct ld *ld, const yaml_node_t *at, const char *key, const c
 /* Records "NAME:LINE:COL: MSG" without a key path (syntax errors); line/col 1-based. */
 void ld_error_raw(struct ld *ld, size_t line, size_t col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* False when an error at node `at` would be left out (CFG_ERRORS_MAX earlier ones are
+ * kept): lets costly messages skip their formatting. */
+bool ld_error_kept(const struct ld *ld, const yaml_node_t *at);
+/* Moves the kept errors, sorted by position, into `errs` (NULL: frees them), followed by
+ * "... and N more errors" when some were left out. */
+void ld_finish_errors(struct ld *ld, struct cfg_errors *errs);
 
 /* Key path stack: push returns a mark to hand back to ld_pop. */
 size_t ld_push_key(struct ld *ld, const char *key);
@@ -78,7 +125,7 @@ yaml_node_t *ld_get(struct ld *ld, yaml_node_t *map, const char *key);
 yaml_node_t *ld_get_keynode(struct ld *ld, yaml_node_t *map, const char *key);
 
 /* Sequence helpers: ld_seq_len reports "expected a list" and returns -1 when n is not a
- * sequence; ld_seq_item returns item i (NULL once the work budget is spent). */
+ * sequence; ld_seq_item returns item i (0 <= i < length). */
 long ld_seq_len(struct ld *ld, yaml_node_t *n);
 /* Number of items of a sequence node, or -1 for other nodes; reports nothing. */
 long ld_seq_len_quiet(const yaml_node_t *n);

@@ -3,6 +3,7 @@
  * The caller has pushed "listeners" on the key path. */
 #include "config/load_internal.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,11 +29,12 @@ static const char *const client_auth_keys[] = {"mode", "ca", "crl", NULL};
 
 int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_protocol lproto)
 {
-    int idx = config_backend_index(ld->cfg, name);
-    if (idx < 0) {
+    uint64_t found;
+    if (!ld_index_find(&ld->backend_names, name, strlen(name), &found)) {
         ld_error(ld, at, "unknown backend '%s'", name);
         return -1;
     }
+    int idx = (int)found;
     enum cfg_protocol bp = ld->cfg->backends[idx].protocol;
     if (ld_is_http(lproto) != ld_is_http(bp)) {
         ld_error(ld, at, "backend '%s' has protocol %s; a %s listener needs %s backends", name,
@@ -43,22 +45,41 @@ int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_pr
     return idx;
 }
 
-/* Has address `a` already been bound by an earlier listener or bind entry? */
+/* Has bind bi of listener li been bound by an earlier listener or bind entry? Indexes
+ * it when not. */
 static void ld_check_bind_dup(struct ld *ld, yaml_node_t *at, struct cfg_listener *l, size_t li,
                               size_t bi)
 {
-    const struct sockaddr *a = (const struct sockaddr *)&l->binds[bi].ss;
-    for (size_t j = 0; j <= li; j++) {
-        struct cfg_listener *o = &ld->cfg->listeners[j];
-        size_t nb = j == li ? bi : o->n_binds;
-        for (size_t k = 0; k < nb; k++) {
-            if (o->binds[k].len != 0 && addr_equal(a, (const struct sockaddr *)&o->binds[k].ss)) {
-                ld_error(ld, at, "address '%s:%u' is already bound by listeners[%zu]",
-                         o->binds[k].host, (unsigned)o->binds[k].port, j);
-                return;
-            }
-        }
+    const struct net_addr *a = &l->binds[bi];
+    unsigned char key[sizeof(struct sockaddr_in6) + 1];
+    size_t len = 0;
+    uint64_t first;
+
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&a->ss;
+        key[len++] = 6;
+        memcpy(key + len, &v6->sin6_addr, sizeof(v6->sin6_addr));
+        len += sizeof(v6->sin6_addr);
+        memcpy(key + len, &v6->sin6_scope_id, sizeof(v6->sin6_scope_id));
+        len += sizeof(v6->sin6_scope_id);
+        memcpy(key + len, &v6->sin6_port, sizeof(v6->sin6_port));
+        len += sizeof(v6->sin6_port);
+    } else if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&a->ss;
+        key[len++] = 4;
+        memcpy(key + len, &v4->sin_addr, sizeof(v4->sin_addr));
+        len += sizeof(v4->sin_addr);
+        memcpy(key + len, &v4->sin_port, sizeof(v4->sin_port));
+        len += sizeof(v4->sin_port);
+    } else {
+        return; /* addr_equal() matches no other family */
     }
+    if (ld_index_add(ld, &ld->binds, key, len, (uint64_t)li << 32 | bi, &first))
+        return;
+    size_t j = (size_t)(first >> 32), k = (size_t)(first & 0xffffffffu);
+    const struct net_addr *o = &ld->cfg->listeners[j].binds[k];
+    ld_error(ld, at, "address '%s:%u' is already bound by listeners[%zu]", o->host,
+             (unsigned)o->port, j);
 }
 
 static void ld_load_bind_one(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t li,
@@ -179,10 +200,10 @@ static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_liste
     ld_str(ld, n, "ciphers", &t->ciphers);
     ld_str(ld, n, "ciphersuites", &t->ciphersuites);
     if (ld_strings(ld, n, "alpn", &t->alpn) == 1) {
+        yaml_node_t *an = ld_get(ld, n, "alpn");
         for (size_t i = 0; i < t->alpn.count; i++)
             if (strlen(t->alpn.items[i]) > 255)
-                ld_error_key(ld, ld_get(ld, n, "alpn"), "alpn",
-                             "protocol names are at most 255 bytes");
+                ld_error_key(ld, an, "alpn", "protocol names are at most 255 bytes");
     } else if (ld_get(ld, n, "alpn") == NULL && l->protocol == PROTO_HTTPS) {
         t->alpn.items = ld_calloc(ld, 2, sizeof(char *));
         if (t->alpn.items != NULL) {
@@ -251,14 +272,10 @@ static void ld_load_name(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, 
         ld_error_key(ld, nn, "name", "invalid name '%s' (use 1-64 of A-Z a-z 0-9 _ . -)", l->name);
         return;
     }
-    for (size_t j = 0; j < idx; j++) {
-        if (ld->cfg->listeners[j].name != NULL &&
-            strcmp(ld->cfg->listeners[j].name, l->name) == 0) {
-            ld_error_key(ld, nn, "name", "duplicate listener name '%s' (first defined on line %d)",
-                         l->name, ld->cfg->listeners[j].line);
-            return;
-        }
-    }
+    uint64_t j;
+    if (!ld_index_add(ld, &ld->listener_names, l->name, strlen(l->name), idx, &j))
+        ld_error_key(ld, nn, "name", "duplicate listener name '%s' (first defined on line %d)",
+                     l->name, ld->cfg->listeners[j].line);
 }
 
 static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)

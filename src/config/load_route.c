@@ -43,10 +43,10 @@ static void ld_url_path(struct ld *ld, yaml_node_t *map, const char *key, char *
 static void ld_check_header_names(struct ld *ld, yaml_node_t *map, const char *key,
                                   const struct cfg_pairs *p)
 {
+    yaml_node_t *at = p->count ? ld_get(ld, map, key) : NULL;
     for (size_t i = 0; i < p->count; i++)
         if (!ld_valid_token(p->items[i].name))
-            ld_error_key(ld, ld_get(ld, map, key), key, "invalid header name '%s'",
-                         p->items[i].name);
+            ld_error_key(ld, at, key, "invalid header name '%s'", p->items[i].name);
 }
 
 static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,

@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
-
-#define CFG_FILE_MAX (16 * 1024 * 1024)
 
 static const char *const top_keys[] = {"workers",   "max_connections", "shutdown_timeout",
                                        "log",       "admin",           "resolver",
@@ -178,114 +177,27 @@ static void ld_load_root(struct ld *ld, yaml_node_t *root)
     ld_top_section(ld, root, "listeners", ld_load_listeners);
 }
 
-/* 1-based line and column of byte `off` in text (for reader errors, which carry none). */
-static void ld_offset_pos(const char *text, size_t len, size_t off, size_t *line, size_t *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < off && i < len; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
-        }
-    }
-}
-
-static void ld_syntax_error(struct ld *ld, yaml_parser_t *p, const char *text, size_t len)
-{
-    size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
-    const char *problem = p->problem ? p->problem : "invalid document";
-
-    if (p->error == YAML_READER_ERROR) {
-        ld_offset_pos(text, len, p->problem_offset, &line, &col);
-        ld_error_raw(ld, line, col, "invalid input: %s", problem);
-    } else if (p->error == YAML_MEMORY_ERROR) {
-        ld->oom = true;
-    } else if (p->context != NULL) {
-        ld_error_raw(ld, line, col, "YAML syntax error: %s (%s at line %zu)", problem, p->context,
-                     p->context_mark.line + 1);
-    } else {
-        ld_error_raw(ld, line, col, "YAML syntax error: %s", problem);
-    }
-}
-
-static int ld_err_cmp(const void *a, const void *b)
-{
-    const struct ld_err *x = a, *y = b;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->col != y->col)
-        return x->col < y->col ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Moves the collected errors, sorted by position, into `errs` (or frees them). */
-static void ld_finish_errors(struct ld *ld, struct cfg_errors *errs)
-{
-    if (ld->n_errs > 1)
-        qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
-    char **items = errs && ld->n_errs ? calloc(ld->n_errs, sizeof(char *)) : NULL;
-    for (size_t i = 0; i < ld->n_errs; i++) {
-        if (items != NULL)
-            items[i] = ld->errs[i].msg;
-        else
-            free(ld->errs[i].msg);
-    }
-    if (items != NULL) {
-        errs->items = items;
-        errs->count = ld->n_errs;
-    }
-    free(ld->errs);
-    ld->errs = NULL;
-    ld->n_errs = 0;
-}
-
 struct config *config_load_buffer(const char *name, const char *text, size_t len,
                                   struct cfg_errors *errs)
 {
     struct ld ld = {0};
-    yaml_parser_t parser;
-    yaml_document_t doc, extra;
+    yaml_document_t doc;
     bool have_doc = false;
 
-    if (errs != NULL) {
-        errs->items = NULL;
-        errs->count = 0;
-    }
+    if (errs != NULL)
+        *errs = (struct cfg_errors){0};
     ld.name = name;
     if (ld_set_dir(&ld, name) < 0)
         goto done;
-    if (!yaml_parser_initialize(&parser)) {
-        ld.oom = true;
+    if (ld_build_document(&ld, text, len, &doc) < 0)
         goto done;
-    }
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        ld_syntax_error(&ld, &parser, text, len);
-        yaml_parser_delete(&parser);
-        goto done;
-    }
     have_doc = true;
     ld.doc = &doc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root == NULL) {
         ld_error_raw(&ld, 1, 1, "configuration is empty");
-        yaml_parser_delete(&parser);
         goto done;
     }
-    if (!yaml_parser_load(&parser, &extra)) {
-        ld_syntax_error(&ld, &parser, text, len);
-    } else {
-        yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-        if (r2 != NULL)
-            ld_error_raw(&ld, r2->start_mark.line + 1, r2->start_mark.column + 1,
-                         "only one YAML document is allowed");
-        yaml_document_delete(&extra);
-    }
-    yaml_parser_delete(&parser);
-
     ld.cfg = calloc(1, sizeof(*ld.cfg));
     if (ld.cfg == NULL) {
         ld.oom = true;
@@ -301,10 +213,11 @@ struct config *config_load_buffer(const char *name, const char *text, size_t len
 done:
     if (have_doc)
         yaml_document_delete(&doc);
-    if (ld.oom) {
-        ld.aborted = false;
+    ld_index_free(&ld.backend_names);
+    ld_index_free(&ld.listener_names);
+    ld_index_free(&ld.binds);
+    if (ld.oom)
         ld_error_raw(&ld, 1, 1, "out of memory while loading the configuration");
-    }
     free(ld.dir);
     if (ld.n_errs > 0 || ld.oom) {
         cfg_config_free(ld.cfg);
@@ -315,57 +228,71 @@ done:
     return ld.cfg;
 }
 
+/* Fails a load before parsing with the single message "PATH" MSG. */
+static struct config *ld_fail_file(const char *path, struct cfg_errors *errs, const char *msg)
+{
+    if (errs == NULL)
+        return NULL;
+    *errs = (struct cfg_errors){0};
+    errs->items = calloc(1, sizeof(char *));
+    if (errs->items != NULL && asprintf(&errs->items[0], "%s%s", path, msg) >= 0)
+        errs->count = errs->total = 1;
+    return NULL;
+}
+
+/* Reads at most LD_MAX_FILE_SIZE + 1 bytes of f into *buf (so that a larger file is
+ * seen as such without reading it all). Returns the length, or -errno. */
+static long ld_read_capped(FILE *f, char **buf)
+{
+    size_t cap = (size_t)LD_MAX_FILE_SIZE + 1, len = 0, size = 16384;
+    char *b = malloc(size);
+
+    while (b != NULL) {
+        size_t n = fread(b + len, 1, size - len, f);
+        len += n;
+        if (n == 0 || len == cap) {
+            if (ferror(f)) {
+                free(b);
+                return -(errno ? errno : EIO);
+            }
+            *buf = b;
+            return (long)len;
+        }
+        if (len == size) {
+            size = size * 2 < cap ? size * 2 : cap;
+            char *nb = realloc(b, size);
+            if (nb == NULL)
+                free(b);
+            b = nb;
+        }
+    }
+    return -ENOMEM;
+}
+
 struct config *config_load(const char *path, struct cfg_errors *errs)
 {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    const char *why = NULL;
+    char msg[256];
 
     if (f == NULL) {
-        why = strerror(errno);
-        goto fail;
+        snprintf(msg, sizeof(msg), ": cannot read: %s", strerror(errno));
+        return ld_fail_file(path, errs, msg);
     }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= CFG_FILE_MAX) {
-                why = "file too large (16 MiB at most)";
-                goto fail;
-            }
-            cap = cap ? cap * 2 : 16384;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                why = "out of memory";
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) {
-            if (ferror(f)) {
-                why = strerror(errno ? errno : EIO);
-                goto fail;
-            }
-            break;
-        }
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > LD_MAX_FILE_SIZE) {
+        fclose(f);
+        return ld_fail_file(path, errs, ":1:1: " LD_FILE_SIZE_MSG);
     }
+    long len = ld_read_capped(f, &buf);
     fclose(f);
-    struct config *cfg = config_load_buffer(path, buf ? buf : "", len, errs);
+    if (len < 0) {
+        snprintf(msg, sizeof(msg), ": cannot read: %s", strerror((int)-len));
+        return ld_fail_file(path, errs, msg);
+    }
+    struct config *cfg = config_load_buffer(path, buf, (size_t)len, errs);
     free(buf);
     return cfg;
-
-fail:
-    if (f != NULL)
-        fclose(f);
-    free(buf);
-    if (errs != NULL) {
-        errs->items = calloc(1, sizeof(char *));
-        errs->count = 0;
-        if (errs->items != NULL && asprintf(&errs->items[0], "%s: cannot read: %s", path, why) >= 0)
-            errs->count = 1;
-    }
-    return NULL;
 }
 
 struct config *config_ref(struct config *cfg)
@@ -392,6 +319,7 @@ void cfg_errors_free(struct cfg_errors *errs)
     free(errs->items);
     errs->items = NULL;
     errs->count = 0;
+    errs->total = 0;
 }
 
 int config_backend_index(const struct config *cfg, const char *name)

@@ -11,25 +11,97 @@
 
 /* ---- errors ---- */
 
+/* Orders errors by position, then by the order they were found. */
+static int ld_err_cmp(const void *a, const void *b)
+{
+    const struct ld_err *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* True when an error at (line, col), found now, goes before the latest one kept. */
+static bool ld_before_worst(const struct ld *ld, size_t line, size_t col)
+{
+    const struct ld_err *w = &ld->errs[ld->worst];
+    return line < w->line || (line == w->line && col < w->col);
+}
+
+static bool ld_kept_at(const struct ld *ld, size_t line, size_t col)
+{
+    return ld->n_errs < CFG_ERRORS_MAX || ld_before_worst(ld, line, col);
+}
+
+bool ld_error_kept(const struct ld *ld, const yaml_node_t *at)
+{
+    return ld_kept_at(ld, at ? at->start_mark.line + 1 : 1, at ? at->start_mark.column + 1 : 1);
+}
+
+/* Index of the kept error with the latest position. */
+static size_t ld_find_worst(const struct ld *ld)
+{
+    size_t w = 0;
+    for (size_t i = 1; i < ld->n_errs; i++)
+        if (ld_err_cmp(&ld->errs[i], &ld->errs[w]) > 0)
+            w = i;
+    return w;
+}
+
+/* Keeps `msg` (owned) among the first CFG_ERRORS_MAX errors by position: appended while
+ * there is room, else in place of the latest one, which is then counted as left out. */
 static void ld_add_error(struct ld *ld, size_t line, size_t col, char *msg)
 {
     if (msg == NULL) {
         ld->oom = true;
         return;
     }
-    if (ld->n_errs == ld->cap_errs) {
-        size_t cap = ld->cap_errs ? ld->cap_errs * 2 : 16;
-        struct ld_err *e = realloc(ld->errs, cap * sizeof(*e));
-        if (e == NULL) {
+    if (ld->errs == NULL) {
+        ld->errs = calloc(CFG_ERRORS_MAX, sizeof(*ld->errs));
+        if (ld->errs == NULL) {
             free(msg);
             ld->oom = true;
             return;
         }
-        ld->errs = e;
-        ld->cap_errs = cap;
     }
-    ld->errs[ld->n_errs] = (struct ld_err){line, col, ld->n_errs, msg};
-    ld->n_errs++;
+    size_t slot = ld->n_errs;
+    if (slot == CFG_ERRORS_MAX) {
+        slot = ld->worst;
+        free(ld->errs[slot].msg);
+        ld->n_dropped++;
+    } else {
+        ld->n_errs++;
+    }
+    ld->errs[slot] = (struct ld_err){line, col, ld->n_errs + ld->n_dropped, msg};
+    ld->worst = ld_find_worst(ld);
+}
+
+void ld_finish_errors(struct ld *ld, struct cfg_errors *errs)
+{
+    size_t n = ld->n_errs + (ld->n_dropped > 0);
+    char **items = errs && n ? calloc(n, sizeof(char *)) : NULL;
+
+    if (ld->n_errs > 1)
+        qsort(ld->errs, ld->n_errs, sizeof(*ld->errs), ld_err_cmp);
+    for (size_t i = 0; i < ld->n_errs; i++) {
+        if (items != NULL)
+            items[i] = ld->errs[i].msg;
+        else
+            free(ld->errs[i].msg);
+    }
+    if (items != NULL) {
+        errs->items = items;
+        errs->count = ld->n_errs;
+        errs->total = ld->n_errs + ld->n_dropped;
+        if (ld->n_dropped > 0 &&
+            asprintf(&items[ld->n_errs], "... and %zu more errors", ld->n_dropped) >= 0)
+            errs->count++;
+    }
+    free(ld->errs);
+    ld->errs = NULL;
+    ld->n_errs = 0;
+    ld->n_dropped = 0;
 }
 
 /* Formats and records one message at (line, col) with an optional key path. */
@@ -38,8 +110,10 @@ static void ld_verror(struct ld *ld, size_t line, size_t col, const char *path, 
 {
     char *text = NULL, *msg = NULL;
 
-    if (ld->aborted)
+    if (!ld_kept_at(ld, line, col)) {
+        ld->n_dropped++;
         return;
+    }
     if (vasprintf(&text, fmt, ap) < 0) {
         ld->oom = true;
         return;
@@ -143,19 +217,6 @@ void *ld_calloc(struct ld *ld, size_t n, size_t size)
 
 /* ---- nodes ---- */
 
-/* Counts one unit of work; false once the budget is spent (after one error). */
-static bool ld_visit(struct ld *ld)
-{
-    if (ld->aborted)
-        return false;
-    if (++ld->visits > LD_MAX_VISITS) {
-        ld_error_raw(ld, 1, 1, "configuration too complex (too many aliased nodes)");
-        ld->aborted = true;
-        return false;
-    }
-    return true;
-}
-
 bool ld_is_null(const yaml_node_t *n)
 {
     if (n == NULL)
@@ -200,15 +261,38 @@ static const char *ld_suggest(const char *key, const char *const *known)
     return best;
 }
 
+/* Reports unknown key `key` at k, with a did-you-mean hint when one is close (only
+ * worked out when the error is kept: the hint costs an edit distance per known key). */
+static void ld_unknown_key(struct ld *ld, const yaml_node_t *k, const char *key,
+                           const char *const *known)
+{
+    const char *hint = ld_error_kept(ld, k) ? ld_suggest(key, known) : NULL;
+    if (hint != NULL)
+        ld_error_key(ld, k, key, "unknown key '%s' (did you mean '%s'?)", key, hint);
+    else
+        ld_error_key(ld, k, key, "unknown key '%s'", key);
+}
+
+/* Index of `key` in the NULL-terminated list `known`, or -1. */
+static long ld_known_index(const char *key, const char *const *known)
+{
+    for (long i = 0; known[i] != NULL; i++)
+        if (strcmp(known[i], key) == 0)
+            return i;
+    return -1;
+}
+
+#define LD_KNOWN_MAX 64 /* longest list of known keys of one mapping */
+
 bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
 {
+    bool seen[LD_KNOWN_MAX] = {false};
+
     if (n == NULL || n->type != YAML_MAPPING_NODE) {
         ld_error(ld, n, "expected a mapping");
         return false;
     }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        if (!ld_visit(ld))
-            return false;
         yaml_node_t *k = ld_node_at(ld, p->key);
         const char *key = ld_scalar(k);
         if (key == NULL) {
@@ -218,31 +302,20 @@ bool ld_check_map(struct ld *ld, yaml_node_t *n, const char *const *known)
         /* top-level "x-..." keys hold YAML anchors for reuse, like compose files */
         if (ld->path_len == 0 && strncmp(key, "x-", 2) == 0)
             continue;
-        bool found = false;
-        for (size_t i = 0; known[i] != NULL && !found; i++)
-            found = strcmp(known[i], key) == 0;
-        if (!found) {
-            const char *hint = ld_suggest(key, known);
-            if (hint != NULL)
-                ld_error_key(ld, k, key, "unknown key '%s' (did you mean '%s'?)", key, hint);
-            else
-                ld_error_key(ld, k, key, "unknown key '%s'", key);
-            continue;
-        }
-        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-            const char *prev = ld_scalar(ld_node_at(ld, q->key));
-            if (prev != NULL && strcmp(prev, key) == 0) {
-                ld_error_key(ld, k, key, "duplicate key '%s'", key);
-                break;
-            }
-        }
+        long i = ld_known_index(key, known);
+        if (i < 0)
+            ld_unknown_key(ld, k, key, known);
+        else if (i < LD_KNOWN_MAX && seen[i])
+            ld_error_key(ld, k, key, "duplicate key '%s'", key);
+        else if (i < LD_KNOWN_MAX)
+            seen[i] = true;
     }
     return true;
 }
 
 static yaml_node_pair_t *ld_find_pair(struct ld *ld, yaml_node_t *map, const char *key)
 {
-    if (map == NULL || map->type != YAML_MAPPING_NODE || !ld_visit(ld))
+    if (map == NULL || map->type != YAML_MAPPING_NODE)
         return NULL;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -283,8 +356,6 @@ long ld_seq_len_quiet(const yaml_node_t *n)
 
 yaml_node_t *ld_seq_item(struct ld *ld, yaml_node_t *seq, size_t i)
 {
-    if (!ld_visit(ld))
-        return NULL;
     return ld_node_at(ld, seq->data.sequence.items.start[i]);
 }
 
@@ -623,8 +694,6 @@ static int ld_node_pairs(struct ld *ld, yaml_node_t *n, struct cfg_pairs *out)
     if (pr.items == NULL)
         return -1;
     for (size_t i = 0; i < len; i++) {
-        if (!ld_visit(ld))
-            break;
         yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
         yaml_node_t *k = ld_node_at(ld, p->key), *v = ld_node_at(ld, p->value);
         struct cfg_pair *dst = &pr.items[pr.count];

@@ -84,7 +84,7 @@ int control_reload(struct control *c, struct cfg_errors *errs)
     struct config *cfg = config_load(c->config_path, errs);
     if (!cfg) {
         log_error("reload rejected: %zu error(s) in %s; the running configuration is kept",
-                  errs->count, c->config_path);
+                  errs->total, c->config_path);
         print_errors(errs);
         atomic_fetch_add(&runtime_reloads_failed, 1);
         return -1;

@@ -8,10 +8,14 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -693,6 +697,14 @@ static void test_syntax_and_empty(void **state)
     EXPECT_ERRORS("- a\n- b\n", NAME ":1:1: expected a mapping at the top level");
     EXPECT_ERRORS(LISTENER_L BACKEND_B "---\nworkers: 1\n",
                   NAME ":9:1: only one YAML document is allowed");
+    /* UTF-8 only: a byte order mark is skipped, UTF-16 is refused */
+    config_unref(load_ok(NAME, "\xef\xbb\xbfworkers: 2\n" LISTENER_L BACKEND_B));
+    EXPECT_ERRORS("\xef\xbb\xbfworkers: x\n" LISTENER_L BACKEND_B,
+                  NAME ":1:10: workers: expected an integer (1-256) or auto");
+    EXPECT_ERRORS("\xff\xfew\0:\0 \0x\0", NAME ":1:1: invalid input: the file must be UTF-8 (it "
+                                               "starts with a UTF-16 byte order mark)");
+    EXPECT_ERRORS("workers: 2\n\xc3\x28\n", NAME ":2:2: invalid input: invalid trailing UTF-8 "
+                                                 "octet");
 }
 
 static void test_refcount(void **state)
@@ -802,6 +814,365 @@ static void test_null_errs_and_aliases(void **state)
     cfg_errors_free(&e);
 }
 
+/* IPv6 servers and binds are compared by address, not by spelling. */
+static void test_duplicates_ipv6(void **state)
+{
+    (void)state;
+    EXPECT_ERRORS("listeners:\n  - name: l\n    bind: [\"[::1]:80\", \"[0::1]:80\", \"[::1]:81\", "
+                  "\"[::2]:80\"]\n"
+                  "    backend: b\n"
+                  "backends:\n  - name: b\n"
+                  "    servers: [\"[::1]:80\", \"[0::1]:80\", \"[::1]:81\", \"[::2]:80\", "
+                  "0.0.0.1:80, x:80]\n",
+                  NAME ":3:24: listeners[0].bind[1]: address '::1:80' is already bound by "
+                       "listeners[0]",
+                  NAME ":7:27: backends[0].servers[1]: duplicate server address '[0::1]:80' "
+                       "(same as servers[0])");
+}
+
+/* ---- limits of the configuration file ---- */
+
+/* A text buffer for generated documents. */
+struct text {
+    char *p;
+    size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    if (t->len + (size_t)n + 1 > t->cap) {
+        t->cap = (t->len + (size_t)n + 1) * 2;
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += (size_t)n;
+}
+
+/* Adds `n` copies of `item` joined by `sep`. */
+static void text_repeat(struct text *t, const char *item, const char *sep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        text_add(t, "%s%s", i ? sep : "", item);
+}
+
+/* Loads t (then frees it): NULL `want` expects success, else exactly that one error. */
+static void expect_text(struct text *t, const char *want)
+{
+    if (want == NULL) {
+        config_unref(load_ok(NAME, t->p));
+    } else {
+        const char *const w[] = {want, NULL};
+        expect_errors(t->p, w);
+    }
+    free(t->p);
+    *t = (struct text){0};
+}
+
+/* `x-deep: ` then `levels` nested flow sequences, then a valid listener and backend. */
+static void nested(struct text *t, size_t levels)
+{
+    text_add(t, "x-deep: ");
+    text_repeat(t, "[", "", levels);
+    text_repeat(t, "]", "", levels);
+    text_add(t, "\n" LISTENER_L BACKEND_B);
+}
+
+static void test_limit_depth(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    nested(&t, 63); /* with the top-level mapping: 64 levels */
+    expect_text(&t, NULL);
+    nested(&t, 64);
+    expect_text(&t, NAME ":1:72: nesting depth limit exceeded: more than 64 nested lists and "
+                         "mappings");
+    /* block style counts the same */
+    text_add(&t, "x-deep:\n");
+    for (int i = 0; i < 64; i++)
+        text_add(&t, "%*s- \n", 2 * i + 2, "");
+    expect_text(&t, NAME ":65:129: nesting depth limit exceeded: more than 64 nested lists and "
+                         "mappings");
+}
+
+/* `x-a: [&a0 v, &a1 v, ...]` with n anchors, then a valid listener and backend;
+ * returns the column of the last anchor. */
+static size_t anchors(struct text *t, size_t n)
+{
+    size_t col = 0;
+    text_add(t, "x-a: [");
+    for (size_t i = 0; i < n; i++) {
+        text_add(t, "%s", i ? ", " : "");
+        col = t->len + 1;
+        text_add(t, "&a%zu v", i);
+    }
+    text_add(t, "]\n" LISTENER_L BACKEND_B);
+    return col;
+}
+
+static void test_limit_anchors(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    anchors(&t, 4096);
+    expect_text(&t, NULL);
+    size_t col = anchors(&t, 4097);
+    char want[200];
+    snprintf(want, sizeof(want),
+             NAME ":1:%zu: anchor limit exceeded: more than 4096 anchors "
+                  "(&name)",
+             col);
+    expect_text(&t, want);
+
+    EXPECT_ERRORS("x-a: &a 1\nx-b: &a 2\n" LISTENER_L BACKEND_B,
+                  NAME ":2:6: YAML syntax error: duplicate anchor '&a' (first defined at line 1)");
+}
+
+static void aliases(struct text *t, size_t n)
+{
+    text_add(t, "x-a: &a v\nx-b: [");
+    text_repeat(t, "*a", ",", n);
+    text_add(t, "]\n" LISTENER_L BACKEND_B);
+}
+
+static void test_limit_aliases(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    aliases(&t, 4096);
+    expect_text(&t, NULL);
+    aliases(&t, 4097);
+    expect_text(&t, NAME ":2:12295: alias limit exceeded: more than 4096 aliases (*name)");
+
+    EXPECT_ERRORS("x-a: *nope\n" LISTENER_L BACKEND_B,
+                  NAME ":1:6: YAML syntax error: found undefined alias '*nope'");
+    EXPECT_ERRORS("x-a: &a [1, *a]\n" LISTENER_L BACKEND_B,
+                  NAME ":1:13: alias '*a' is inside the node it names (recursive aliases are "
+                       "not supported)");
+    EXPECT_ERRORS("x-a: &a {k: *a}\n" LISTENER_L BACKEND_B,
+                  NAME ":1:13: alias '*a' is inside the node it names (recursive aliases are "
+                       "not supported)");
+}
+
+/* `x-a: &a [1, ...]` (a list of `items` items: it stands for items + 1 nodes) and
+ * `x-b` with `n` aliases of it. */
+static void expansion(struct text *t, size_t items, size_t n)
+{
+    text_add(t, "x-a: &a [");
+    text_repeat(t, "1", ",", items);
+    text_add(t, "]\nx-b: [");
+    text_repeat(t, "*a", ",", n);
+    text_add(t, "]\n" LISTENER_L BACKEND_B);
+}
+
+static void test_limit_alias_expansion(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    expansion(&t, 999, 100); /* 100 aliases of 1000 nodes: at the limit */
+    expect_text(&t, NULL);
+    expansion(&t, 999, 101);
+    expect_text(&t, NAME ":2:307: alias expansion limit exceeded: aliases stand for more than "
+                         "100000 nodes");
+    /* nested aliases count what they stand for: a billion laughs stops early */
+    static const char laughs[] =
+        "x-a: &a [1,1,1,1,1,1,1,1,1,1]\nx-b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        "x-c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nx-d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        "x-e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nx-f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "listeners: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+    EXPECT_ERRORS(laughs, NAME ":5:31: alias expansion limit exceeded: aliases stand for more "
+                               "than 100000 nodes");
+}
+
+/* `x-a: [v, v, ...]` with n items, then a valid listener and backend. */
+static void many_nodes(struct text *t, size_t n)
+{
+    text_add(t, "x-a: [");
+    text_repeat(t, "v", ",", n);
+    text_add(t, "]\n" LISTENER_L BACKEND_B);
+}
+
+static void test_limit_nodes(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    /* root, "x-a", the list, the items, then 17 nodes of LISTENER_L BACKEND_B */
+    many_nodes(&t, 100000 - 3 - 17);
+    expect_text(&t, NULL);
+    many_nodes(&t, 100000 - 3 - 16);
+    expect_text(&t, NAME ":8:15: node limit exceeded: more than 100000 values, lists and "
+                         "mappings");
+    many_nodes(&t, 200000);
+    expect_text(&t, NAME ":1:200001: node limit exceeded: more than 100000 values, lists and "
+                         "mappings");
+}
+
+/* A valid document padded with a comment to exactly `size` bytes. */
+static char *padded(size_t size)
+{
+    static const char body[] = LISTENER_L BACKEND_B "#";
+    char *p = malloc(size + 1);
+    assert_non_null(p);
+    memcpy(p, body, sizeof(body) - 1);
+    memset(p + sizeof(body) - 1, 'x', size - sizeof(body));
+    p[size - 1] = '\n';
+    p[size] = '\0';
+    return p;
+}
+
+#define MIB (1024 * 1024)
+
+/* Writes `len` bytes of text into the FIFO at `path` (a thread: config_load reads). */
+struct fifo_job {
+    const char *path;
+    const char *text;
+    size_t len;
+};
+
+static void *fifo_writer(void *arg)
+{
+    struct fifo_job *j = arg;
+    FILE *f = fopen(j->path, "w");
+    if (f != NULL) {
+        fwrite(j->text, 1, j->len, f); /* stops with EPIPE once the reader is gone */
+        fclose(f);
+    }
+    return NULL;
+}
+
+/* config_load() of a FIFO fed with `text`: counts what it reads, not what fstat says. */
+static struct config *load_fifo(const char *path, const char *text, size_t len,
+                                struct cfg_errors *e)
+{
+    struct fifo_job j = {path, text, len};
+    pthread_t th;
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(pthread_create(&th, NULL, fifo_writer, &j), 0);
+    struct config *c = config_load(path, e);
+    pthread_join(th, NULL);
+    return c;
+}
+
+static void test_limit_file_size(void **state)
+{
+    (void)state;
+    char *text = padded(2 * MIB);
+    struct cfg_errors e = {0};
+    struct config *c = config_load_buffer(NAME, text, 2 * MIB, &e);
+    assert_non_null(c);
+    config_unref(c);
+    assert_null(config_load_buffer(NAME, text, 2 * MIB + 1, &e));
+    assert_int_equal(e.count, 1);
+    assert_string_equal(e.items[0],
+                        NAME ":1:1: file size limit exceeded: the file is larger than 2 MiB");
+    cfg_errors_free(&e);
+
+    /* from a file: a large one is refused without being read (a sparse 1 GiB file) */
+    char dir[] = "/tmp/sluice-cfg-XXXXXX", path[256], want[400];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/big.yaml", dir);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1024L * MIB), 0);
+    close(fd);
+    assert_null(config_load(path, &e));
+    assert_int_equal(e.count, 1);
+    snprintf(want, sizeof(want), "%s:1:1: file size limit exceeded: the file is larger than 2 MiB",
+             path);
+    assert_string_equal(e.items[0], want);
+    cfg_errors_free(&e);
+    unlink(path);
+
+    /* from a pipe, where the size is only known by reading: 2 MiB pass, one more byte not */
+    snprintf(path, sizeof(path), "%s/fifo.yaml", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    c = load_fifo(path, text, 2 * MIB, &e);
+    assert_int_equal(e.count, 0);
+    assert_non_null(c);
+    config_unref(c);
+    free(text);
+    text = padded(2 * MIB + 1);
+    assert_null(load_fifo(path, text, 2 * MIB + 1, &e));
+    assert_int_equal(e.count, 1);
+    snprintf(want, sizeof(want), "%s:1:1: file size limit exceeded: the file is larger than 2 MiB",
+             path);
+    assert_string_equal(e.items[0], want);
+    cfg_errors_free(&e);
+    free(text);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_limit_directives(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    for (int i = 0; i < 16; i++)
+        text_add(&t, "%%TAG !t%d! tag:example.com,2000:\n", i);
+    text_add(&t, "---\n" LISTENER_L BACKEND_B);
+    expect_text(&t, NULL);
+    for (int i = 0; i < 17; i++)
+        text_add(&t, "%%TAG !t%d! tag:example.com,2000:\r", i); /* any line break counts */
+    text_add(&t, "---\n" LISTENER_L BACKEND_B);
+    expect_text(&t, NAME ":17:1: directive limit exceeded: more than 16 lines start with '%' "
+                         "(YAML directives)");
+}
+
+/* Every error is found, the first CFG_ERRORS_MAX by position are listed (even when the
+ * loader finds later ones first), then "... and N more errors". */
+static void test_error_count_is_bounded(void **state)
+{
+    (void)state;
+    struct text t = {0};
+    /* listeners come first in the file but are checked after the backends */
+    text_add(&t, "listeners:\n  - name: l\n    bind: \"*:80\"\n    backend: b\n");
+    for (int i = 0; i < 60; i++)
+        text_add(&t, "    lk%d: 1\n", i);
+    text_add(&t, BACKEND_B);
+    for (int i = 0; i < 90; i++)
+        text_add(&t, "    bk%d: 1\n", i);
+    struct cfg_errors e = {0};
+    assert_null(load_as(NAME, t.p, &e));
+    assert_int_equal(e.total, 150);
+    assert_int_equal(e.count, CFG_ERRORS_MAX + 1);
+    char want[200];
+    for (int i = 0; i < 60; i++) {
+        snprintf(want, sizeof(want), NAME ":%d:5: listeners[0].lk%d: unknown key 'lk%d'", 5 + i, i,
+                 i);
+        assert_string_equal(e.items[i], want);
+    }
+    for (int i = 0; i < 40; i++) {
+        snprintf(want, sizeof(want), NAME ":%d:5: backends[0].bk%d: unknown key 'bk%d'", 68 + i, i,
+                 i);
+        assert_string_equal(e.items[60 + i], want);
+    }
+    assert_string_equal(e.items[100], "... and 50 more errors");
+    cfg_errors_free(&e);
+    assert_int_equal(e.total, 0);
+    free(t.p);
+    t = (struct text){0};
+
+    /* exactly CFG_ERRORS_MAX errors: no summary line */
+    for (int i = 0; i < 100; i++)
+        text_add(&t, "k%d: 1\n", i);
+    text_add(&t, LISTENER_L BACKEND_B);
+    assert_null(load_as(NAME, t.p, &e));
+    assert_int_equal(e.total, 100);
+    assert_int_equal(e.count, 100);
+    assert_string_equal(e.items[99], NAME ":100:1: k99: unknown key 'k99'");
+    cfg_errors_free(&e);
+    free(t.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -813,6 +1184,11 @@ int main(void)
         cmocka_unit_test(test_backend_options),  cmocka_unit_test(test_http_parsed_then_refused),
         cmocka_unit_test(test_syntax_and_empty), cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_load_file),        cmocka_unit_test(test_null_errs_and_aliases),
+        cmocka_unit_test(test_limit_depth),      cmocka_unit_test(test_limit_anchors),
+        cmocka_unit_test(test_limit_aliases),    cmocka_unit_test(test_limit_alias_expansion),
+        cmocka_unit_test(test_limit_nodes),      cmocka_unit_test(test_limit_file_size),
+        cmocka_unit_test(test_limit_directives), cmocka_unit_test(test_error_count_is_bounded),
+        cmocka_unit_test(test_duplicates_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
