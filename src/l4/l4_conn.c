@@ -13,11 +13,30 @@
 #include "core/worker.h"
 #include "l4/l4_route.h"
 #include "l4/l4_tls.h"
+#include "proxy/tunnel.h"
 #include "net/proxy_proto.h"
 
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_timer(struct loop *loop, struct timer *t);
+int l4_pump(struct l4_conn *c)
+{
+    struct worker *w = c->conn.w;
+    uint64_t now = loop_now(&w->loop);
+    struct pump_ctx up = {w->pipes, now, &c->last_io_ms, &c->bytes_in, NULL, &c->use_splice};
+    struct pump_ctx down = {w->pipes, now, &c->last_io_ms, NULL, &c->bytes_out, &c->use_splice};
+    const struct tunnel t = {&c->client, &c->srv, &c->up, &c->down};
+    enum term why;
+    struct sock *failed = NULL;
+    int err = 0;
+    if (tunnel_run(&t, &up, &down, &c->first_fin, &why, &failed, &err) == TUNNEL_OPEN)
+        return 0;
+    if (failed)
+        c->error = err == -EPROTO && failed->ssl ? l4_tls_io_error(c, failed->ssl) : strerror(-err);
+    l4_conn_close(c, why);
+    return 1;
+}
+
 static void advance(struct l4_conn *c);
 
 static struct l4_conn *conn_of_timer(struct timer *t)
@@ -259,7 +278,7 @@ void l4_established(struct l4_conn *c)
  * raise them): drops EPOLLOUT until the next EAGAIN, instead of a wakeup per ACK. */
 static void maybe_disarm(struct l4_conn *c, struct sock *s, uint32_t events)
 {
-    const struct l4_dir *to = s == &c->client ? &c->down : &c->up;
+    const struct pump_dir *to = s == &c->client ? &c->down : &c->up;
     if (events == EPOLLOUT && s->out_armed && c->state == L4_ESTABLISHED && to->pending == 0 &&
         !s->unflushed)
         sock_set_out(s, false);
@@ -415,8 +434,8 @@ void l4_conn_close(struct l4_conn *c, enum term termination)
         sock_reset_on_close(&c->client);
     sock_close(&c->client, !reset && !c->client.shut);
     release_server(c);
-    l4_dir_release(c, &c->up);
-    l4_dir_release(c, &c->down);
+    pump_release(w->pipes, &c->up);
+    pump_release(w->pipes, &c->down);
     free(c->tls);
     c->tls = NULL;
     free(c->peek);

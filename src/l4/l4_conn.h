@@ -14,7 +14,7 @@
 
 #include "core/loop.h"
 #include "core/runtime.h"
-#include "proxy/pipe_pool.h"
+#include "proxy/pump.h"
 #include "proxy/conn.h"
 #include "proxy/sock.h"
 #include "proxy/term.h"
@@ -31,17 +31,6 @@ enum l4_state {
     L4_ESTABLISHED, /* pumping bytes */
 };
 
-/* One direction of the flow: bytes read from `src` waiting to be written to `dst`. */
-struct l4_dir {
-    struct pipe_pair pipe; /* splice path */
-    bool has_pipe;
-    char *buf; /* copy path */
-    uint32_t off, len;
-    size_t pending; /* bytes held in the pipe or buffer */
-    bool spliced;   /* bulk flow seen: this direction moved to splice() */
-    bool big;       /* bulk flow with TLS on a side: copies through TLS_COPY_BUF_SIZE */
-};
-
 /* Details only TLS/passthrough connections need; allocated on demand. */
 struct l4_tls_info {
     char sni[256];
@@ -54,10 +43,10 @@ struct l4_tls_info {
 };
 
 struct l4_conn {
-    struct conn conn;        /* first: what the worker knows (list, ops, snapshot, listener) */
-    struct up_attempt at;    /* backend, current server, servers tried, connect start */
-    struct sock client, srv; /* client.h and srv.h: the epoll cookies (container_of) */
-    struct l4_dir up, down;  /* up: client -> server; down: server -> client */
+    struct conn conn;         /* first: what the worker knows (list, ops, snapshot, listener) */
+    struct up_attempt at;     /* backend, current server, servers tried, connect start */
+    struct sock client, srv;  /* client.h and srv.h: the epoll cookies (container_of) */
+    struct pump_dir up, down; /* up: client -> server; down: server -> client */
     struct timer timer;
     enum l4_state state;
     bool use_splice;      /* both sides plain TCP: bulk directions may splice */
@@ -85,8 +74,6 @@ void l4_conn_rearm(struct l4_conn *c);
 
 /* Moves bytes in both directions as far as possible. Returns 0, or 1 when it closed c. */
 int l4_pump(struct l4_conn *c);
-/* Releases the direction's pipe and buffer. */
-void l4_dir_release(struct l4_conn *c, struct l4_dir *d);
 
 /* Picks a server of c->backend (skipping those tried) and starts connecting; closes c
  * with connect_failed / no_server when none is left. */

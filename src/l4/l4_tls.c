@@ -142,7 +142,7 @@ void l4_tls_accept_step(struct l4_conn *c)
             return;
         }
         /* A client that closes TCP without close_notify (most do) ends its stream like a
-         * FIN (see l4_pump.c). Without this option OpenSSL treats that EOF as a fatal
+         * FIN (see proxy/pump.c). Without this option OpenSSL treats that EOF as a fatal
          * error and drops the session from the server cache, so that TLS 1.2 session-id
          * and TLS 1.3 stateful resumption (session_tickets: false) would rarely work. */
         SSL_set_options(c->client.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);

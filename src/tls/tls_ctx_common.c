@@ -14,6 +14,6 @@ void tls_ctx_io_settings(SSL_CTX *ctx)
      * each record. OpenSSL may then hold whole records that the socket no longer shows:
      * a side stays readable until SSL_read answers WANT_READ (a real EAGAIN), and a
      * finished handshake checks SSL_has_pending (l4_tls.c). A bulk flow gets a bigger
-     * read buffer (l4_pump.c). */
+     * read buffer (proxy/pump.c). */
     SSL_CTX_set_read_ahead(ctx, 1);
 }
