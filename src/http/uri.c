@@ -13,13 +13,17 @@ static bool is_host_char(unsigned char c)
            c == '.' || c == '_' || c == '~';
 }
 
-/* "[" IPv6address "]" at p[0..len): inet_pton decides, on a NUL-terminated copy. */
+/* "[" IPv6address "]" at p[0..len): inet_pton decides, on a NUL-terminated copy of what
+ * is made of IPv6 characters only (an embedded NUL would end the copy early). */
 static bool valid_ipv6_literal(const char *p, size_t len)
 {
     char tmp[INET6_ADDRSTRLEN];
     struct in6_addr addr;
     if (len < 3 || p[0] != '[' || p[len - 1] != ']' || len - 2 >= sizeof(tmp))
         return false;
+    for (size_t i = 1; i < len - 1; i++)
+        if (p[i] != ':' && p[i] != '.' && h1_hex_value((unsigned char)p[i]) < 0)
+            return false;
     memcpy(tmp, p + 1, len - 2);
     tmp[len - 2] = 0;
     return inet_pton(AF_INET6, tmp, &addr) == 1;

@@ -140,6 +140,7 @@ static void test_request_line_errors(void **state)
     static const char nul_value[] = "GET / HTTP/1.1\r\nA: b\0c\r\n\r\n";
     static const char nul_name[] = "GET / HTTP/1.1\r\nA\0: b\r\n\r\n";
     static const char nul_method[] = "GE\0T / HTTP/1.1\r\n\r\n";
+    static const char nul_authority[] = "CONNECT [::\0001]:443 HTTP/1.1\r\n\r\n";
     struct h1_header f[T_FIELDS];
     struct h1_head h;
     assert_int_equal(
@@ -154,6 +155,10 @@ static void test_request_line_errors(void **state)
     assert_int_equal(
         t_parse_ways(nul_method, sizeof(nul_method) - 1, &T_LIMITS, false, &h, f, true), H1_ERROR);
     assert_int_equal(h.error, H1_E_METHOD);
+    assert_int_equal(
+        t_parse_ways(nul_authority, sizeof(nul_authority) - 1, &T_LIMITS, false, &h, f, true),
+        H1_ERROR);
+    assert_int_equal(h.error, H1_E_TARGET_AUTHORITY);
 }
 
 static void test_versions(void **state)

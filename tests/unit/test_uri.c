@@ -36,6 +36,8 @@ static void test_authority(void **state)
         if (auth(bad[i], false, &a) == 0)
             fail_msg("accepted \"%s\"", bad[i]);
     assert_int_equal(auth("a", true, &a), -1);
+    /* an embedded NUL must not end the address early (found by fuzz_h1_request) */
+    assert_int_equal(uri_parse_authority("[::\0001]:443", 11, true, &a), -1);
 }
 
 static void test_same_authority(void **state)
