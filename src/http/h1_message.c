@@ -207,6 +207,8 @@ enum h1_error h1_check_response(const struct h1_head *h, const struct h1_exchang
                 return e;
             if (!x->upgrade || h->minor_version == 0 || !m->conn_upgrade || protocols == 0)
                 return H1_E_UNEXPECTED_101;
+            m->upgrade = true;
+            m->websocket = websocket;
         }
         m->body = H1_BODY_TUNNEL;
         m->keep_alive = false;

@@ -51,9 +51,11 @@ struct h1_msg {
     bool conn_close;   /* Connection lists "close" */
     bool conn_upgrade; /* Connection lists "upgrade" */
     /* requests */
-    bool expect_continue;    /* HTTP/1.1, "Expect: 100-continue", and a body to wait for */
-    bool upgrade;            /* HTTP/1.1 with Upgrade and "Connection: upgrade" */
-    bool websocket;          /* ... on a GET, Upgrade listing "websocket" */
+    bool expect_continue; /* HTTP/1.1, "Expect: 100-continue", and a body to wait for */
+    bool upgrade;         /* HTTP/1.1 with Upgrade and "Connection: upgrade" */
+    bool websocket;       /* ... on a GET, Upgrade listing "websocket" */
+    /* (in a response, upgrade means an accepted 101, and websocket that its Upgrade lists
+       "websocket": the proxy checks the server switched to what the client offered) */
     struct h1_str authority; /* host[:port] the request is for: the target's in
                                 absolute-form and authority-form, else Host (may be absent
                                 in HTTP/1.0: p == NULL) */

@@ -41,7 +41,7 @@ static void check_message(const struct h1_head *h, const struct h1_exchange *x, 
         CHECK(!m->keep_alive);
     if (m->body == H1_BODY_CHUNKED)
         CHECK(h->minor_version == 1 && h1_find_header(h, "content-length") == NULL);
-    CHECK(!m->expect_continue && !m->upgrade && !m->websocket);
+    CHECK(!m->expect_continue && m->upgrade == (s == 101) && (!m->websocket || s == 101));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

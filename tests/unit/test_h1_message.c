@@ -501,7 +501,11 @@ static void test_response_framing(void **state)
     const char *sw = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\n\r\n";
     assert_int_equal(check_resp(sw, &upgrade, &m), H1_OK);
-    assert_int_equal(m.body, H1_BODY_TUNNEL);
+    assert_true(m.body == H1_BODY_TUNNEL && m.upgrade && m.websocket && !m.keep_alive);
+    assert_int_equal(
+        check_resp("HTTP/1.1 101 S\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n", &upgrade, &m),
+        H1_OK);
+    assert_true(m.upgrade && !m.websocket);
     assert_int_equal(check_resp(sw, &get, &m), H1_E_UNEXPECTED_101);
     assert_int_equal(check_resp("HTTP/1.1 101 S\r\nConnection: upgrade\r\n\r\n", &upgrade, &m),
                      H1_E_UNEXPECTED_101);
