@@ -88,6 +88,8 @@ bool h1_connection_lists(const struct h1_head *h, struct h1_str field)
 {
     struct h1_list it = {0};
     struct h1_str e;
+    if (field.len == 0)
+        return false;
     while (h1_list_next(h, "connection", &it, &e))
         if (e.len == field.len && strncasecmp(e.p, field.p, e.len) == 0)
             return true;
