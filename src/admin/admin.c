@@ -246,7 +246,7 @@ static void send_continue(struct admin_conn *c)
 }
 
 /* The request head is complete in c->in[0..head_len): route it. */
-static void conn_head(struct admin_conn *c, const struct h1_request *req)
+static void conn_head(struct admin_conn *c, const struct h1_head *req)
 {
     struct ah_response resp = {0};
     c->keep_alive = h1_keep_alive(req);
@@ -254,7 +254,7 @@ static void conn_head(struct admin_conn *c, const struct h1_request *req)
     if (status) {
         /* close unless no body follows: a refused body is never read */
         uint64_t len = 0;
-        bool body_follows = h1_body_length(req, &len) != 0 || len > 0;
+        bool body_follows = ah_body_length(req, &len) != 0 || len > 0;
         c->body_len = 0;
         conn_respond(c, &resp, body_follows);
         return;
@@ -283,20 +283,20 @@ static void conn_process(struct admin_conn *c)
         conn_deadline(c, ADMIN_REQUEST_MS);
     }
     if (c->state == AC_HEAD) {
-        struct h1_request req;
-        int r = h1_parse_request(c->in, c->in_len, ADMIN_MAX_HEAD, &req);
+        static const struct h1_limits limits = {ADMIN_MAX_HEAD, ADMIN_MAX_FIELDS};
+        struct h1_header fields[ADMIN_MAX_FIELDS];
+        struct h1_head req;
+        h1_head_init(&req, fields, ADMIN_MAX_FIELDS);
+        int r = h1_parse_request(c->in, c->in_len, &limits, &req);
         if (r == H1_NEED_MORE)
             return;
-        if (r == H1_ERR_TOO_LARGE || r == H1_ERR_TOO_MANY) {
-            conn_fail(c, 431, "request headers too large (at most 8 KiB, 64 lines)");
-            return;
-        }
-        if (r == H1_ERR_VERSION) {
-            conn_fail(c, 505, "only HTTP/1.0 and HTTP/1.1 are supported");
-            return;
-        }
         if (r < 0) {
-            conn_fail(c, 400, "malformed HTTP request");
+            int status = h1_error_status(req.error);
+            conn_fail(c, status,
+                      status == 414   ? "request line too long (at most 8 KiB)"
+                      : status == 431 ? "request headers too large (at most 8 KiB, 64 lines)"
+                      : status == 505 ? "only HTTP/1.0 and HTTP/1.1 are supported"
+                                      : "malformed HTTP request");
             return;
         }
         c->head_len = (size_t)r;

@@ -10,6 +10,7 @@
 
 #include "core/control.h"
 #include "core/loop.h"
+#include "http/uri.h"
 #include "upstream/server.h"
 
 #define API_SERVERS_PREFIX "/api/v1/backends/"
@@ -71,6 +72,8 @@ static const char *reason(int status)
         return "Length Required";
     case 413:
         return "Content Too Large";
+    case 414:
+        return "URI Too Long";
     case 422:
         return "Unprocessable Content";
     case 431:
@@ -171,7 +174,7 @@ static bool split_server_path(const char *p, size_t len, struct ah_request *rq)
 
 /* A cross-site page may make a browser POST to us; refuse mutating calls whose Origin
  * is not this server itself ("http://" + Host). */
-static bool same_origin(const struct h1_request *req)
+static bool same_origin(const struct h1_head *req)
 {
     const struct h1_header *origin = h1_find_header(req, "origin");
     if (!origin)
@@ -187,7 +190,7 @@ static bool same_origin(const struct h1_request *req)
 }
 
 /* Checks "Authorization: Bearer <token>" against auth. Returns 0 or fills resp (401). */
-static int check_token(const struct h1_request *req, const struct ah_auth *auth,
+static int check_token(const struct h1_head *req, const struct ah_auth *auth,
                        struct ah_response *resp)
 {
     if (!auth->required)
@@ -219,13 +222,13 @@ static int check_token(const struct h1_request *req, const struct ah_auth *auth,
     return 0;
 }
 
-int ah_begin(const struct h1_request *req, const struct ah_auth *auth, struct ah_request *rq,
+int ah_begin(const struct h1_head *req, const struct ah_auth *auth, struct ah_request *rq,
              uint64_t *body_len, struct ah_response *resp)
 {
     memset(rq, 0, sizeof(*rq));
     *body_len = 0;
-    const char *path = req->target.p;
-    size_t plen = req->target.len;
+    const char *path = req->path.len ? req->path.p : "/"; /* "http://host" means "/" */
+    size_t plen = req->path.len ? req->path.len : 1;
     const char *q = memchr(path, '?', plen);
     if (q)
         plen = (size_t)(q - path);
@@ -271,7 +274,7 @@ int ah_begin(const struct h1_request *req, const struct ah_auth *auth, struct ah
     }
     if (mutating && check_token(req, auth, resp))
         return 401;
-    int framing = h1_body_length(req, body_len);
+    int framing = ah_body_length(req, body_len);
     if (framing < 0) {
         ah_error(resp, 400, "malformed Content-Length");
         return 400;
@@ -285,6 +288,18 @@ int ah_begin(const struct h1_request *req, const struct ah_auth *auth, struct ah
                  (unsigned long long)*body_len, ADMIN_MAX_BODY);
         return 413;
     }
+    return 0;
+}
+
+int ah_body_length(const struct h1_head *req, uint64_t *len)
+{
+    bool has_cl;
+    if (h1_content_length(req, &has_cl, len) != H1_OK) {
+        *len = 0;
+        return -1;
+    }
+    if (h1_find_header(req, "transfer-encoding"))
+        return has_cl ? -1 : 1;
     return 0;
 }
 

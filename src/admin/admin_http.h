@@ -14,9 +14,11 @@
 #include <stdint.h>
 
 #include "core/strbuf.h"
-#include "http/h1_request.h"
+#include "http/h1_fields.h"
+#include "http/h1_parse.h"
 
 #define ADMIN_MAX_HEAD (8 * 1024)  /* request line + headers */
+#define ADMIN_MAX_FIELDS 64        /* header lines */
 #define ADMIN_MAX_BODY (64 * 1024) /* request body */
 #define ADMIN_NAME_MAX 256         /* decoded backend name / server address in a path */
 
@@ -66,8 +68,14 @@ struct ah_auth {
  * filled and *body_len says how many body bytes to read before ah_handle(). Otherwise
  * fills resp with a JSON error (400, 401, 403, 404, 405, 411, 413) and returns its status;
  * the caller sends it. */
-int ah_begin(const struct h1_request *req, const struct ah_auth *auth, struct ah_request *rq,
+int ah_begin(const struct h1_head *req, const struct ah_auth *auth, struct ah_request *rq,
              uint64_t *body_len, struct ah_response *resp);
+
+/* The admin server's body framing (it reads Content-Length bodies only, and needs no Host,
+ * unlike the proxy's h1_check_request): 0 with *len (0 without Content-Length), 1 when
+ * Transfer-Encoding is present (refused with 411), -1 when Content-Length is malformed,
+ * conflicting or sent with Transfer-Encoding. */
+int ah_body_length(const struct h1_head *req, uint64_t *len);
 
 /* Produces the response to an accepted request whose body is body[0..len). */
 void ah_handle(struct control *c, const struct ah_request *rq, const char *body, size_t len,

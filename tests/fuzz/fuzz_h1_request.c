@@ -1,91 +1,103 @@
-/* libFuzzer harness for h1_parse_request and its helpers (src/http/h1_request.c).
- * Checks, besides memory safety: a complete head is within len and max_head, ends with an
- * empty line, and every shorter prefix asks for more (never an error: the parser must not
- * judge a request by bytes it has not seen); every pointer of the result lies inside the
- * head; parsed tokens and values contain only the characters the grammar allows. The
- * first input byte picks the head limit, so the "too large" paths are explored as well. */
+/* libFuzzer harness for the request side of the HTTP/1 parser: h1_parse_request,
+ * h1_check_request and the helpers (src/http/h1_parse.c, h1_message.c, h1_fields.c,
+ * uri.c), and h1_write_head.
+ * Input: byte 0 picks the head limit (so the 414/431 paths are explored), byte 1 the
+ * field-count limit and max_body, byte 2 the split pattern; the rest is the request.
+ * Checks, besides memory safety:
+ *   - whole versus split: feeding the request byte by byte and in random pieces gives the
+ *     same result, error and head as parsing it whole;
+ *   - an accepted head lies within the input and the limits, ends with an empty line, its
+ *     prefixes only ask for more, and its parts hold only the characters the grammar allows;
+ *   - differential: the head written back out by h1_write_head parses, under limits of
+ *     exactly its size and field count, to the same head, and h1_check_request gives the
+ *     same verdict and the same message facts for both; writing the copy again gives the
+ *     same bytes;
+ *   - the semantic facts are consistent (a websocket is an upgrade, only HTTP/1.1 expects
+ *     100-continue or upgrades, an HTTP/1.1 request has an authority, a request body is
+ *     never close-delimited). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/h1_request.h"
+#include "http/h1_fields.h"
+#include "http/h1_message.h"
+#include "http/h1_parse.h"
+#include "http/uri.h"
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
-    } while (0)
+#include "h1_fuzz_util.h"
 
-static void check_inside(struct h1_str s, const char *buf, size_t n, int allow_empty)
+static void check_message(const struct h1_head *h, uint64_t max_body, enum h1_error *e,
+                          struct h1_msg *m)
 {
-    CHECK(s.p >= buf && s.p + s.len <= buf + n);
-    CHECK(allow_empty || s.len > 0);
-}
-
-static int no_ctl(struct h1_str s, int allow_space)
-{
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c == 0x7f || (c < 0x20 && c != '\t') || c == '\r' || c == '\n')
-            return 0;
-        if (!allow_space && (c == ' ' || c == '\t'))
-            return 0;
+    *e = h1_check_request(h, max_body, m);
+    CHECK((unsigned)*e < H1_E_COUNT);
+    int status = h1_error_status(*e);
+    CHECK(*e == H1_OK ? status == 0 : status >= 400 && status <= 505);
+    if (*e != H1_OK)
+        return;
+    CHECK(m->body == H1_BODY_NONE || m->body == H1_BODY_LENGTH || m->body == H1_BODY_CHUNKED);
+    CHECK(!max_body || m->body != H1_BODY_LENGTH || m->length <= max_body);
+    CHECK(!m->websocket || m->upgrade);
+    CHECK(!m->upgrade || (h->minor_version == 1 && m->conn_upgrade));
+    CHECK(!m->expect_continue || h->minor_version == 1);
+    CHECK(!m->conn_close || !m->keep_alive);
+    CHECK(h->minor_version == 0 || m->authority.len > 0);
+    if (m->authority.len) {
+        struct uri_authority a;
+        CHECK(uri_parse_authority(m->authority.p, m->authority.len, false, &a) == 0);
+        CHECK(a.port == m->port && a.host_len == m->host.len);
     }
-    return 1;
+    CHECK(m->body != H1_BODY_CHUNKED || h1_find_header(h, "content-length") == NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
+    if (size < 3)
         return 0;
-    size_t max_head = data[0] < 16 ? (size_t)data[0] * 64 + 16 : 8192;
-    const char *buf = (const char *)data + 1;
-    size_t len = size - 1;
-    struct h1_request req;
-    int n = h1_parse_request(buf, len, max_head, &req);
+    struct h1_limits lim = {data[0] < 32 ? (size_t)data[0] * 48 + 16 : 8192,
+                            data[1] < 64 ? (size_t)data[1] % 24 : 100};
+    uint64_t max_body = data[1] & 1 ? 0 : (uint64_t)data[1] * 1000;
+    uint32_t seed = data[2];
+    const char *buf = (const char *)data + 3;
+    size_t len = size - 3;
+
+    struct h1_header fields[FZ_FIELDS];
+    struct h1_head req;
+    h1_head_init(&req, fields, FZ_FIELDS);
+    int n = h1_parse_request(buf, len, &lim, &req);
+    fz_split_feed(h1_parse_request, buf, len, &lim, 0, n, &req);
+    fz_split_feed(h1_parse_request, buf, len, &lim, seed * 2654435761u, n, &req);
     if (n == H1_NEED_MORE) {
-        CHECK(len < max_head);
+        CHECK(len < lim.max_head);
         return 0;
     }
-    if (n < 0) {
-        CHECK(n == H1_ERR_SYNTAX || n == H1_ERR_TOO_LARGE || n == H1_ERR_TOO_MANY ||
-              n == H1_ERR_VERSION);
+    if (n == H1_ERROR) {
+        CHECK(req.error != H1_OK && (unsigned)req.error < H1_E_COUNT);
+        int s = h1_error_status(req.error);
+        CHECK(s == 400 || s == 414 || s == 431 || s == 505);
         return 0;
     }
-    size_t head = (size_t)n;
-    CHECK(head <= len && head <= max_head && head >= 4);
-    CHECK(memcmp(buf + head - 4, "\r\n\r\n", 4) == 0 || (head >= 2 && buf[head - 2] == '\r'));
-    check_inside(req.method, buf, head, 0);
-    check_inside(req.target, buf, head, 0);
-    CHECK(no_ctl(req.method, 0) && no_ctl(req.target, 0));
-    CHECK(req.minor_version == 0 || req.minor_version == 1);
-    CHECK(req.n_headers <= H1_MAX_HEADERS);
-    for (size_t i = 0; i < req.n_headers; i++) {
-        check_inside(req.headers[i].name, buf, head, 0);
-        check_inside(req.headers[i].value, buf, head, 1);
-        CHECK(no_ctl(req.headers[i].name, 0) &&
-              memchr(req.headers[i].name.p, ':', req.headers[i].name.len) == NULL);
-        CHECK(no_ctl(req.headers[i].value, 1));
-        if (req.headers[i].value.len) {
-            char first = req.headers[i].value.p[0];
-            char last = req.headers[i].value.p[req.headers[i].value.len - 1];
-            CHECK(first != ' ' && first != '\t' && last != ' ' && last != '\t');
-        }
-    }
-    /* the same head alone parses the same; its prefixes only ask for more */
-    struct h1_request again;
-    CHECK(h1_parse_request(buf, head, max_head, &again) == n);
-    CHECK(again.n_headers == req.n_headers);
-    for (size_t cut = head > 64 ? head - 64 : 0; cut < head; cut++)
-        CHECK(h1_parse_request(buf, cut, max_head, &again) == H1_NEED_MORE);
+    CHECK(n > 0 && (size_t)n <= len);
+    fz_check_head(buf, n, &req, &lim, false);
+
+    enum h1_error e;
+    struct h1_msg m;
+    check_message(&req, max_body, &e, &m);
+
+    static char out[16384];
+    struct h1_header f2[FZ_FIELDS];
+    struct h1_head copy;
+    fz_round_trip(&req, false, out, sizeof(out), &copy, f2);
+    enum h1_error e2;
+    struct h1_msg m2;
+    check_message(&copy, max_body, &e2, &m2);
+    fz_same_msg(e, &m, e2, &m2);
 
     /* helpers must not crash on anything the parser accepts */
-    uint64_t body;
-    int framing = h1_body_length(&req, &body);
-    CHECK(framing == 0 || framing == 1 || framing == H1_ERR_SYNTAX);
     (void)h1_keep_alive(&req);
     (void)h1_header_has_token(&req, "connection", "close");
-    (void)h1_find_header(&req, "host");
+    if (req.n_headers)
+        (void)h1_connection_lists(&req, req.headers[0].name);
     char path[256];
     int d = h1_percent_decode(req.target.p, req.target.len, path, sizeof(path));
     CHECK(d == -1 || ((size_t)d < sizeof(path) && path[d] == 0 && strlen(path) == (size_t)d));
