@@ -277,8 +277,8 @@ static void http_by_backend_sum(const struct listener_stats *st, const struct ba
         const struct listener_slot *ls = &st->slots[w];
         for (size_t i = 0; i < HTTP_BACKENDS_PER_LISTENER; i++) {
             const struct http_by_backend *e = &ls->http[i];
-            struct backend_stats *eb = atomic_load_explicit(
-                &((struct http_by_backend *)e)->backend, memory_order_acquire);
+            struct backend_stats *eb =
+                atomic_load_explicit(&((struct http_by_backend *)e)->backend, memory_order_acquire);
             if ((i == 0 && b) || (i > 0 && eb != b) || (i > 0 && !eb))
                 continue;
             for (int k = 0; k < 5; k++)
@@ -396,7 +396,8 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
         for (int w = 0; w < be->stats->workers; w++)
             reused += counter_get(&be->stats->slots[w].pool_reused);
         sample(sb, "sluice_backend_pool_idle", "backend", be->cfg->name, NULL, NULL, idle);
-        sample(sb, "sluice_backend_pool_reused_total", "backend", be->cfg->name, NULL, NULL, reused);
+        sample(sb, "sluice_backend_pool_reused_total", "backend", be->cfg->name, NULL, NULL,
+               reused);
     }
 }
 

@@ -7,14 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const backend_keys[] = {"http", "name",           "protocol",
-                                           "servers",        "balance",
-                                           "hash_key",       "connect_timeout",
-                                           "timeout",        "retries",
-                                           "drain_timeout",  "max_connections_per_server",
-                                           "proxy_protocol", "tls",
-                                           "health",         "affinity",
-                                           "keepalive",      NULL};
+static const char *const backend_keys[] = {"http",
+                                           "name",
+                                           "protocol",
+                                           "servers",
+                                           "balance",
+                                           "hash_key",
+                                           "connect_timeout",
+                                           "timeout",
+                                           "retries",
+                                           "drain_timeout",
+                                           "max_connections_per_server",
+                                           "proxy_protocol",
+                                           "tls",
+                                           "health",
+                                           "affinity",
+                                           "keepalive",
+                                           NULL};
 static const char *const server_keys[] = {"address", "weight", "backup", NULL};
 static const char *const btls_keys[] = {"verify", "ca", "sni", "cert", "key", NULL};
 static const char *const health_keys[] = {

@@ -22,11 +22,21 @@ static const char *const listener_keys[] = {"name",
                                             "client_hello_max",
                                             "http",
                                             NULL};
-static const char *const lhttp_keys[] = {
-    "max_header_size", "max_headers",     "max_body_size", "header_timeout",
-    "body_timeout",    "keepalive_requests", "forwarded",  "trust_forwarded",
-    "request_id",      "error_pages",     "h2c",           "http2",
-    "tunnel_idle_timeout", "sni_host_check", NULL};
+static const char *const lhttp_keys[] = {"max_header_size",
+                                         "max_headers",
+                                         "max_body_size",
+                                         "header_timeout",
+                                         "body_timeout",
+                                         "keepalive_requests",
+                                         "forwarded",
+                                         "trust_forwarded",
+                                         "request_id",
+                                         "error_pages",
+                                         "h2c",
+                                         "http2",
+                                         "tunnel_idle_timeout",
+                                         "sni_host_check",
+                                         NULL};
 static const char *const ltls_keys[] = {
     "certificates", "min_version",       "ciphers", "ciphersuites", "alpn", "session_tickets",
     "client_auth",  "handshake_timeout", NULL};
@@ -300,15 +310,14 @@ static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_list
         free(l->http.request_id);
         l->http.request_id = NULL;
         if (rid[0] && !ld_valid_token(rid))
-            ld_error_key(ld, ld_get(ld, n, "request_id"), "request_id",
-                         "invalid header name '%s'", rid);
+            ld_error_key(ld, ld_get(ld, n, "request_id"), "request_id", "invalid header name '%s'",
+                         rid);
         if (rid[0])
             l->http.request_id = rid;
         else
             free(rid);
     }
-    ld_duration(ld, n, "tunnel_idle_timeout", 1, LD_DURATION_MAX,
-                &l->http.tunnel_idle_timeout_ms);
+    ld_duration(ld, n, "tunnel_idle_timeout", 1, LD_DURATION_MAX, &l->http.tunnel_idle_timeout_ms);
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
         yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
         if (k != NULL)

@@ -41,18 +41,18 @@ struct upconn;
 
 /* HTTP responses that sluice generates, by reason (sluice_http_errors_total). */
 enum http_err {
-    HTTP_ERR_BAD_REQUEST,        /* 400 */
-    HTTP_ERR_NO_ROUTE,           /* 404 */
-    HTTP_ERR_TIMEOUT,            /* 408 */
-    HTTP_ERR_BODY_TOO_LARGE,     /* 413 */
-    HTTP_ERR_URI_TOO_LONG,       /* 414 */
-    HTTP_ERR_EXPECTATION,        /* 417 */
-    HTTP_ERR_HEADERS_TOO_LARGE,  /* 431 */
-    HTTP_ERR_NOT_IMPLEMENTED,    /* 501 */
-    HTTP_ERR_BAD_GATEWAY,        /* 502 */
-    HTTP_ERR_NO_SERVER,          /* 503 */
-    HTTP_ERR_GATEWAY_TIMEOUT,    /* 504 */
-    HTTP_ERR_VERSION,            /* 505 */
+    HTTP_ERR_BAD_REQUEST,       /* 400 */
+    HTTP_ERR_NO_ROUTE,          /* 404 */
+    HTTP_ERR_TIMEOUT,           /* 408 */
+    HTTP_ERR_BODY_TOO_LARGE,    /* 413 */
+    HTTP_ERR_URI_TOO_LONG,      /* 414 */
+    HTTP_ERR_EXPECTATION,       /* 417 */
+    HTTP_ERR_HEADERS_TOO_LARGE, /* 431 */
+    HTTP_ERR_NOT_IMPLEMENTED,   /* 501 */
+    HTTP_ERR_BAD_GATEWAY,       /* 502 */
+    HTTP_ERR_NO_SERVER,         /* 503 */
+    HTTP_ERR_GATEWAY_TIMEOUT,   /* 504 */
+    HTTP_ERR_VERSION,           /* 505 */
     HTTP_ERR_COUNT
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];
@@ -62,7 +62,7 @@ extern const char *const http_err_names[HTTP_ERR_COUNT];
 #define HTTP_BACKENDS_PER_LISTENER 16
 struct http_by_backend {
     _Atomic(struct backend_stats *) backend; /* set once by the worker; [0] stays NULL */
-    atomic_ulong codes[5]; /* 1xx .. 5xx */
+    atomic_ulong codes[5];                   /* 1xx .. 5xx */
     struct histogram duration;
 };
 
@@ -76,8 +76,8 @@ struct listener_slot {
     struct histogram duration;
     struct histogram tls_handshake;
     /* http listeners */
-    atomic_ulong http_active;     /* requests in progress (sluice_http_requests_active) */
-    atomic_ulong ws_active;       /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
+    atomic_ulong http_active; /* requests in progress (sluice_http_requests_active) */
+    atomic_ulong ws_active;   /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
     atomic_ulong http_errors[HTTP_ERR_COUNT];
     struct http_by_backend http[HTTP_BACKENDS_PER_LISTENER]; /* [0]: no backend */
 };

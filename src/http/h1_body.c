@@ -67,8 +67,8 @@ static bool finished(struct h1_bodyfwd *b)
     return b->done;
 }
 
-int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst, uint64_t *sent_bytes,
-                      int *werr)
+int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
+                      uint64_t *sent_bytes, int *werr)
 {
     for (;;) {
         if (finished(b))

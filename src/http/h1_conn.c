@@ -191,8 +191,8 @@ static void on_head(struct h1_conn *c, int head_len)
         h1_reply(c, 501, true, TERM_BAD_REQUEST, "CONNECT is not served");
         return;
     }
-    t->close_after = !t->m.keep_alive || c->stopping ||
-                     c->requests >= (unsigned)lh->keepalive_requests;
+    t->close_after =
+        !t->m.keep_alive || c->stopping || c->requests >= (unsigned)lh->keepalive_requests;
     /* route with the snapshot current now: a reload takes effect at request boundaries */
     struct runtime *rt = c->conn.w->rt;
     t->lcfg = find_listener(rt, c->conn.listener->cfg->name);
@@ -251,8 +251,8 @@ static void read_head(struct h1_conn *c)
             return;
         }
         if (!c->in) {
-            size_t cap = lh->max_header_size + 1 < HEAD_BUF_START ? lh->max_header_size + 1
-                                                                  : HEAD_BUF_START;
+            size_t cap =
+                lh->max_header_size + 1 < HEAD_BUF_START ? lh->max_header_size + 1 : HEAD_BUF_START;
             c->in = malloc(cap);
             c->fields = malloc((size_t)lh->max_headers * sizeof(*c->fields));
             if (!c->in || !c->fields) {

@@ -45,9 +45,9 @@ enum h1_state {
 struct h1_bodyfwd {
     enum h1_body kind;
     bool done;
-    bool ended;     /* chunked: the validator saw the end (bytes may still wait) */
-    uint64_t left;  /* length: bytes still to forward */
-    uint64_t sent;  /* chunked: stream bytes forwarded */
+    bool ended;    /* chunked: the validator saw the end (bytes may still wait) */
+    uint64_t left; /* length: bytes still to forward */
+    uint64_t sent; /* chunked: stream bytes forwarded */
     struct h1_chunked ck;
 };
 
@@ -68,8 +68,8 @@ struct h1_txn {
     struct h1_head req;
     struct h1_msg m;
     uint32_t head_len;
-    uint32_t body_off; /* request body bytes still in the head buffer start here */
-    bool body_spilled; /* the request body went past the head buffer (no replay) */
+    uint32_t body_off;        /* request body bytes still in the head buffer start here */
+    bool body_spilled;        /* the request body went past the head buffer (no replay) */
     struct h1_bodyfwd rb, sb; /* request body (client -> server), response body */
     struct up_attempt at;
     struct upconn *up;
@@ -134,8 +134,8 @@ void h1_body_init(struct h1_bodyfwd *b, enum h1_body kind, uint64_t length, uint
 /* Forwards body bytes from s->buf[s->off, s->len) to dst: 1 when the body is done, 0 when
  * more is needed (s consumed as far as it can be, or dst full), -1 on a framing error
  * (b->ck.error), or a negative errno (< -1) from the write, as -errno - 1... see below */
-int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst, uint64_t *sent_bytes,
-                      int *werr);
+int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
+                      uint64_t *sent_bytes, int *werr);
 
 /* h1_reply.c */
 /* Answers the current request with a generated `status` (then closes when `close`). */

@@ -12,38 +12,64 @@
 static const char *reason(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
     }
 }
 
 int h1_err_kind(int status)
 {
     switch (status) {
-    case 400: return HTTP_ERR_BAD_REQUEST;
-    case 404: return HTTP_ERR_NO_ROUTE;
-    case 408: return HTTP_ERR_TIMEOUT;
-    case 413: return HTTP_ERR_BODY_TOO_LARGE;
-    case 414: return HTTP_ERR_URI_TOO_LONG;
-    case 417: return HTTP_ERR_EXPECTATION;
-    case 431: return HTTP_ERR_HEADERS_TOO_LARGE;
-    case 501: return HTTP_ERR_NOT_IMPLEMENTED;
-    case 502: return HTTP_ERR_BAD_GATEWAY;
-    case 503: return HTTP_ERR_NO_SERVER;
-    case 504: return HTTP_ERR_GATEWAY_TIMEOUT;
-    case 505: return HTTP_ERR_VERSION;
-    default: return -1;
+    case 400:
+        return HTTP_ERR_BAD_REQUEST;
+    case 404:
+        return HTTP_ERR_NO_ROUTE;
+    case 408:
+        return HTTP_ERR_TIMEOUT;
+    case 413:
+        return HTTP_ERR_BODY_TOO_LARGE;
+    case 414:
+        return HTTP_ERR_URI_TOO_LONG;
+    case 417:
+        return HTTP_ERR_EXPECTATION;
+    case 431:
+        return HTTP_ERR_HEADERS_TOO_LARGE;
+    case 501:
+        return HTTP_ERR_NOT_IMPLEMENTED;
+    case 502:
+        return HTTP_ERR_BAD_GATEWAY;
+    case 503:
+        return HTTP_ERR_NO_SERVER;
+    case 504:
+        return HTTP_ERR_GATEWAY_TIMEOUT;
+    case 505:
+        return HTTP_ERR_VERSION;
+    default:
+        return -1;
     }
 }
 
@@ -64,7 +90,8 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
     const char *why = reason(status);
     char body[64];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, why);
-    bool head_req = t->head_len && t->req.method.len == 4 && memcmp(t->req.method.p, "HEAD", 4) == 0;
+    bool head_req =
+        t->head_len && t->req.method.len == 4 && memcmp(t->req.method.p, "HEAD", 4) == 0;
     const char *rid_name = c->conn.listener->cfg->http.request_id;
     int n = snprintf(t->out.buf, t->out.cap,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s",
@@ -92,8 +119,8 @@ void h1_reply_step(struct h1_conn *c)
     while (t->out.off < t->out.len) {
         if (!c->client.writable)
             return;
-        ssize_t w = sock_write(&c->client, t->out.buf + t->out.off, t->out.len - t->out.off,
-                               false, false);
+        ssize_t w =
+            sock_write(&c->client, t->out.buf + t->out.off, t->out.len - t->out.off, false, false);
         if (w == -EAGAIN) {
             sock_blocked(&c->client);
             return;

@@ -137,8 +137,8 @@ static void finish_connect(struct h1_conn *c)
                 memset(&c->local_addr, 0, sizeof(c->local_addr));
             c->have_local = true;
         }
-        if (up_send_proxy_header(&u->sock, b->proxy_protocol == PP_V1 ? 1 : 2,
-                                 &c->client_addr.sa, &c->local_addr.sa, NULL, NULL) < 0) {
+        if (up_send_proxy_header(&u->sock, b->proxy_protocol == PP_V1 ? 1 : 2, &c->client_addr.sa,
+                                 &c->local_addr.sa, NULL, NULL) < 0) {
             h1_reply(c, 502, true, TERM_SERVER_ERROR, "cannot send PROXY header");
             return;
         }
@@ -227,8 +227,8 @@ static void send_start(struct h1_conn *c)
     }
     char ip[ADDR_TEXT_MAX];
     addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
-    struct head_req_opts o = {lh, t->backend->cfg->http.host, ip,
-                              c->client_addr.sa.sa_family == AF_INET6, NULL, 0};
+    struct head_req_opts o = {
+        lh, t->backend->cfg->http.host, ip, c->client_addr.sa.sa_family == AF_INET6, NULL, 0};
     if (t->request_id.p == t->rid) {
         o.request_id = t->rid;
         o.request_id_len = t->request_id.len;
@@ -337,8 +337,8 @@ static int req_body_step(struct h1_conn *c)
         }
     }
     if (t->rb.kind == H1_BODY_LENGTH) {
-        struct pump_ctx x = {c->conn.w->pipes, now_ms(c), &t->last_client_ms, &t->bytes_in, NULL,
-                             &t->use_splice};
+        struct pump_ctx x = {c->conn.w->pipes, now_ms(c), &t->last_client_ms,
+                             &t->bytes_in,     NULL,      &t->use_splice};
         int err = 0;
         enum pump_result r = pump_run(&x, &t->req_dir, &c->client, srv, false, &err);
         if (r == PUMP_SRC_ERR) {
@@ -556,10 +556,11 @@ static int resp_body_step(struct h1_conn *c)
         t->resp_dir.limited = true;
         t->resp_dir.budget = b->left;
     }
-    struct pump_ctx x = {c->conn.w->pipes, now_ms(c), &t->last_io_ms, NULL, &t->bytes_out,
-                         &t->use_splice};
+    struct pump_ctx x = {c->conn.w->pipes, now_ms(c),     &t->last_io_ms, NULL,
+                         &t->bytes_out,    &t->use_splice};
     int err = 0;
-    enum pump_result r = pump_run(&x, &t->resp_dir, srv, &c->client, b->kind == H1_BODY_CLOSE, &err);
+    enum pump_result r =
+        pump_run(&x, &t->resp_dir, srv, &c->client, b->kind == H1_BODY_CLOSE, &err);
     if (r == PUMP_SRC_ERR) {
         server_gone(c, "server failed within the body");
         return -1;
@@ -608,10 +609,10 @@ static void tunnel_step(struct h1_conn *c)
             return;
         t->tunnel_seeded = true;
     }
-    struct pump_ctx up = {c->conn.w->pipes, now_ms(c), &t->last_io_ms, &t->bytes_in, NULL,
-                          &t->use_splice};
-    struct pump_ctx down = {c->conn.w->pipes, now_ms(c), &t->last_io_ms, NULL, &t->bytes_out,
-                            &t->use_splice};
+    struct pump_ctx up = {c->conn.w->pipes, now_ms(c), &t->last_io_ms,
+                          &t->bytes_in,     NULL,      &t->use_splice};
+    struct pump_ctx down = {c->conn.w->pipes, now_ms(c),     &t->last_io_ms, NULL,
+                            &t->bytes_out,    &t->use_splice};
     const struct tunnel tn = {&c->client, srv, &t->req_dir, &t->resp_dir};
     enum term why;
     struct sock *failed = NULL;

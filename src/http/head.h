@@ -39,10 +39,10 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
                           const struct head_req_opts *o, char *out, size_t cap);
 
 struct head_resp_opts {
-    bool close;         /* the client connection closes after this response */
-    bool client_10_ka;  /* HTTP/1.0 client kept alive: say "Connection: keep-alive" */
-    bool upgrade;       /* a 101 switching to websocket: keep Upgrade, say "Connection: upgrade" */
-    bool keep_te;       /* chunked body forwarded verbatim: keep "Transfer-Encoding: chunked" */
+    bool close;        /* the client connection closes after this response */
+    bool client_10_ka; /* HTTP/1.0 client kept alive: say "Connection: keep-alive" */
+    bool upgrade;      /* a 101 switching to websocket: keep Upgrade, say "Connection: upgrade" */
+    bool keep_te;      /* chunked body forwarded verbatim: keep "Transfer-Encoding: chunked" */
 };
 
 /* Writes the response head for the client into out[0..cap). Returns its length, or 0. */

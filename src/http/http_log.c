@@ -17,7 +17,8 @@ static struct http_by_backend *by_backend(struct listener_slot *ls, struct backe
     if (!b)
         return &ls->http[0];
     for (size_t i = 1; i < HTTP_BACKENDS_PER_LISTENER; i++) {
-        struct backend_stats *cur = atomic_load_explicit(&ls->http[i].backend, memory_order_acquire);
+        struct backend_stats *cur =
+            atomic_load_explicit(&ls->http[i].backend, memory_order_acquire);
         if (cur == b)
             return &ls->http[i];
         if (!cur) {
@@ -128,14 +129,14 @@ static void log_text(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
         p = path_only(t, &q);
         m = t->req.method;
     }
-    sb_printf(sb, "%s %s %s \"%.*s %.*s%s%.*s\" %d -> %s/%s in=%llu out=%llu %llums %s id=%.*s%s%s%s\n",
-              now, c->conn.listener->cfg->name, client, (int)m.len, m.p, (int)p.len, p.p,
-              q.p ? "?" : "", (int)q.len, q.p ? q.p : "", t->status,
-              t->backend ? t->backend->cfg->name : "-", t->at.server ? t->at.server->address : "-",
-              (unsigned long long)t->bytes_in, (unsigned long long)t->bytes_out,
-              (unsigned long long)duration, term_name(t->term), (int)t->request_id.len,
-              t->request_id.p ? t->request_id.p : "", t->error ? " error=\"" : "",
-              t->error ? t->error : "", t->error ? "\"" : "");
+    sb_printf(
+        sb, "%s %s %s \"%.*s %.*s%s%.*s\" %d -> %s/%s in=%llu out=%llu %llums %s id=%.*s%s%s%s\n",
+        now, c->conn.listener->cfg->name, client, (int)m.len, m.p, (int)p.len, p.p, q.p ? "?" : "",
+        (int)q.len, q.p ? q.p : "", t->status, t->backend ? t->backend->cfg->name : "-",
+        t->at.server ? t->at.server->address : "-", (unsigned long long)t->bytes_in,
+        (unsigned long long)t->bytes_out, (unsigned long long)duration, term_name(t->term),
+        (int)t->request_id.len, t->request_id.p ? t->request_id.p : "", t->error ? " error=\"" : "",
+        t->error ? t->error : "", t->error ? "\"" : "");
 }
 
 void http_log_exchange(struct h1_conn *c)

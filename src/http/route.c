@@ -38,7 +38,8 @@ static bool route_matches(const struct cfg_route *r, const struct http_route_in 
 {
     if (r->host && !http_host_matches(r->host, in->host.p ? in->host.p : "", in->host.len))
         return false;
-    if (r->path && !(strlen(r->path) == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
+    if (r->path &&
+        !(strlen(r->path) == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
         return false;
     if (r->path_prefix && !prefix_matches(r->path_prefix, in->path))
         return false;

@@ -24,8 +24,8 @@ struct worker;
 struct upconn {
     struct sock sock; /* first: sock.h is the epoll cookie */
     struct timer timer;
-    struct server *server; /* reference, for the life of the connection */
-    struct upconn *prev, *next; /* idle list of (worker, server) */
+    struct server *server;              /* reference, for the life of the connection */
+    struct upconn *prev, *next;         /* idle list of (worker, server) */
     struct upconn *all_prev, *all_next; /* the worker's list of idle connections */
     struct worker *w;
     unsigned requests; /* requests sent on it */
