@@ -266,6 +266,141 @@ static void backend_metrics(struct strbuf *sb, const struct runtime *rt)
     }
 }
 
+static const char *const class_names[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+/* The http_by_backend entries of listener l for backend b (name, or "" for none) summed
+ * over workers: each worker fills its own table, so an entry's index differs by worker. */
+static void http_by_backend_sum(const struct listener_stats *st, const struct backend_stats *b,
+                                unsigned long long codes[5], struct histogram *h)
+{
+    for (int w = 0; w < st->workers; w++) {
+        const struct listener_slot *ls = &st->slots[w];
+        for (size_t i = 0; i < HTTP_BACKENDS_PER_LISTENER; i++) {
+            const struct http_by_backend *e = &ls->http[i];
+            struct backend_stats *eb =
+                atomic_load_explicit(&((struct http_by_backend *)e)->backend, memory_order_acquire);
+            if ((i == 0 && b) || (i > 0 && eb != b) || (i > 0 && !eb))
+                continue;
+            for (int k = 0; k < 5; k++)
+                codes[k] += counter_get(&e->codes[k]);
+            hist_sum_into(h, &e->duration);
+        }
+    }
+}
+
+/* One http listener's request families for backend b (NULL: answered without one). */
+static void http_requests(struct strbuf *sb, const struct rt_listener *l,
+                          const struct backend_stats *b, bool duration)
+{
+    unsigned long long codes[5] = {0};
+    struct histogram h;
+    memset(&h, 0, sizeof(h));
+    http_by_backend_sum(l->stats, b, codes, &h);
+    if (!duration) {
+        for (int k = 0; k < 5; k++) {
+            if (!codes[k])
+                continue;
+            sb_puts(sb, "sluice_requests_total{listener=");
+            label_value(sb, l->cfg->name);
+            sb_puts(sb, ",backend=");
+            label_value(sb, b ? b->name : "");
+            sb_printf(sb, ",code=\"%s\"} %llu\n", class_names[k], codes[k]);
+        }
+        return;
+    }
+    if (counter_get(&h.count) == 0 && !b)
+        return;
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= HIST_BOUNDS; i++) {
+        cum += counter_get(&h.buckets[i]);
+        sb_puts(sb, "sluice_request_duration_seconds_bucket{listener=");
+        label_value(sb, l->cfg->name);
+        sb_puts(sb, ",backend=");
+        label_value(sb, b ? b->name : "");
+        if (i < HIST_BOUNDS)
+            sb_printf(sb, ",le=\"%g\"} %llu\n", hist_bounds[i], cum);
+        else
+            sb_printf(sb, ",le=\"+Inf\"} %llu\n", cum);
+    }
+    sb_puts(sb, "sluice_request_duration_seconds_sum");
+    labels(sb, "listener", l->cfg->name, "backend", b ? b->name : "");
+    sb_printf(sb, " %.6f\n", (double)counter_get(&h.sum_us) / 1e6);
+    sb_puts(sb, "sluice_request_duration_seconds_count");
+    labels(sb, "listener", l->cfg->name, "backend", b ? b->name : "");
+    sb_printf(sb, " %llu\n", cum);
+}
+
+static void http_metrics(struct strbuf *sb, const struct runtime *rt)
+{
+    header(sb, "sluice_requests_total", "counter",
+           "HTTP requests by listener, backend and status class (http listeners).");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            header(sb, "sluice_request_duration_seconds", "histogram",
+                   "HTTP request duration, first request byte to last response byte.");
+        for (size_t i = 0; i < rt->n_listeners; i++) {
+            const struct rt_listener *l = &rt->listeners[i];
+            if (l->cfg->protocol != PROTO_HTTP)
+                continue;
+            http_requests(sb, l, NULL, pass == 1);
+            for (size_t b = 0; b < rt->n_backends; b++)
+                if (rt->backends[b].cfg->protocol == PROTO_HTTP)
+                    http_requests(sb, l, rt->backends[b].stats, pass == 1);
+        }
+    }
+    header(sb, "sluice_upstream_response_seconds", "histogram",
+           "Time from an HTTP request sent to a server to its response head.");
+    for (size_t b = 0; b < rt->n_backends; b++) {
+        const struct rt_backend *be = &rt->backends[b];
+        if (be->cfg->protocol != PROTO_HTTP)
+            continue;
+        struct histogram h;
+        memset(&h, 0, sizeof(h));
+        for (int w = 0; w < be->stats->workers; w++)
+            hist_sum_into(&h, &be->stats->slots[w].upstream_response);
+        histogram(sb, "sluice_upstream_response_seconds", "backend", be->cfg->name, &h);
+    }
+    header(sb, "sluice_http_requests_active", "gauge", "HTTP requests in progress.");
+    header(sb, "sluice_websocket_tunnels_active", "gauge", "WebSocket tunnels open.");
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < rt->n_listeners; i++) {
+            const struct rt_listener *l = &rt->listeners[i];
+            if (l->cfg->protocol == PROTO_HTTP)
+                sample(sb, pass ? "sluice_websocket_tunnels_active" : "sluice_http_requests_active",
+                       "listener", l->cfg->name, NULL, NULL,
+                       listener_sum(l->stats, pass ? offsetof(struct listener_slot, ws_active)
+                                                   : offsetof(struct listener_slot, http_active)));
+        }
+    header(sb, "sluice_http_errors_total", "counter",
+           "HTTP responses sluice generated itself, by reason.");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        if (l->cfg->protocol != PROTO_HTTP)
+            continue;
+        for (int k = 0; k < HTTP_ERR_COUNT; k++)
+            sample(sb, "sluice_http_errors_total", "listener", l->cfg->name, "reason",
+                   http_err_names[k],
+                   listener_sum(l->stats, offsetof(struct listener_slot, http_errors) +
+                                              (size_t)k * sizeof(atomic_ulong)));
+    }
+    header(sb, "sluice_backend_pool_idle", "gauge", "Idle keep-alive connections to servers.");
+    header(sb, "sluice_backend_pool_reused_total", "counter",
+           "HTTP requests sent on a pooled (reused) server connection.");
+    for (size_t b = 0; b < rt->n_backends; b++) {
+        const struct rt_backend *be = &rt->backends[b];
+        if (be->cfg->protocol != PROTO_HTTP)
+            continue;
+        unsigned long long idle = 0, reused = 0;
+        for (size_t i = 0; i < be->n_servers; i++)
+            idle += server_sum(be->servers[i], offsetof(struct server_slot, pool_idle));
+        for (int w = 0; w < be->stats->workers; w++)
+            reused += counter_get(&be->stats->slots[w].pool_reused);
+        sample(sb, "sluice_backend_pool_idle", "backend", be->cfg->name, NULL, NULL, idle);
+        sample(sb, "sluice_backend_pool_reused_total", "backend", be->cfg->name, NULL, NULL,
+               reused);
+    }
+}
+
 /* Reads this process's CPU time and resident memory from /proc/self/stat. */
 static int proc_stat(double *cpu_seconds, unsigned long long *rss_bytes)
 {
@@ -325,11 +460,6 @@ void metrics_render(const struct runtime *rt, struct strbuf *out)
 {
     listener_metrics(out, rt);
     backend_metrics(out, rt);
-    /* HTTP listeners come later: the families are declared so dashboards can refer to
-     * them, with no samples yet. */
-    header(out, "sluice_requests_total", "counter",
-           "HTTP requests by listener, backend and status code (http listeners).");
-    header(out, "sluice_request_duration_seconds", "histogram",
-           "HTTP request duration (http listeners).");
+    http_metrics(out, rt);
     process_metrics(out);
 }

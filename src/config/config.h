@@ -70,6 +70,13 @@ struct cfg_backend_tls {
     char *key;
 };
 
+/* The backend `http` block (http backends). */
+struct cfg_backend_http {
+    char *host;                      /* Host sent to servers; NULL = the client's */
+    uint64_t response_timeout_ms;    /* default: the backend's timeout */
+    int max_requests_per_connection; /* 0 = unlimited */
+};
+
 struct cfg_backend {
     char *name;
     enum cfg_protocol protocol; /* default tcp */
@@ -91,6 +98,7 @@ struct cfg_backend {
     char *affinity_cookie;              /* affinity.cookie or NULL */
     int keepalive_max_idle;             /* default 64 */
     uint64_t keepalive_idle_timeout_ms; /* default 60s */
+    struct cfg_backend_http http;       /* http/https backends */
     int line;
 };
 
@@ -134,12 +142,28 @@ struct cfg_respond {
 
 enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
 
+/* The listener `http` block (http listeners). */
+enum cfg_forwarded { FWD_X_FORWARDED, FWD_FORWARDED, FWD_NONE };
+struct cfg_listener_http {
+    size_t max_header_size;          /* default 32k: request line + fields */
+    int max_headers;                 /* default 100 */
+    uint64_t max_body_size;          /* default 0 = unlimited */
+    uint64_t header_timeout_ms;      /* default 10s */
+    uint64_t body_timeout_ms;        /* default 60s */
+    int keepalive_requests;          /* default 1000 */
+    enum cfg_forwarded forwarded;    /* default x_forwarded */
+    bool trust_forwarded;            /* default false */
+    char *request_id;                /* default "X-Request-Id"; NULL when "" (off) */
+    uint64_t tunnel_idle_timeout_ms; /* default 1h */
+};
+
 struct cfg_route {
     /* match: every given (non-NULL / non-empty) condition must hold */
     char *sni; /* exact or "*.suffix" */
     char *alpn;
     char *host;
     char *path_prefix, *path, *path_regex;
+    void *path_re; /* regex_t compiled from path_regex at load (REG_EXTENDED | REG_NOSUB) */
     struct cfg_strings methods;
     struct cfg_pairs headers;
     enum cfg_route_action action;
@@ -171,6 +195,7 @@ struct cfg_listener {
     /* tcp passthrough extensions */
     uint64_t client_hello_timeout_ms; /* default 5s */
     size_t client_hello_max;          /* default 16k */
+    struct cfg_listener_http http;    /* http listeners */
     int line;
 };
 

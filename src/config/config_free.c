@@ -2,6 +2,7 @@
  * pointer in it is either NULL or owned by it. */
 #include "config/load_internal.h"
 
+#include <regex.h>
 #include <stdlib.h>
 
 void cfg_free_strings(struct cfg_strings *s)
@@ -39,6 +40,10 @@ static void cfg_free_route(struct cfg_route *r)
     free(r->path_prefix);
     free(r->path);
     free(r->path_regex);
+    if (r->path_re != NULL) {
+        regfree(r->path_re);
+        free(r->path_re);
+    }
     cfg_free_strings(&r->methods);
     cfg_free_pairs(&r->headers);
     free(r->backend);
@@ -68,6 +73,7 @@ static void cfg_free_listener(struct cfg_listener *l)
     free(l->tls.client_crl);
     cfg_free_strings(&l->hosts);
     free(l->backend);
+    free(l->http.request_id);
     for (size_t i = 0; i < l->n_routes; i++)
         cfg_free_route(&l->routes[i]);
     free(l->routes);
@@ -89,6 +95,7 @@ static void cfg_free_backend(struct cfg_backend *b)
     free(b->health.expect_body);
     free(b->health.send);
     free(b->health.expect);
+    free(b->http.host);
     free(b->affinity_cookie);
 }
 

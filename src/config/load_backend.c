@@ -7,14 +7,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const backend_keys[] = {"name",           "protocol",
-                                           "servers",        "balance",
-                                           "hash_key",       "connect_timeout",
-                                           "timeout",        "retries",
-                                           "drain_timeout",  "max_connections_per_server",
-                                           "proxy_protocol", "tls",
-                                           "health",         "affinity",
-                                           "keepalive",      NULL};
+static const char *const backend_keys[] = {"http",
+                                           "name",
+                                           "protocol",
+                                           "servers",
+                                           "balance",
+                                           "hash_key",
+                                           "connect_timeout",
+                                           "timeout",
+                                           "retries",
+                                           "drain_timeout",
+                                           "max_connections_per_server",
+                                           "proxy_protocol",
+                                           "tls",
+                                           "health",
+                                           "affinity",
+                                           "keepalive",
+                                           NULL};
 static const char *const server_keys[] = {"address", "weight", "backup", NULL};
 static const char *const btls_keys[] = {"verify", "ca", "sni", "cert", "key", NULL};
 static const char *const health_keys[] = {
@@ -348,6 +357,32 @@ static void ld_backend_defaults(struct cfg_backend *b, yaml_node_t *n)
     b->line = (int)ld_line(n);
 }
 
+/* The backend `http` block. `version: "2"` comes with the HTTP/2 issue. */
+static void ld_load_backend_http(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
+{
+    static const char *const keys[] = {"version", "host", "response_timeout",
+                                       "max_requests_per_connection", NULL};
+    static const char *const versions[] = {"1.1", "2", NULL};
+    if (!ld_check_map(ld, n, keys))
+        return;
+    if (!ld_is_http(b->protocol))
+        ld_error(ld, n, "http settings need protocol http or https (protocol is %s)",
+                 cfg_protocol_name(b->protocol));
+    int v;
+    if (ld_enum(ld, n, "version", versions, &v) == 1 && v == 1)
+        ld_error_key(ld, ld_get(ld, n, "version"), "version",
+                     "HTTP/2 to servers is not supported yet by this build");
+    if (ld_str(ld, n, "host", &b->http.host) == 1 && b->http.host[0] == '\0') {
+        free(b->http.host);
+        b->http.host = NULL;
+    } else if (b->http.host && strpbrk(b->http.host, " \t\r\n,") != NULL) {
+        ld_error_key(ld, ld_get(ld, n, "host"), "host", "invalid host '%s'", b->http.host);
+    }
+    ld_duration(ld, n, "response_timeout", 1, LD_DURATION_MAX, &b->http.response_timeout_ms);
+    ld_int(ld, n, "max_requests_per_connection", 0, 2147483647,
+           &b->http.max_requests_per_connection);
+}
+
 /* Checks backend idx's name and indexes it for ld_backend_ref: the first backend of a
  * name is the one references resolve to, invalid names included (they are reported
  * here, not again as unknown backends). */
@@ -404,6 +439,15 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     ld_section(ld, n, "health", ld_load_health, b);
     ld_section(ld, n, "affinity", ld_load_affinity, b);
     ld_section(ld, n, "keepalive", ld_load_keepalive, b);
+    b->http.response_timeout_ms = b->timeout_ms;
+    ld_section(ld, n, "http", ld_load_backend_http, b);
+    if (b->protocol == PROTO_HTTP && b->affinity_cookie != NULL)
+        ld_error_key(ld, ld_get(ld, n, "affinity"), "affinity",
+                     "cookie affinity is not supported yet by this build");
+    if (b->protocol == PROTO_HTTP && b->balance == BAL_CONSISTENT_HASH &&
+        b->hash_key != HASH_CLIENT_IP)
+        ld_error_key(ld, ld_get(ld, n, "hash_key"), "hash_key",
+                     "hash_key other than client_ip is not supported yet by this build");
     ld_refuse_http(ld, n, b->protocol);
 }
 

@@ -14,10 +14,11 @@
 
 #include "config/config.h"
 
-/* Set to 1 once the HTTP data path exists: until then http/https listeners and backends
- * are parsed and checked fully, then refused with "protocol X is not supported yet". */
+/* http listeners and backends are served (src/http/); https ones are parsed and checked
+ * fully, then refused with "protocol https is not supported yet" until TLS lands for
+ * HTTP. Set to 0 to refuse http as well. */
 #ifndef CFG_HTTP_SUPPORTED
-#define CFG_HTTP_SUPPORTED 0
+#define CFG_HTTP_SUPPORTED 1
 #endif
 
 #define LD_PATH_MAX 512
@@ -171,7 +172,8 @@ bool ld_valid_token(const char *s);
 char *ld_resolve_path(struct ld *ld, const char *p);
 /* Reads a protocol value (tcp|tls|http|https). */
 int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_protocol *out);
-/* Adds "protocol X is not supported yet by this build" at `map`.protocol for http(s). */
+/* Adds "protocol X is not supported yet by this build" at `map`.protocol for https (and
+ * http when CFG_HTTP_SUPPORTED is 0). */
 void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p);
 
 bool ld_is_http(enum cfg_protocol p);

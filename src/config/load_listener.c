@@ -20,7 +20,23 @@ static const char *const listener_keys[] = {"name",
                                             "routes",
                                             "client_hello_timeout",
                                             "client_hello_max",
+                                            "http",
                                             NULL};
+static const char *const lhttp_keys[] = {"max_header_size",
+                                         "max_headers",
+                                         "max_body_size",
+                                         "header_timeout",
+                                         "body_timeout",
+                                         "keepalive_requests",
+                                         "forwarded",
+                                         "trust_forwarded",
+                                         "request_id",
+                                         "error_pages",
+                                         "h2c",
+                                         "http2",
+                                         "tunnel_idle_timeout",
+                                         "sni_host_check",
+                                         NULL};
 static const char *const ltls_keys[] = {
     "certificates", "min_version",       "ciphers", "ciphersuites", "alpn", "session_tickets",
     "client_auth",  "handshake_timeout", NULL};
@@ -256,7 +272,57 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
     l->tls.session_tickets = true;
     l->tls.client_auth = CLIENT_AUTH_NONE;
     l->tls.handshake_timeout_ms = 10000;
+    l->http.max_header_size = 32 * 1024;
+    l->http.max_headers = 100;
+    l->http.header_timeout_ms = 10000;
+    l->http.body_timeout_ms = 60000;
+    l->http.keepalive_requests = 1000;
+    l->http.forwarded = FWD_X_FORWARDED;
+    l->http.tunnel_idle_timeout_ms = 3600 * 1000;
     l->line = (int)ld_line(n);
+}
+
+/* The listener `http` block (shared/spec/http.md). Keys of later issues (HTTP/2, error
+ * pages, the SNI/Host check of https) are refused with "not supported yet". */
+static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_listener *l)
+{
+    static const char *const fwds[] = {"x_forwarded", "forwarded", "none", NULL};
+    static const char *const later[] = {"error_pages", "h2c", "http2", "sni_host_check"};
+    if (!ld_check_map(ld, n, lhttp_keys))
+        return;
+    if (!ld_is_http(l->protocol))
+        ld_error(ld, n, "http settings need protocol http or https (protocol is %s)",
+                 cfg_protocol_name(l->protocol));
+    uint64_t v = l->http.max_header_size;
+    if (ld_size(ld, n, "max_header_size", 1024, 1024 * 1024, &v) == 1)
+        l->http.max_header_size = (size_t)v;
+    ld_int(ld, n, "max_headers", 1, 1000, &l->http.max_headers);
+    ld_size(ld, n, "max_body_size", 0, UINT64_MAX, &l->http.max_body_size);
+    ld_duration(ld, n, "header_timeout", 1, LD_DURATION_MAX, &l->http.header_timeout_ms);
+    ld_duration(ld, n, "body_timeout", 1, LD_DURATION_MAX, &l->http.body_timeout_ms);
+    ld_int(ld, n, "keepalive_requests", 1, 2147483647, &l->http.keepalive_requests);
+    int e;
+    if (ld_enum(ld, n, "forwarded", fwds, &e) == 1)
+        l->http.forwarded = (enum cfg_forwarded)e;
+    ld_bool(ld, n, "trust_forwarded", &l->http.trust_forwarded);
+    char *rid = NULL;
+    if (ld_str(ld, n, "request_id", &rid) == 1) {
+        free(l->http.request_id);
+        l->http.request_id = NULL;
+        if (rid[0] && !ld_valid_token(rid))
+            ld_error_key(ld, ld_get(ld, n, "request_id"), "request_id", "invalid header name '%s'",
+                         rid);
+        if (rid[0])
+            l->http.request_id = rid;
+        else
+            free(rid);
+    }
+    ld_duration(ld, n, "tunnel_idle_timeout", 1, LD_DURATION_MAX, &l->http.tunnel_idle_timeout_ms);
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+        yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
+        if (k != NULL)
+            ld_error_key(ld, k, later[i], "%s is not supported yet by this build", later[i]);
+    }
 }
 
 static void ld_load_name(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t idx)
@@ -327,6 +393,16 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
     }
     if (ld_get(ld, n, "backend") == NULL && (v == NULL || ld_seq_len_quiet(v) == 0))
         ld_error(ld, n, "a listener needs a backend or routes");
+    if (ld_is_http(l->protocol))
+        l->http.request_id = ld_strdup(ld, "X-Request-Id");
+    if (l->protocol == PROTO_HTTP && l->proxy_protocol_accept)
+        ld_error_key(ld, ld_get(ld, n, "proxy_protocol"), "proxy_protocol",
+                     "proxy_protocol: accept on http listeners is not supported yet by this build");
+    if ((v = ld_get(ld, n, "http")) != NULL) {
+        mark = ld_push_key(ld, "http");
+        ld_load_listener_http(ld, v, l);
+        ld_pop(ld, mark);
+    }
     ld_refuse_http(ld, n, l->protocol);
 }
 

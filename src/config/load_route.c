@@ -69,7 +69,11 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
             ld_error_key(ld, ld_get(ld, n, "path_regex"), "path_regex",
                          "invalid regular expression: %s", buf);
         } else {
-            regfree(&re);
+            r->path_re = ld_calloc(ld, 1, sizeof(regex_t));
+            if (r->path_re != NULL)
+                memcpy(r->path_re, &re, sizeof(re)); /* matched per request (src/http/route.c) */
+            else
+                regfree(&re);
         }
     }
     int paths = (r->path_prefix != NULL) + (r->path != NULL) + (r->path_regex != NULL);
@@ -200,6 +204,14 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
                                             "response_headers"};
     for (size_t i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
         ld_family_only(ld, n, http_keys[i], l, true);
+    /* Route policy of the routing issue: parsed and checked above, served later. */
+    static const char *const later[] = {"redirect", "respond", "rewrite", "request_headers",
+                                        "response_headers"};
+    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+        yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
+        if (k != NULL && ld_is_http(l->protocol))
+            ld_error_key(ld, k, later[i], "%s is not supported yet by this build", later[i]);
+    }
     yaml_node_t *rw = ld_get_keynode(ld, n, "rewrite");
     if (rw != NULL && has_backend + has_redirect + has_respond == 1 && !has_backend)
         ld_error_key(ld, rw, "rewrite", "rewrite only applies to routes with a backend");

@@ -4,6 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const http_err_names[HTTP_ERR_COUNT] = {
+    [HTTP_ERR_BAD_REQUEST] = "bad_request",
+    [HTTP_ERR_NO_ROUTE] = "no_route",
+    [HTTP_ERR_TIMEOUT] = "request_timeout",
+    [HTTP_ERR_BODY_TOO_LARGE] = "body_too_large",
+    [HTTP_ERR_URI_TOO_LONG] = "uri_too_long",
+    [HTTP_ERR_EXPECTATION] = "expectation_failed",
+    [HTTP_ERR_HEADERS_TOO_LARGE] = "headers_too_large",
+    [HTTP_ERR_NOT_IMPLEMENTED] = "not_implemented",
+    [HTTP_ERR_BAD_GATEWAY] = "bad_gateway",
+    [HTTP_ERR_NO_SERVER] = "no_server",
+    [HTTP_ERR_GATEWAY_TIMEOUT] = "gateway_timeout",
+    [HTTP_ERR_VERSION] = "version_not_supported",
+};
+
 const double hist_bounds[HIST_BOUNDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 

@@ -35,7 +35,36 @@ static inline unsigned long counter_get(const atomic_ulong *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
+struct upconn;
+
 #define TLS_VERSIONS 4 /* TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 */
+
+/* HTTP responses that sluice generates, by reason (sluice_http_errors_total). */
+enum http_err {
+    HTTP_ERR_BAD_REQUEST,       /* 400 */
+    HTTP_ERR_NO_ROUTE,          /* 404 */
+    HTTP_ERR_TIMEOUT,           /* 408 */
+    HTTP_ERR_BODY_TOO_LARGE,    /* 413 */
+    HTTP_ERR_URI_TOO_LONG,      /* 414 */
+    HTTP_ERR_EXPECTATION,       /* 417 */
+    HTTP_ERR_HEADERS_TOO_LARGE, /* 431 */
+    HTTP_ERR_NOT_IMPLEMENTED,   /* 501 */
+    HTTP_ERR_BAD_GATEWAY,       /* 502 */
+    HTTP_ERR_NO_SERVER,         /* 503 */
+    HTTP_ERR_GATEWAY_TIMEOUT,   /* 504 */
+    HTTP_ERR_VERSION,           /* 505 */
+    HTTP_ERR_COUNT
+};
+extern const char *const http_err_names[HTTP_ERR_COUNT];
+
+/* Requests of one listener to one backend on one worker (sluice_requests_total by status
+ * class, sluice_request_duration_seconds). backend NULL: answered by sluice without one. */
+#define HTTP_BACKENDS_PER_LISTENER 16
+struct http_by_backend {
+    _Atomic(struct backend_stats *) backend; /* set once by the worker; [0] stays NULL */
+    atomic_ulong codes[5];                   /* 1xx .. 5xx */
+    struct histogram duration;
+};
 
 struct listener_slot {
     _Alignas(64) atomic_ulong connections;
@@ -46,6 +75,11 @@ struct listener_slot {
                              bad PROXY header, unreadable ClientHello (see l4_conn.c) */
     struct histogram duration;
     struct histogram tls_handshake;
+    /* http listeners */
+    atomic_ulong http_active; /* requests in progress (sluice_http_requests_active) */
+    atomic_ulong ws_active;   /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
+    atomic_ulong http_errors[HTTP_ERR_COUNT];
+    struct http_by_backend http[HTTP_BACKENDS_PER_LISTENER]; /* [0]: no backend */
 };
 
 struct listener_stats {
@@ -57,6 +91,8 @@ struct listener_stats {
 
 struct backend_slot {
     _Alignas(64) struct histogram connect;
+    struct histogram upstream_response; /* http: request sent -> response head */
+    atomic_ulong pool_reused;           /* http: requests sent on a pooled connection */
 };
 
 struct backend_stats {
@@ -69,6 +105,10 @@ struct server_slot {
     _Alignas(64) atomic_ulong connections; /* established (after TLS for TLS backends) */
     atomic_ulong connect_failures;         /* attempts refused, timed out or failed in TLS */
     atomic_ulong bytes_in, bytes_out;
+    /* Not a statistic: this worker's idle keep-alive connections to the server (http
+     * backends, upstream/pool.h), written only by this worker; pool_idle is their count. */
+    struct upconn *pool_head;
+    atomic_ulong pool_idle;
 };
 
 /* The stats object for the listener/backend called `name`, created on first use and

@@ -112,3 +112,33 @@ void sb_json_kv_str(struct strbuf *sb, const char *key, const char *s)
     sb_append(sb, ":", 1);
     sb_json_str(sb, s);
 }
+
+void sb_json_kv_strn(struct strbuf *sb, const char *key, const char *p, size_t len)
+{
+    if (sb->len > 0 && sb->data[sb->len - 1] != '{')
+        sb_append(sb, ",", 1);
+    sb_json_str(sb, key);
+    if (!p) {
+        sb_puts(sb, ":null");
+        return;
+    }
+    sb_append(sb, ":\"", 2);
+    size_t run = 0; /* bytes that need no escape, appended at once */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+            run++;
+            continue;
+        }
+        sb_append(sb, p + i - run, run);
+        run = 0;
+        if (ch == '"' || ch == '\\') {
+            char e[2] = {'\\', (char)ch};
+            sb_append(sb, e, 2);
+        } else {
+            sb_printf(sb, "\\u%04x", ch);
+        }
+    }
+    sb_append(sb, p + len - run, run);
+    sb_append(sb, "\"", 1);
+}

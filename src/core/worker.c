@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "proxy/accesslog.h"
 #include "proxy/pipe_pool.h"
+#include "upstream/pool.h"
 #include "net/accept.h"
 
 #define ACCEPT_BATCH 64
@@ -229,10 +230,16 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
     if (atomic_exchange(&w->drain_changed, false)) {
         for (struct conn *c = w->conns; c; c = c->next)
             c->ops->rearm(c);
+        upool_drain_check(w);
     }
     if (atomic_load(&w->stop_requested) && !w->stopping) {
         w->stopping = true;
         stop_accepting(w);
+        for (struct conn *c = w->conns, *next; c; c = next) {
+            next = c->next; /* stop may close c */
+            if (c->ops->stop)
+                c->ops->stop(c);
+        }
         atomic_store(&w->acked_generation, UINT32_MAX);
         timer_arm(loop, &w->stop_timer, atomic_load(&w->stop_deadline));
     }
@@ -304,6 +311,7 @@ static void *worker_main(void *arg)
         if (w->stopping && w->n_conns == 0)
             break;
     }
+    upool_close_all(w);
     alog_flush(w);
     atomic_store(&w->stopped, true);
     return NULL;

@@ -15,6 +15,7 @@
 
 struct accept_handler;
 struct pipe_pool;
+struct upconn;
 
 /* Expensive steps (TLS handshake steps: key exchange and signatures) a worker runs per
  * loop turn; further steps wait for the next turn (worker_budget_take), so a flood of
@@ -50,6 +51,7 @@ struct worker {
     bool stopping;
     struct pipe_pool *pipes;
     struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
+    struct upconn *pool_all;  /* idle keep-alive connections to servers (upstream/pool.h) */
 };
 
 /* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */

@@ -35,6 +35,9 @@ struct conn_ops {
     void (*rearm)(struct conn *c);
     /* Runs the expensive step that the worker's budget deferred (worker_budget_take). */
     void (*step)(struct conn *c);
+    /* Graceful stop began (optional): finish what is in progress, take nothing new
+     * (HTTP: an idle keep-alive connection closes now, a busy one after its response). */
+    void (*stop)(struct conn *c);
 };
 
 struct conn {

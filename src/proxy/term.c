@@ -20,6 +20,15 @@ static const char *const names[TERM_COUNT] = {
     [TERM_DRAINED] = "drained",
     [TERM_SHUTDOWN] = "shutdown",
     [TERM_INTERNAL_ERROR] = "internal_error",
+    [TERM_COMPLETE] = "complete",
+    [TERM_CLIENT_ABORTED] = "client_aborted",
+    [TERM_SERVER_ABORTED] = "server_aborted",
+    [TERM_HEADER_TIMEOUT] = "header_timeout",
+    [TERM_BODY_TIMEOUT] = "body_timeout",
+    [TERM_RESPONSE_TIMEOUT] = "response_timeout",
+    [TERM_BAD_REQUEST] = "bad_request",
+    [TERM_BAD_RESPONSE] = "bad_response",
+    [TERM_UPGRADED] = "upgraded",
 };
 
 const char *term_name(enum term t)

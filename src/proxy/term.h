@@ -1,4 +1,4 @@
-/* Why a client connection (or, later, an HTTP exchange) ended: one value per
+/* Why a client connection (or an HTTP exchange) ended: one value per
  * `termination` of the access log, named by term_name(). Shared by every protocol, so
  * that logs, metrics and the close path classify endings the same way. */
 #ifndef SLUICE_PROXY_TERM_H
@@ -26,6 +26,16 @@ enum term {
     TERM_DRAINED,
     TERM_SHUTDOWN,
     TERM_INTERNAL_ERROR,
+    /* HTTP exchanges (one access-log line per request) */
+    TERM_COMPLETE,         /* the response was sent whole */
+    TERM_CLIENT_ABORTED,   /* the client left (or failed) before the response was sent */
+    TERM_SERVER_ABORTED,   /* the server closed or failed after its response started */
+    TERM_HEADER_TIMEOUT,   /* request head not complete within header_timeout (408) */
+    TERM_BODY_TIMEOUT,     /* no request-body byte within body_timeout */
+    TERM_RESPONSE_TIMEOUT, /* no response head within response_timeout (504) */
+    TERM_BAD_REQUEST,      /* a malformed or refused request (400/413/414/417/431/501/505) */
+    TERM_BAD_RESPONSE,     /* a malformed response, or a server that failed before one (502) */
+    TERM_UPGRADED,         /* a WebSocket tunnel's whole life after its 101 */
     TERM_COUNT
 };
 

@@ -1,0 +1,505 @@
+/* The client side of an HTTP/1.x connection: conn_ops, reading and checking request
+ * heads, routing with the current snapshot, keep-alive and pipelining (one exchange at a
+ * time; pipelined bytes wait in the head buffer), deadlines and close. See h1_conn.h. */
+#include "http/h1_conn.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/worker.h"
+#include "http/h1_error.h"
+#include "http/h1_fields.h"
+#include "http/route.h"
+
+#define HEAD_BUF_START 4096
+#define XBUF_MIN (16 * 1024)
+
+static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
+static void on_timer(struct loop *loop, struct timer *t);
+static void advance(struct h1_conn *c);
+
+bool h1_dead(const struct h1_conn *c)
+{
+    return c->client.h.fd < 0;
+}
+
+static const struct cfg_listener_http *lh_of(const struct h1_conn *c)
+{
+    return &c->conn.listener->cfg->http;
+}
+
+/* ---- buffers ---- */
+
+static void free_head_buffer(struct h1_conn *c)
+{
+    free(c->in);
+    free(c->fields);
+    c->in = NULL;
+    c->fields = NULL;
+    c->in_off = c->in_len = c->in_cap = 0;
+}
+
+/* The exchange buffer: response fields, outgoing heads, response bytes. */
+int h1_xmem(struct h1_conn *c)
+{
+    struct h1_txn *t = &c->t;
+    if (t->xmem)
+        return 0;
+    size_t x = lh_of(c)->max_header_size > XBUF_MIN ? lh_of(c)->max_header_size : XBUF_MIN;
+    size_t out = x + 4096; /* a head plus the fields sluice adds */
+    size_t fields = H1_RESP_FIELDS * sizeof(struct h1_header);
+    t->xmem = malloc(fields + out + x);
+    if (!t->xmem)
+        return -1;
+    t->out = (struct h1_span){t->xmem + fields, 0, 0, (uint32_t)out};
+    t->x = (struct h1_span){t->xmem + fields + out, 0, 0, (uint32_t)x};
+    h1_head_init(&t->resp, (struct h1_header *)(void *)t->xmem, H1_RESP_FIELDS);
+    return 0;
+}
+
+void h1_count_in(struct h1_conn *c, uint64_t n)
+{
+    c->t.bytes_in += n;
+    c->t.last_client_ms = loop_now(&c->conn.w->loop);
+}
+
+/* ---- deadlines: one timer, re-armed lazily ---- */
+
+static uint64_t deadline(struct h1_conn *c)
+{
+    const struct cfg_listener *l = c->conn.listener->cfg;
+    switch (c->st) {
+    case H1_IDLE:
+        return c->requests == 0 ? c->conn.start_ms + l->http.header_timeout_ms
+                                : c->idle_since + l->idle_timeout_ms;
+    case H1_HEAD:
+        return c->t.start_ms + l->http.header_timeout_ms;
+    case H1_REPLY:
+        return c->phase_deadline;
+    default:
+        return h1_up_deadline(c);
+    }
+}
+
+void h1_rearm(struct h1_conn *c)
+{
+    timer_arm(&c->conn.w->loop, &c->timer, deadline(c));
+}
+
+static void on_timer(struct loop *loop, struct timer *tm)
+{
+    struct h1_conn *c = (struct h1_conn *)((char *)tm - offsetof(struct h1_conn, timer));
+    if (loop_now(loop) < deadline(c)) {
+        h1_rearm(c); /* activity moved the deadline since it was armed */
+        return;
+    }
+    switch (c->st) {
+    case H1_IDLE:
+        h1_close(c, TERM_IDLE_TIMEOUT);
+        return;
+    case H1_HEAD:
+        h1_reply(c, 408, true, TERM_HEADER_TIMEOUT, "request head not complete in time");
+        break;
+    case H1_REPLY:
+        c->t.term = TERM_CLIENT_ABORTED;
+        h1_close(c, TERM_CLIENT_ABORTED);
+        return;
+    default:
+        h1_up_timeout(c);
+        break;
+    }
+    if (!h1_dead(c))
+        advance(c);
+}
+
+/* ---- the request head ---- */
+
+/* Makes room in the head buffer: moves pending bytes to the front or grows the buffer
+ * (up to max_header_size and a little more, so that the parser can tell "too large").
+ * The parser restarts, since its views point into the buffer. Returns 0 or -1. */
+static int make_room(struct h1_conn *c)
+{
+    size_t limit = lh_of(c)->max_header_size + 1;
+    if (c->in_off > 0) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    } else if (c->in_cap < limit) {
+        size_t cap = c->in_cap * 2 < limit ? c->in_cap * 2 : limit;
+        char *p = realloc(c->in, cap);
+        if (!p)
+            return -1;
+        c->in = p;
+        c->in_cap = (uint32_t)cap;
+    } else {
+        return 0; /* full: the parser has answered 431/414 already */
+    }
+    h1_head_init(&c->t.req, c->fields, (size_t)lh_of(c)->max_headers);
+    return 0;
+}
+
+static void make_request_id(struct h1_conn *c)
+{
+    static _Thread_local uint64_t seq;
+    static _Thread_local uint64_t seed;
+    if (!seed)
+        seed = ((uint64_t)getpid() << 32) ^ clock_monotonic_ms() ^ (uint64_t)(uintptr_t)&seq;
+    uint64_t a = seed + ++seq * 0x9e3779b97f4a7c15ull;
+    a ^= a >> 31;
+    a *= 0xbf58476d1ce4e5b9ull;
+    a ^= a >> 29;
+    int n = snprintf(c->t.rid, sizeof(c->t.rid), "%016llx%08llx", (unsigned long long)a,
+                     (unsigned long long)(seq & 0xffffffffu));
+    c->t.request_id = (struct h1_str){c->t.rid, (size_t)n};
+}
+
+static const struct cfg_listener *find_listener(const struct runtime *rt, const char *name)
+{
+    for (size_t i = 0; i < rt->cfg->n_listeners; i++)
+        if (strcmp(rt->cfg->listeners[i].name, name) == 0)
+            return &rt->cfg->listeners[i];
+    return NULL;
+}
+
+/* A complete head of head_len bytes: check, route, start the exchange. */
+static void on_head(struct h1_conn *c, int head_len)
+{
+    struct h1_txn *t = &c->t;
+    const struct cfg_listener_http *lh = lh_of(c);
+    t->head_len = (uint32_t)head_len;
+    t->body_off = c->in_off + (uint32_t)head_len;
+    h1_count_in(c, (uint64_t)head_len);
+    c->requests++;
+    enum h1_error e = h1_check_request(&t->req, lh->max_body_size, &t->m);
+    if (lh->request_id) {
+        const struct h1_header *h = h1_find_header(&t->req, lh->request_id);
+        if (h && h->value.len)
+            t->request_id = h->value;
+        else
+            make_request_id(c);
+    }
+    if (e != H1_OK) {
+        h1_reply(c, h1_error_status(e), true, TERM_BAD_REQUEST, h1_error_reason(e));
+        return;
+    }
+    if (t->req.form == H1_AUTHORITY_FORM) {
+        h1_reply(c, 501, true, TERM_BAD_REQUEST, "CONNECT is not served");
+        return;
+    }
+    t->close_after =
+        !t->m.keep_alive || c->stopping || c->requests >= (unsigned)lh->keepalive_requests;
+    /* route with the snapshot current now: a reload takes effect at request boundaries */
+    struct runtime *rt = c->conn.w->rt;
+    t->lcfg = find_listener(rt, c->conn.listener->cfg->name);
+    if (!t->lcfg) { /* the listener is gone from the new configuration: keep the old one */
+        rt = c->conn.rt;
+        t->lcfg = c->conn.listener->cfg;
+    }
+    t->rt = runtime_ref(rt);
+    struct h1_str path = t->req.form == H1_ASTERISK_FORM ? (struct h1_str){"*", 1} : t->req.path;
+    if (t->req.form == H1_ABSOLUTE_FORM && path.len == 0)
+        path = (struct h1_str){"/", 1};
+    const char *q = memchr(path.p, '?', path.len);
+    if (q)
+        path.len = (size_t)(q - path.p);
+    struct http_route_in in = {t->req.method, t->m.host, path, &t->req};
+    t->route = http_route_pick(t->lcfg, &in);
+    bool has_body = t->m.body != H1_BODY_NONE && !(t->m.body == H1_BODY_LENGTH && t->m.length == 0);
+    if (t->route == HTTP_ROUTE_NONE) {
+        h1_reply(c, 404, has_body, TERM_NO_ROUTE, "no route");
+        return;
+    }
+    int bi = t->route >= 0 ? t->lcfg->routes[t->route].backend_index : t->lcfg->backend_index;
+    t->backend = &t->rt->backends[bi];
+    h1_up_start(c);
+}
+
+static void read_head(struct h1_conn *c)
+{
+    struct h1_txn *t = &c->t;
+    const struct cfg_listener_http *lh = lh_of(c);
+    struct h1_limits lim = {lh->max_header_size, (size_t)lh->max_headers};
+    for (;;) {
+        if (c->in && c->in_len > c->in_off) {
+            if (c->st == H1_IDLE) {
+                c->st = H1_HEAD;
+                t->start_ms = loop_now(&c->conn.w->loop);
+                h1_rearm(c);
+            }
+            int r = h1_parse_request(c->in + c->in_off, c->in_len - c->in_off, &lim, &t->req);
+            if (r > 0) {
+                on_head(c, r);
+                return;
+            }
+            if (r == H1_ERROR) {
+                h1_count_in(c, c->in_len - c->in_off);
+                if (lh->request_id)
+                    make_request_id(c);
+                h1_reply(c, h1_error_status(t->req.error), true, TERM_BAD_REQUEST,
+                         h1_error_reason(t->req.error));
+                return;
+            }
+        }
+        if (!c->client.readable) {
+            if (c->st == H1_IDLE && c->in && c->in_len == c->in_off)
+                free_head_buffer(c); /* idle: hold nothing */
+            return;
+        }
+        if (!c->in) {
+            size_t cap =
+                lh->max_header_size + 1 < HEAD_BUF_START ? lh->max_header_size + 1 : HEAD_BUF_START;
+            c->in = malloc(cap);
+            c->fields = malloc((size_t)lh->max_headers * sizeof(*c->fields));
+            if (!c->in || !c->fields) {
+                h1_close(c, TERM_INTERNAL_ERROR);
+                return;
+            }
+            c->in_cap = (uint32_t)cap;
+            c->in_off = c->in_len = 0;
+            h1_head_init(&t->req, c->fields, (size_t)lh->max_headers);
+        }
+        if (c->in_len == c->in_cap && make_room(c) < 0) {
+            h1_close(c, TERM_INTERNAL_ERROR);
+            return;
+        }
+        size_t room = c->in_cap - c->in_len;
+        if (room == 0)
+            return; /* cannot happen: the parser refuses a full buffer */
+        ssize_t n = sock_read(&c->client, c->in + c->in_len, room);
+        if (n > 0) {
+            c->in_len += (uint32_t)n;
+            if ((size_t)n < room && !c->client.rdhup)
+                c->client.readable = false;
+            continue;
+        }
+        if (n == -EAGAIN || n == SOCK_WANTS_OTHER_IO) {
+            c->client.readable = false;
+            continue; /* parse what there is, free the buffer if idle */
+        }
+        /* the client closed (or failed) between requests or within a head */
+        if (c->st == H1_HEAD) {
+            t->term = TERM_CLIENT_ABORTED;
+            t->error = n == 0 ? "client closed within a request head" : "client read error";
+        }
+        h1_close(c, n == 0 ? TERM_CLIENT_CLOSED : TERM_CLIENT_RESET);
+        return;
+    }
+}
+
+/* ---- the end of an exchange ---- */
+
+static void txn_release(struct h1_conn *c)
+{
+    struct h1_txn *t = &c->t;
+    struct worker *w = c->conn.w;
+    if (t->up)
+        h1_up_release(c, false);
+    up_release(&t->at);
+    pump_release(w->pipes, &t->req_dir);
+    pump_release(w->pipes, &t->resp_dir);
+    if (t->counted_active)
+        counter_add(&c->conn.listener->stats->slots[w->index].http_active, (unsigned long)-1);
+    runtime_unref(t->rt);
+    free(t->xmem);
+    free(t->cb.buf);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Moves the bytes read past a chunked request body (a pipelined request) from the body
+ * buffer into the head buffer, which the body emptied. Returns 0 or -1. */
+static int keep_pipelined(struct h1_conn *c)
+{
+    struct h1_span *cb = &c->t.cb;
+    size_t n = cb->len - cb->off;
+    const struct cfg_listener_http *lh = lh_of(c);
+    if (!c->in || c->in_cap < n) {
+        char *p = realloc(c->in, n > HEAD_BUF_START ? n : HEAD_BUF_START);
+        if (!p)
+            return -1;
+        c->in = p;
+        c->in_cap = (uint32_t)(n > HEAD_BUF_START ? n : HEAD_BUF_START);
+    }
+    if (!c->fields && !(c->fields = malloc((size_t)lh->max_headers * sizeof(*c->fields))))
+        return -1;
+    memcpy(c->in, cb->buf + cb->off, n);
+    c->in_off = 0;
+    c->in_len = (uint32_t)n;
+    return 0;
+}
+
+void h1_exchange_done(struct h1_conn *c)
+{
+    struct h1_txn *t = &c->t;
+    if (!t->term)
+        t->term = TERM_COMPLETE;
+    http_log_exchange(c);
+    /* the next request starts after this one's body, if all of it was read */
+    bool body_read = t->rb.done || t->m.body == H1_BODY_NONE;
+    bool close = t->close_after || !body_read || t->head_len == 0;
+    if (!close && c->in)
+        c->in_off = t->body_off <= c->in_len ? t->body_off : c->in_len;
+    if (!close && t->cb.buf && t->cb.off < t->cb.len && keep_pipelined(c) < 0)
+        close = true;
+    txn_release(c);
+    if (close) {
+        h1_close(c, TERM_NONE);
+        return;
+    }
+    if (c->in) {
+        if (c->in_off == c->in_len)
+            free_head_buffer(c);
+        else
+            h1_head_init(&c->t.req, c->fields, (size_t)lh_of(c)->max_headers);
+    }
+    c->st = H1_IDLE;
+    c->idle_since = loop_now(&c->conn.w->loop);
+    if (c->stopping && !c->in) {
+        h1_close(c, TERM_SHUTDOWN);
+        return;
+    }
+    h1_rearm(c);
+}
+
+/* Closes the client connection. An exchange in progress gets its log line. The FIN is
+ * sent after reading what the client already sent, so that unread request bytes do not
+ * make the kernel reset the connection under our last response. */
+void h1_close(struct h1_conn *c, enum term why)
+{
+    struct worker *w = c->conn.w;
+    if (h1_dead(c))
+        return;
+    if (c->t.start_ms) {
+        if (!c->t.term)
+            c->t.term = why;
+        http_log_exchange(c);
+    }
+    timer_cancel(&w->loop, &c->timer);
+    txn_release(c);
+    free_head_buffer(c);
+    if (why == TERM_NONE || why == TERM_SHUTDOWN || why == TERM_IDLE_TIMEOUT) {
+        char sink[4096];
+        shutdown(c->client.h.fd, SHUT_WR);
+        for (int i = 0; i < 16 && recv(c->client.h.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++) {
+        }
+    }
+    sock_close(&c->client, true);
+    conn_release(&c->conn);
+}
+
+/* ---- events ---- */
+
+static void advance(struct h1_conn *c)
+{
+    for (int guard = 0; guard < 1000 && !h1_dead(c); guard++) {
+        enum h1_state st = c->st;
+        unsigned reqs = c->requests;
+        switch (st) {
+        case H1_IDLE:
+        case H1_HEAD:
+            read_head(c);
+            break;
+        case H1_REPLY:
+            h1_reply_step(c);
+            break;
+        default:
+            h1_up_step(c);
+            break;
+        }
+        /* go on while an exchange ended and pipelined bytes wait (no recursion) */
+        if (h1_dead(c) || c->st != H1_IDLE || (st == H1_IDLE && reqs == c->requests))
+            return;
+        if (!(c->in && c->in_len > c->in_off) && !c->client.readable)
+            return;
+    }
+}
+
+static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events)
+{
+    (void)loop;
+    struct h1_conn *c = (struct h1_conn *)((char *)h - offsetof(struct h1_conn, client.h));
+    if (h1_dead(c))
+        return;
+    sock_on_events(&c->client, events);
+    advance(c);
+    /* an EPOLLOUT edge with nothing left to write: drop EPOLLOUT until the next EAGAIN */
+    if (!h1_dead(c) && c->client.out_armed && c->client.writable && !(events & EPOLLIN))
+        sock_set_out(&c->client, false);
+}
+
+void h1_up_event(struct h1_conn *c); /* h1_upstream.c: an upconn event for c */
+
+void h1_up_event(struct h1_conn *c)
+{
+    advance(c);
+}
+
+/* ---- conn_ops ---- */
+
+static void h1_start(struct worker *w, struct rt_listener *l, int fd, const struct sockaddr *peer,
+                     socklen_t peer_len)
+{
+    struct h1_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        conn_release_slot(l);
+        return;
+    }
+    conn_init(&c->conn, &h1_conn_ops, w, l);
+    c->client.h.fd = fd;
+    c->client.h.cb = on_client_event;
+    c->client.loop = &w->loop;
+    memcpy(&c->client_addr, peer,
+           peer_len < sizeof(c->client_addr) ? peer_len : sizeof(c->client_addr));
+    timer_init(&c->timer, on_timer);
+    if (loop_add(&w->loop, &c->client.h, SOCK_EVENTS_IN) < 0) {
+        h1_close(c, TERM_INTERNAL_ERROR);
+        return;
+    }
+    c->client.writable = true;
+    c->st = H1_IDLE;
+    c->idle_since = c->conn.start_ms;
+    h1_rearm(c);
+    /* the request often came with the handshake's last ACK: read it now */
+    c->client.readable = true;
+    advance(c);
+}
+
+static void h1_close_op(struct conn *base, enum term why)
+{
+    h1_close((struct h1_conn *)base, why);
+}
+
+static void h1_rearm_op(struct conn *base)
+{
+    struct h1_conn *c = (struct h1_conn *)base;
+    h1_rearm(c);
+}
+
+static void h1_step_op(struct conn *base)
+{
+    (void)base; /* no deferred steps without TLS */
+}
+
+/* Graceful stop: an idle connection closes now, a busy one after its response. */
+static void h1_stop_op(struct conn *base)
+{
+    struct h1_conn *c = (struct h1_conn *)base;
+    c->stopping = true;
+    c->t.close_after = true;
+    if (c->st == H1_IDLE && !(c->in && c->in_len > c->in_off))
+        h1_close(c, TERM_SHUTDOWN);
+}
+
+const struct conn_ops h1_conn_ops = {
+    .name = "http",
+    .start = h1_start,
+    .close = h1_close_op,
+    .rearm = h1_rearm_op,
+    .step = h1_step_op,
+    .stop = h1_stop_op,
+};

@@ -1,0 +1,172 @@
+"""A recording HTTP/1.1 server for the HTTP end-to-end tests.
+
+Every request it receives is kept as the exact bytes of its head and body (`requests`),
+with the connection it came on, so tests assert on what sluice forwarded byte for byte.
+Responses are chosen by path:
+    /status/N        -> status N, empty body (HEAD/204/304 without one)
+    /chunked         -> a chunked response with a trailer
+    /close           -> a close-delimited response (no Content-Length, then FIN)
+    /slow/MS         -> answers after MS milliseconds
+    /big/N           -> N bytes of body
+    /ws              -> 101 Switching Protocols, then echoes bytes back
+    anything else    -> 200 with "path=<target>\\n"
+"""
+import re
+import socket
+import threading
+import time
+
+
+class Request:
+    def __init__(self, conn_id, head, body):
+        self.conn_id = conn_id
+        self.head = head
+        self.body = body
+        lines = head.decode("latin-1").split("\r\n")
+        self.method, self.target, self.version = lines[0].split(" ", 2)
+        self.fields = []
+        for line in lines[1:]:
+            if line:
+                k, v = line.split(":", 1)
+                self.fields.append((k, v.strip()))
+
+    def get(self, name):
+        vals = [v for k, v in self.fields if k.lower() == name.lower()]
+        return vals[0] if vals else None
+
+    def names(self):
+        return [k.lower() for k, _ in self.fields]
+
+
+class HttpBackend:
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.requests = []
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                cid = self.connections
+            threading.Thread(target=self._serve, args=(s, cid), daemon=True).start()
+
+    def _read_body(self, s, buf, head):
+        m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+        if m:
+            n = int(m.group(1))
+            while len(buf) < n:
+                d = s.recv(65536)
+                if not d:
+                    raise EOFError
+                buf += d
+            return buf[:n], buf[n:]
+        if re.search(rb"\r\ntransfer-encoding:\s*chunked", head, re.I):
+            while True:
+                m = re.search(rb"(?:^|\r\n)0(?:;[^\r\n]*)?\r\n(?:[^\r\n]+\r\n)*\r\n", buf)
+                if m and self._chunked_complete(buf):
+                    end = self._chunked_complete(buf)
+                    return buf[:end], buf[end:]
+                d = s.recv(65536)
+                if not d:
+                    raise EOFError
+                buf += d
+        return b"", buf
+
+    @staticmethod
+    def _chunked_complete(buf):
+        pos = 0
+        while True:
+            e = buf.find(b"\r\n", pos)
+            if e < 0:
+                return None
+            size = int(buf[pos:e].split(b";")[0], 16)
+            pos = e + 2
+            if size == 0:
+                while True:
+                    e = buf.find(b"\r\n", pos)
+                    if e < 0:
+                        return None
+                    if e == pos:
+                        return e + 2
+                    pos = e + 2
+            pos += size + 2
+            if pos > len(buf):
+                return None
+
+    def _serve(self, s, cid):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                i = buf.index(b"\r\n\r\n") + 4
+                head, buf = buf[:i], buf[i:]
+                body, buf = self._read_body(s, buf, head)
+                req = Request(cid, head, body)
+                with self.lock:
+                    self.requests.append(req)
+                if not self._respond(s, req):
+                    return
+        except (OSError, EOFError):
+            return
+        finally:
+            s.close()
+
+    def _respond(self, s, req):
+        path = req.target
+        head_only = req.method == "HEAD"
+        if path.startswith("/slow/"):
+            time.sleep(int(path.split("/")[2]) / 1000)
+        if path.startswith("/status/"):
+            code = int(path.split("/")[2])
+            s.sendall(f"HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n".encode()
+                      if code not in (204, 304) else f"HTTP/1.1 {code} X\r\n\r\n".encode())
+            return True
+        if path == "/chunked":
+            s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+            return True
+        if path == "/close":
+            s.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end")
+            return False
+        if path == "/ws":
+            s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\n\r\n")
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    return False
+                s.sendall(d)
+        if path.startswith("/big/"):
+            n = int(path.split("/")[2])
+            s.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n".encode())
+            if not head_only:
+                chunk = b"x" * 65536
+                while n > 0:
+                    s.sendall(chunk[:min(n, 65536)])
+                    n -= 65536
+            return True
+        body = f"path={path} body={len(req.body)}\n".encode()
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() +
+                  b"\r\nX-Conn: " + str(req.conn_id).encode() + b"\r\n\r\n" +
+                  (b"" if head_only else body))
+        return True
+
+    def close(self):
+        self.closed = True
+        self.sock.close()
