@@ -14,7 +14,8 @@
  *           With --close-after-banner the server closes (FIN) right after the banner.
  *   pong    each line "PING" (CRLF or LF) is answered with "+PONG\r\n", anything else
  *           with "-ERR unknown command\r\n".
- *   http    HTTP/1.1 keep-alive: each request gets 200 with body "hello from NAME\n".
+ *   http    HTTP/1.1 keep-alive: each request gets 200 with body "hello from NAME\n" (with the
+ *           request's X-Forwarded-For, when it has one, in parentheses).
  *
  * Prints "ready" on stdout once every --listen address is bound. SIGTERM/SIGINT exit 0. */
 #include <errno.h>
@@ -254,13 +255,17 @@ static bool http_header(const char *head, size_t len, const char *name, char *va
     return false;
 }
 
-/* Queues one HTTP response. */
+/* Queues one HTTP response. `client`: the X-Forwarded-For the request carried (a proxy in
+ * front says who the client is), shown in the body; NULL or "" when none. */
 static int http_reply(struct demo_conn *c, int status, const char *reason, bool head_only,
-                      bool keep_alive)
+                      bool keep_alive, const char *client)
 {
-    char body[128], msg[512];
-    int blen = snprintf(body, sizeof(body), status == 200 ? "hello from %s\n" : "%s\n",
-                        status == 200 ? g.name : reason);
+    char body[160], msg[512];
+    int blen =
+        status != 200 ? snprintf(body, sizeof(body), "%s\n", reason)
+        : client && *client
+            ? snprintf(body, sizeof(body), "hello from %s (X-Forwarded-For: %s)\n", g.name, client)
+            : snprintf(body, sizeof(body), "hello from %s\n", g.name);
     if (blen < 0 || (size_t)blen >= sizeof(body))
         blen = (int)sizeof(body) - 1;
     int n = snprintf(msg, sizeof(msg),
@@ -285,7 +290,7 @@ static int http_process(struct demo_conn *c)
         size_t hlen = http_header_end(p, c->in.len);
         if (hlen == 0) {
             if (c->in.len >= DEMO_BUF_SIZE)
-                return http_reply(c, 431, "Request Header Fields Too Large", false, false);
+                return http_reply(c, 431, "Request Header Fields Too Large", false, false, NULL);
             return 0;
         }
         char val[64];
@@ -293,10 +298,10 @@ static int http_process(struct demo_conn *c)
         if (http_header(p, hlen, "Content-Length", val, sizeof(val)))
             clen = strtoull(val, NULL, 10);
         if (http_header(p, hlen, "Transfer-Encoding", val, sizeof(val)))
-            return http_reply(c, 411, "Length Required", false, false);
+            return http_reply(c, 411, "Length Required", false, false, NULL);
         if (hlen + clen > c->in.len) {
             if (hlen + clen > DEMO_BUF_SIZE)
-                return http_reply(c, 413, "Content Too Large", false, false);
+                return http_reply(c, 413, "Content Too Large", false, false, NULL);
             return 0; /* wait for the body */
         }
         bool http10 = memmem(p, hlen, "HTTP/1.0\r\n", 10) != NULL;
@@ -308,7 +313,9 @@ static int http_process(struct demo_conn *c)
                 keep = true;
         }
         bool head = hlen >= 5 && memcmp(p, "HEAD ", 5) == 0;
-        int rc = http_reply(c, 200, "OK", head, keep);
+        char xff[64] = "";
+        http_header(p, hlen, "X-Forwarded-For", xff, sizeof(xff));
+        int rc = http_reply(c, 200, "OK", head, keep, xff);
         if (rc < 0)
             return rc;
         buf_consume(&c->in, hlen + (size_t)clen);

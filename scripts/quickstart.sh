@@ -20,7 +20,9 @@ pids+=($!)
 
 cat <<'TXT'
 sluice quickstart
-  curl http://127.0.0.1:8080/                 # balanced over web-1 and web-2 (weight 2)
+  curl http://127.0.0.1:8080/                 # HTTP, balanced over web-1 and web-2 (weight 2);
+                                              # the reply shows the X-Forwarded-For sluice added
+  curl http://127.0.0.1:8080/api/users        # the /api route: web-2 only
   echo hello | socat - TCP:127.0.0.1:7000     # echo service
   curl http://127.0.0.1:9900/metrics          # Prometheus metrics
   open http://127.0.0.1:9900/                 # live dashboard
