@@ -395,9 +395,6 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
         ld_error(ld, n, "a listener needs a backend or routes");
     if (ld_is_http(l->protocol))
         l->http.request_id = ld_strdup(ld, "X-Request-Id");
-    if (l->protocol == PROTO_HTTP && l->proxy_protocol_accept)
-        ld_error_key(ld, ld_get(ld, n, "proxy_protocol"), "proxy_protocol",
-                     "proxy_protocol: accept on http listeners is not supported yet by this build");
     if ((v = ld_get(ld, n, "http")) != NULL) {
         mark = ld_push_key(ld, "http");
         ld_load_listener_http(ld, v, l);

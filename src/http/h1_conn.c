@@ -15,6 +15,7 @@
 #include "http/h1_error.h"
 #include "http/h1_fields.h"
 #include "http/route.h"
+#include "proxy/front.h"
 
 #define HEAD_BUF_START 4096
 #define XBUF_MIN (16 * 1024)
@@ -74,6 +75,8 @@ static uint64_t deadline(struct h1_conn *c)
 {
     const struct cfg_listener *l = c->conn.listener->cfg;
     switch (c->st) {
+    case H1_PROXY:
+        return c->conn.start_ms + l->proxy_protocol_timeout_ms;
     case H1_IDLE:
         return c->requests == 0 ? c->conn.start_ms + l->http.header_timeout_ms
                                 : c->idle_since + l->idle_timeout_ms;
@@ -91,6 +94,40 @@ void h1_rearm(struct h1_conn *c)
     timer_arm(&c->conn.w->loop, &c->timer, deadline(c));
 }
 
+/* The connection ends before its first request: a missing or malformed PROXY header.
+ * Logged (one line, no request fields) and counted as a refusal, as on L4 listeners. */
+static void proxy_header_failed(struct h1_conn *c, enum term why, const char *error)
+{
+    struct listener_slot *ls = &c->conn.listener->stats->slots[c->conn.w->index];
+    if (term_is_refusal(why))
+        counter_add(&ls->refused, 1);
+    c->t.start_ms = c->conn.start_ms;
+    c->t.term = why;
+    c->t.error = error;
+    h1_close(c, why);
+}
+
+/* H1_PROXY: reads the PROXY header (proxy/front.c); then the first request. */
+static void read_proxy_header(struct h1_conn *c)
+{
+    enum term why;
+    const char *error = NULL;
+    switch (front_proxy_header(c->client.h.fd, &c->client_addr, &c->local_addr, &c->have_local,
+                               &why, &error)) {
+    case FRONT_MORE:
+        c->client.readable = false;
+        return;
+    case FRONT_FAIL:
+        proxy_header_failed(c, why, error);
+        return;
+    case FRONT_DONE:
+        c->st = H1_IDLE;
+        c->idle_since = loop_now(&c->conn.w->loop);
+        h1_rearm(c);
+        return;
+    }
+}
+
 static void on_timer(struct loop *loop, struct timer *tm)
 {
     struct h1_conn *c = (struct h1_conn *)((char *)tm - offsetof(struct h1_conn, timer));
@@ -99,6 +136,9 @@ static void on_timer(struct loop *loop, struct timer *tm)
         return;
     }
     switch (c->st) {
+    case H1_PROXY:
+        proxy_header_failed(c, TERM_BAD_PROXY_HEADER, "no PROXY header in time");
+        return;
     case H1_IDLE:
         h1_close(c, TERM_IDLE_TIMEOUT);
         return;
@@ -399,6 +439,11 @@ static void advance(struct h1_conn *c)
         enum h1_state st = c->st;
         unsigned reqs = c->requests;
         switch (st) {
+        case H1_PROXY:
+            read_proxy_header(c);
+            if (c->st == H1_PROXY)
+                return;
+            continue; /* the request may have come with the header */
         case H1_IDLE:
         case H1_HEAD:
             read_head(c);
@@ -461,7 +506,7 @@ static void h1_start(struct worker *w, struct rt_listener *l, int fd, const stru
         return;
     }
     c->client.writable = true;
-    c->st = H1_IDLE;
+    c->st = l->cfg->proxy_protocol_accept ? H1_PROXY : H1_IDLE;
     c->idle_since = c->conn.start_ms;
     h1_rearm(c);
     /* the request often came with the handshake's last ACK: read it now */

@@ -33,6 +33,7 @@
 extern const struct conn_ops h1_conn_ops;
 
 enum h1_state {
+    H1_PROXY,    /* reading the PROXY protocol header (listener proxy_protocol: accept) */
     H1_IDLE,     /* between requests: no buffer held */
     H1_HEAD,     /* reading a request head */
     H1_CONNECT,  /* connecting to a server */

@@ -13,8 +13,8 @@
 #include "core/worker.h"
 #include "l4/l4_route.h"
 #include "l4/l4_tls.h"
+#include "proxy/front.h"
 #include "proxy/tunnel.h"
-#include "net/proxy_proto.h"
 
 static void on_client_event(struct loop *loop, struct io_handler *h, uint32_t events);
 static void on_server_event(struct loop *loop, struct io_handler *h, uint32_t events);
@@ -111,45 +111,17 @@ static void l4_conn_start(struct worker *w, struct rt_listener *l, int fd,
 
 static void read_proxy_header(struct l4_conn *c)
 {
-    uint8_t buf[PP_V2_MAX_DEFAULT];
-    ssize_t n = recv(c->client.h.fd, buf, sizeof(buf), MSG_PEEK);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return;
-        c->error = strerror(errno);
-        l4_conn_close(c, TERM_CLIENT_RESET);
+    enum term why;
+    switch (front_proxy_header(c->client.h.fd, &c->client_addr, &c->local_addr, &c->have_local_addr,
+                               &why, &c->error)) {
+    case FRONT_MORE:
+        c->client.readable = false;
         return;
-    }
-    if (n == 0) {
-        c->error = "closed before sending a PROXY header";
-        l4_conn_close(c, TERM_CLIENT_CLOSED);
+    case FRONT_FAIL:
+        l4_conn_close(c, why);
         return;
-    }
-    struct pp_result res;
-    const char *reason = NULL;
-    int r = pp_parse(buf, (size_t)n, sizeof(buf), &res, &reason);
-    if (r == 0) {
-        if ((size_t)n == sizeof(buf)) {
-            c->error = "PROXY header too long";
-            l4_conn_close(c, TERM_BAD_PROXY_HEADER);
-        }
-        return; /* wait for more bytes */
-    }
-    if (r < 0) {
-        c->error = reason ? reason : "malformed PROXY header";
-        l4_conn_close(c, TERM_BAD_PROXY_HEADER);
-        return;
-    }
-    /* consume exactly the header; what follows stays in the socket */
-    if (recv(c->client.h.fd, buf, res.header_len, 0) != (ssize_t)res.header_len) {
-        c->error = "short read consuming PROXY header";
-        l4_conn_close(c, TERM_CLIENT_ERROR);
-        return;
-    }
-    if (!res.local) {
-        memcpy(&c->client_addr, &res.src, res.src_len);
-        memcpy(&c->local_addr, &res.dst, res.dst_len);
-        c->have_local_addr = true;
+    case FRONT_DONE:
+        break;
     }
     const struct cfg_listener *cl = c->conn.listener->cfg;
     if (c->conn.listener->tls)
