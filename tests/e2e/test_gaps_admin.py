@@ -4,6 +4,7 @@ stopping, the exact head limits (64 lines, 8 KiB, and 414 for an over-long reque
 idle keep-alive connections closed after 30 s, HEAD on every GET path, non-zero
 `connect_failures_total` / `health.passive_failures`, and the drain log line as
 documented."""
+import json
 import os
 import re
 import signal
@@ -48,19 +49,59 @@ def split_response(raw):
 # admin.bind and admin.token_file at a reload
 
 
-def test_reload_moves_the_admin_api_turns_it_off_and_on(sluice, demo):
+def read_one_response(sock):
+    """(status, headers, body) of the next response on a kept-alive connection."""
+    f = sock.makefile("rb")
+    try:
+        status = int(f.readline().split()[1])
+        headers = {}
+        while (line := f.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = value.strip()
+        return status, headers, f.read(int(headers.get("content-length", 0)))
+    finally:
+        f.close()
+
+
+def kept_alive(aport, token=None):
+    """A connection to the admin API that has had one answered GET and stays open."""
+    c = socket.create_connection(("127.0.0.1", aport), timeout=scaled(5))
+    c.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_one_response(c)[0] == 200
+    return c
+
+
+def test_reload_moves_the_admin_api_turns_it_off_and_on(sluice, demo, tmp_path):
     """A reload that changes `admin.bind` closes the old port and answers on the new one;
     one without an `admin` block leaves nothing listening but the listener; one that
-    brings the block back opens the API again. Traffic is served throughout."""
+    brings the block back opens the API again. Traffic is served throughout. Connections
+    accepted before a move or a turn-off take no further request: the API call that
+    moved it gets its answer with `Connection: close`, idle kept-alive ones are closed
+    (so no client keeps using the old API, with its old token or, once the block is
+    gone, without one)."""
     d = demo("echo")
     port, a1, a2 = free_port(), free_port(), free_port()
-    first = admin_config(port, [d.address], a1)
+    token_file = tmp_path / "admin.token"
+    token_file.write_text("tok")
+    os.chmod(token_file, 0o600)
+    first = admin_config(port, [d.address], a1, token_file=str(token_file))
     s = sluice(first)
     wait_admin(s, a1)
     pid = s.proc.pid
     assert Admin(a1).status()["generation"] == 1
+    idle = kept_alive(a1)
+    mover = kept_alive(a1)
 
-    s.reload(admin_config(port, [d.address], a2))
+    s.write_config(admin_config(port, [d.address], a2, token_file=str(token_file)))
+    mover.sendall(b"POST /api/v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\n"
+                  b"Content-Length: 0\r\n\r\n")
+    code, hdrs, body = read_one_response(mover)
+    assert code == 200 and hdrs["connection"] == "close", (code, hdrs, body)
+    assert json.loads(body) == {"ok": True, "generation": 2}
+    for c in (mover, idle):
+        state, _, data = wait_closed(c, scaled(2))
+        assert (state, data) == ("eof", b""), (state, data)
+        c.close()
     wait_for(lambda: listening_ports_of(pid) == {port, a2}, scaled(5),
              what="the admin API on its new port only")
     assert Admin(a2).status()["generation"] == 2
@@ -68,11 +109,15 @@ def test_reload_moves_the_admin_api_turns_it_off_and_on(sluice, demo):
         socket.create_connection(("127.0.0.1", a1), timeout=scaled(2))
     assert f"admin API listening on http://127.0.0.1:{a2}/" in s.stderr()
 
+    idle = kept_alive(a2)
     s.reload(l4_config(
         listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp",
                     "backend": "pool"}],
         backends=[{"name": "pool", "servers": [{"address": d.address}]}]))
     wait_for(lambda: generation_logged(s, 3), scaled(5), what="the third generation")
+    state, _, data = wait_closed(idle, scaled(2))
+    assert (state, data) == ("eof", b""), (state, data)
+    idle.close()
     wait_for(lambda: listening_ports_of(pid) == {port}, scaled(5),
              what="the admin API closed")
     assert "admin API turned off by the new configuration" in s.stderr()
@@ -83,7 +128,9 @@ def test_reload_moves_the_admin_api_turns_it_off_and_on(sluice, demo):
     s.reload(first)
     wait_for(lambda: listening_ports_of(pid) == {port, a1}, scaled(5),
              what="the admin API back on its first port")
-    assert Admin(a1).status()["generation"] == 4
+    admin = Admin(a1)
+    assert admin.status()["generation"] == 4
+    assert admin.reload()[0] == 401 and admin.reload(token="tok")[0] == 200
     s.stop()
 
 
