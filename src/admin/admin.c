@@ -551,6 +551,25 @@ fail:
     return NULL;
 }
 
+/* The API moved or was turned off by a reload: connections accepted on the old socket
+ * take no further request (a kept-alive client, such as the dashboard, would otherwise
+ * keep using an API that is gone, with the old settings). The request being handled (the
+ * API call that reloaded) and responses being written finish, then the connection
+ * closes; every other connection closes now. */
+static void retire_conns(struct admin *a)
+{
+    struct admin_conn *next;
+    for (struct admin_conn *c = a->conns; c; c = next) {
+        next = c->next;
+        bool answering = c->state == AC_WRITE || c->state == AC_LINGER ||
+                         (c->state == AC_BODY && c->in_len >= c->head_len + c->body_len);
+        if (answering)
+            c->keep_alive = false;
+        else
+            conn_close(c);
+    }
+}
+
 void admin_reconfigure(struct admin *a, struct runtime *rt)
 {
     if (!a)
@@ -561,6 +580,7 @@ void admin_reconfigure(struct admin *a, struct runtime *rt)
         if (a->listen.fd >= 0)
             log_info("admin API turned off by the new configuration");
         close_listener(a);
+        retire_conns(a);
         a->auth.required = false;
         return;
     }
@@ -582,8 +602,12 @@ void admin_reconfigure(struct admin *a, struct runtime *rt)
     }
     bool same = a->listen.fd >= 0 && addr_equal((const struct sockaddr *)&a->bind.ss,
                                                 (const struct sockaddr *)&cfg->bind.ss);
-    if (!same && start_listener(a, cfg, err, sizeof(err)) < 0)
+    if (same)
+        return;
+    if (start_listener(a, cfg, err, sizeof(err)) < 0)
         log_error("%s; the admin API stays where it was", err);
+    else
+        retire_conns(a);
 }
 
 void admin_free(struct admin *a)
