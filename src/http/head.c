@@ -14,6 +14,8 @@ struct out {
 
 static void put(struct out *o, const char *s, size_t n)
 {
+    if (n == 0)
+        return; /* s may be NULL (an empty view): memcpy must not see it */
     if (o->over || n > o->cap - o->len) {
         o->over = true;
         return;

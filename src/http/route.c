@@ -29,7 +29,8 @@ static bool regex_matches(const void *re, struct h1_str path)
     char buf[4096];
     if (path.len >= sizeof(buf))
         return false; /* longer than any path a route regex is meant for */
-    memcpy(buf, path.p, path.len);
+    if (path.len)
+        memcpy(buf, path.p, path.len);
     buf[path.len] = '\0';
     return regexec(re, buf, 0, NULL, 0) == 0;
 }
