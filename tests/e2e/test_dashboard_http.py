@@ -100,10 +100,14 @@ def test_dashboard_http_views(sluice, demo, browser):
     assert reused_rate not in (None, "-") and float(reused_rate.rstrip("k")) > 0, reused_rate
 
     # traffic stopped: the page catches up with the API and shows its numbers
-    st = admin.status()
-    lh = next(x for x in st["listeners"] if x["name"] == "site")["http"]
-    bh = next(x for x in st["backends"] if x["name"] == "app")["http"]
-    assert lh["requests_total"] == traffic.sent
+    # (counted as each exchange ends, which may be just after the client read it)
+    def counted():
+        st = admin.status()
+        lh = next(x for x in st["listeners"] if x["name"] == "site")["http"]
+        bh = next(x for x in st["backends"] if x["name"] == "app")["http"]
+        done = lh["requests_total"] == traffic.sent and bh["pool_idle"] == 1
+        return (lh, bh) if done else None
+    lh, bh = wait_for(counted, scaled(5), interval=0.05, what="requests counted")
     assert lh["requests_by_class"]["4xx"] == traffic.sent // 4
     assert bh["pool_idle"] == 1 and bh["pool_reused_total"] == traffic.sent - 1
 
@@ -114,6 +118,7 @@ def test_dashboard_http_views(sluice, demo, browser):
                 and cell(browser, row, "4xx") == str(lh["requests_by_class"]["4xx"])
                 and cell(browser, row, "5xx") == "0"
                 and cell(browser, row, "active") == "0"
+                and cell(browser, row, "errors") == str(lh["errors_total"])
                 and cell(browser, 'tr[data-backend="app"]', "idle") == "1"
                 and cell(browser, 'tr[data-backend="app"]', "reused") == str(traffic.sent - 1)
                 and cell(browser, 'tr[data-backend="app"]', "responses") == str(traffic.sent))
