@@ -1,6 +1,8 @@
 /* The sluice dashboard (served at /dashboard.js, loaded by index.html at /). Polls
  * /api/v1/status and /metrics every 2 s and shows connections and throughput per listener
  * over the last 5 minutes, latency percentiles computed from the histogram buckets, and
+ * for http listeners requests/s and answers by status class, for http backends upstream
+ * response percentiles and the pool of idle server connections, and
  * the servers with buttons that call the PATCH API (the bearer token, if any, is kept in
  * sessionStorage). Vanilla JS, no external resources: the page's Content-Security-Policy
  * allows scripts, styles and fetches from this server only, so inline <script>, <style>
@@ -168,6 +170,7 @@ function render() {
   renderCharts();
   renderLatency();
   renderListeners();
+  renderHttp();
   if (!busy && !document.activeElement?.classList.contains('weight')) renderServers();
 }
 
@@ -297,6 +300,8 @@ function renderLatency() {
       el('td', {class: 'num'}, fmtNum(n) + ' ', el('span', {class: 'detail'}, scope))));
   };
   for (const b of status.backends) add('Connect time', 'sluice_backend_connect_duration_seconds', 'backend', b.name);
+  for (const b of status.backends)
+    if (b.http) add('Upstream response', 'sluice_upstream_response_seconds', 'backend', b.name);
   for (const l of status.listeners) add('Connection duration', 'sluice_connection_duration_seconds', 'listener', l.name);
   $('latency').tBodies[0].replaceChildren(...rows);
 }
@@ -311,6 +316,29 @@ function renderListeners() {
     el('td', {class: 'num'}, fmtBytes(l.bytes_received)),
     el('td', {class: 'num'}, fmtBytes(l.bytes_sent))));
   $('listeners').tBodies[0].replaceChildren(...rows);
+}
+
+/* HTTP listeners and backends only (those with an `http` object in the status). */
+function renderHttp() {
+  const ls = status.listeners.filter((l) => l.http), bs = status.backends.filter((b) => b.http);
+  $('http-section').hidden = !ls.length && !bs.length;
+  const classes = ['1xx', '2xx', '3xx', '4xx', '5xx'];
+  $('http-listeners').hidden = !ls.length;
+  $('http-listeners').tBodies[0].replaceChildren(...ls.map((l) => el('tr', {'data-listener': l.name},
+    el('td', {}, l.name),
+    el('td', {class: 'num', 'data-field': 'rate'}, fmtNum(rate('sluice_requests_total', {listener: l.name}))),
+    el('td', {class: 'num', 'data-field': 'active'}, fmtNum(l.http.requests_active)),
+    el('td', {class: 'num', 'data-field': 'total'}, fmtNum(l.http.requests_total)),
+    ...classes.map((c) => el('td', {class: 'num', 'data-field': c}, fmtNum(l.http.requests_by_class[c]))),
+    el('td', {class: 'num', 'data-field': 'errors'}, fmtNum(l.http.errors_total)))));
+  $('http-backends').hidden = !bs.length;
+  $('http-backends').tBodies[0].replaceChildren(...bs.map((b) => el('tr', {'data-backend': b.name},
+    el('td', {}, b.name),
+    el('td', {class: 'num', 'data-field': 'responses'}, fmtNum(b.http.upstream_responses_total)),
+    el('td', {class: 'num', 'data-field': 'idle'}, fmtNum(b.http.pool_idle)),
+    el('td', {class: 'num', 'data-field': 'reused'}, fmtNum(b.http.pool_reused_total)),
+    el('td', {class: 'num', 'data-field': 'reused-rate'},
+      fmtNum(rate('sluice_backend_pool_reused_total', {backend: b.name}))))));
 }
 
 function stateBadge(v) {
