@@ -207,3 +207,52 @@ def test_removed_and_added_again_continues_its_counters(sluice, demo):
     s.access_log(5)
     assert side_counts() == (4, 100, 69 + 43, 4, 4)
     s.stop()
+
+
+def test_server_removed_and_added_again_continues_its_counters(sluice, demo):
+    """The same for servers (counters are kept per name): backend "pool" has server x (a
+    banner) and r (refuses; retries move on to x). After traffic, a reload replaces both
+    by y, another brings them back: sluice_server_connections_total and
+    sluice_backend_connect_failures_total of x and r, and the status API's counts and
+    bytes of x, are where they were, and new traffic adds to them."""
+    x, y = demo("banner", name="x"), demo("banner", name="y")
+    r = f"127.0.0.1:{free_port()}"
+    port, aport = free_port(), free_port()
+
+    def config(servers):
+        return l4_config(
+            listeners=[{"name": "front", "bind": f"127.0.0.1:{port}", "backend": "pool"}],
+            backends=[{"name": "pool", "balance": "round_robin", "retries": 1,
+                       "servers": [{"address": a} for a in servers]}],
+            workers=1, admin={"bind": f"127.0.0.1:{aport}"})
+
+    s = sluice(config([r, x.address]))
+    s.wait_listening([aport])
+    admin = Admin(aport)
+    for _ in range(4):  # round robin: every other one tries r first, then x
+        banner_exchange(port, "x", b"12345")
+    s.access_log(4)
+
+    def counts():
+        samples = fetch(admin)[1]
+        srv = find_server(admin.status(), "pool", x.address)
+        return (value(samples, "sluice_server_connections_total", backend="pool",
+                      server=x.address),
+                value(samples, "sluice_backend_connect_failures_total", backend="pool",
+                      server=r),
+                (srv["connections_total"], srv["bytes_received"], srv["bytes_sent"]))
+
+    before = counts()
+    assert before[0] == 4 and before[1] >= 1 and before[2] == (4, 20, 4 * 7), before
+    s.write_config(config([y.address]))
+    assert admin.reload()[0] == 200
+    banner_exchange(port, "y", b"elsewhere")
+    s.write_config(config([r, x.address]))
+    assert admin.reload()[0] == 200
+    assert counts() == before
+    banner_exchange(port, "x", b"more")
+    s.access_log(6)
+    after = counts()
+    assert after[0] == 5 and after[1] >= before[1], after
+    assert after[2] == (5, 24, 4 * 7 + 6), after
+    s.stop()
