@@ -87,6 +87,7 @@ def near(text, exact, what=""):
 
 
 SNAPSHOT_JS = """(() => {
+  if (!status || !history.length) return null;  /* before the first poll's answer */
   const names = %s;
   const hist = history.map((h) => {
     const v = {};
@@ -114,7 +115,14 @@ COUNTERS = ["sluice_connections_total", "sluice_bytes_received_total", "sluice_b
 
 
 def snapshot(browser):
+    """The page's samples, charts, legends and cards; None before its first poll."""
     return browser.eval(SNAPSHOT_JS % json.dumps(COUNTERS))
+
+
+def snapshot_now(browser):
+    """snapshot() once the page has polled at least once."""
+    return wait_for(lambda: snapshot(browser), scaled(10), interval=0.1,
+                    what="the page's first poll")
 
 
 def total(sample, name, listener=None):
@@ -148,7 +156,7 @@ def page_matches_metrics(browser, admin, listeners):
     """True when the page's newest sample holds exactly the counters of /metrics now
     (call it while the counters stand still)."""
     samples = fetch(admin)[1]
-    last = snapshot(browser)["hist"][-1]
+    last = snapshot_now(browser)["hist"][-1]
     for name in COUNTERS:
         for listener in listeners:
             if total(last, name, listener) != samples[(name, frozenset({("listener",
@@ -236,7 +244,7 @@ def test_dashboard_totals(sluice, demo, browser):
         browser.navigate(f"http://127.0.0.1:{aport}/")
 
         def moving():  # a rate pair with traffic in between
-            snap = snapshot(browser)
+            snap = snapshot_now(browser)
             pair = rate_pair(snap["hist"])
             if pair and total(pair[1], COUNTERS[0]) > total(pair[0], COUNTERS[0]):
                 return snap, pair
@@ -257,21 +265,21 @@ def test_dashboard_totals(sluice, demo, browser):
     wait_for(lambda: admin.status()["active_connections"] == 3, scaled(5), what="3 open")
     wait_for(lambda: page_matches_metrics(browser, admin, ["public"]), scaled(6), interval=0.2,
              what="the page's newest sample equals /metrics")
-    wait_for(lambda: snapshot(browser)["cards"]["active"] == "3", scaled(6), interval=0.2,
+    wait_for(lambda: snapshot_now(browser)["cards"]["active"] == "3", scaled(6), interval=0.2,
              what="3 active connections shown")
     # a quiet pair of samples: every rate card shows 0
-    wait_for(lambda: [snapshot(browser)["cards"][k] for k in ("rate", "in", "out")]
+    wait_for(lambda: [snapshot_now(browser)["cards"][k] for k in ("rate", "in", "out")]
              == ["0", "0 B/s", "0 B/s"], scaled(8), interval=0.2, what="rates back to 0")
 
-    assert snapshot(browser)["cards"]["servers"] == "2 / 3"
-    assert snapshot(browser)["cards"]["reloads"] == "0 / 0"
+    assert snapshot_now(browser)["cards"]["servers"] == "2 / 3"
+    assert snapshot_now(browser)["cards"]["reloads"] == "0 / 0"
     for _ in range(2):
         assert admin.reload()[0] == 200
     s.write_config(text.replace("backend: web-pool", "backend: nowhere"))
     assert admin.reload()[0] == 422
     s.write_config(text)
     assert admin.patch_server("web-pool", beta.address, {"state": "drain"})[0] == 200
-    wait_for(lambda: (snapshot(browser)["cards"]["reloads"], snapshot(browser)["cards"]["servers"])
+    wait_for(lambda: (snapshot_now(browser)["cards"]["reloads"], snapshot_now(browser)["cards"]["servers"])
              == ("2 / 1", "1 / 3"), scaled(6), interval=0.2, what="reloads 2 / 1, servers 1 / 3")
     for c in held:
         c.close()
@@ -353,7 +361,7 @@ def test_dashboard_chart_values(sluice, demo, browser):
     try:
         browser.navigate(f"http://127.0.0.1:{aport}/")
         snap = wait_for(lambda: (lambda x: x if len(rate_pairs(x["hist"])) >= 3 and
-                                 len(x["conn"]["paths"]) == 2 else None)(snapshot(browser)),
+                                 len(x["conn"]["paths"]) == 2 else None)(snapshot_now(browser)),
                         scaled(20), interval=0.2, what="three sample pairs drawn")
         assert snap["listeners"] == ["public", "other"]
         check_chart(snap["conn"], snap["legend_conn"], snap["listeners"], snap["hist"],
