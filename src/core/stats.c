@@ -61,6 +61,12 @@ static struct registry backend_reg = {
     .workers_off = offsetof(struct backend_stats, workers),
 };
 
+static struct registry server_reg = {
+    .header = sizeof(struct server_stats),
+    .slot = sizeof(struct server_slot),
+    .workers_off = offsetof(struct server_stats, workers),
+};
+
 static const char *item_name(const void *item)
 {
     return *(char *const *)item;
@@ -112,8 +118,24 @@ struct backend_stats *backend_stats_get(const char *name, int workers)
     return registry_get(&backend_reg, name, workers);
 }
 
+struct server_stats *server_stats_get(const char *backend, const char *address, int workers)
+{
+    /* names and addresses hold no line feed: the pair is one unambiguous key */
+    size_t nb = strlen(backend), na = strlen(address);
+    char *key = malloc(nb + na + 2);
+    if (!key)
+        return NULL;
+    memcpy(key, backend, nb);
+    key[nb] = '\n';
+    memcpy(key + nb + 1, address, na + 1);
+    struct server_stats *st = registry_get(&server_reg, key, workers);
+    free(key);
+    return st;
+}
+
 void stats_registry_free(void)
 {
     registry_clear(&listener_reg);
     registry_clear(&backend_reg);
+    registry_clear(&server_reg);
 }

@@ -111,10 +111,19 @@ struct server_slot {
     atomic_ulong pool_idle;
 };
 
-/* The stats object for the listener/backend called `name`, created on first use and
- * kept for the life of the process (main thread only). NULL on allocation failure. */
+struct server_stats {
+    char *name; /* "BACKEND\nADDRESS" */
+    int workers;
+    struct server_slot slots[];
+};
+
+/* The stats object for the listener/backend called `name` (the server `address` of
+ * backend `backend`), created on first use and kept for the life of the process (main
+ * thread only), so that a name removed by a reload and added again continues its
+ * counters. NULL on allocation failure. */
 struct listener_stats *listener_stats_get(const char *name, int workers);
 struct backend_stats *backend_stats_get(const char *name, int workers);
+struct server_stats *server_stats_get(const char *backend, const char *address, int workers);
 /* Frees every stats object (at exit). */
 void stats_registry_free(void);
 

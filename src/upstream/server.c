@@ -19,12 +19,15 @@ struct server_retired {
 struct server *server_new(const char *backend, const struct cfg_server *cs, bool has_probe,
                           int workers)
 {
-    size_t size = sizeof(struct server) + sizeof(struct server_slot) * (size_t)workers;
-    size = (size + 63) & ~(size_t)63;
+    struct server_stats *st = server_stats_get(backend, cs->address, workers);
+    if (!st || st->workers < workers)
+        return NULL;
+    size_t size = (sizeof(struct server) + 63) & ~(size_t)63;
     struct server *s = aligned_alloc(64, size);
     if (!s)
         return NULL;
     memset(s, 0, size);
+    s->slots = st->slots;
     s->backend = strdup(backend);
     s->address = strdup(cs->address);
     if (!s->backend || !s->address) {

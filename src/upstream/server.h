@@ -50,7 +50,9 @@ struct server {
     int probe_successes, probe_failures;
     struct server_retired *retired; /* old DNS answers awaiting free (main thread only) */
     int workers;
-    struct server_slot slots[];
+    /* [workers] counters, kept by (backend, address) for the life of the process: a
+     * server removed by a reload and added again continues them (core/stats.h) */
+    struct server_slot *slots;
 };
 
 struct server *server_new(const char *backend, const struct cfg_server *cs, bool has_probe,
