@@ -9,6 +9,7 @@ ordinary traffic answered "server=NAME"."""
 import http.client
 import re
 import socket
+import ssl
 import time
 
 import pytest
@@ -30,12 +31,19 @@ class HealthServer:
     """A scripted HTTP server: `health` is what /healthz answers (None: nothing, the
     connection held open); `probes` the heads of the /healthz requests received."""
 
-    def __init__(self, scripted, name):
+    def __init__(self, scripted, name, tls=None):
         self.name = name
         self.health = HEALTH_OK
         self.probes = []
-        self.server = scripted(self.handle)
+        self.tls = tls  # an ssl.SSLContext: the server speaks TLS
+        self.server = scripted(self.serve)
         self.address = self.server.address
+
+    def serve(self, s):
+        if not self.tls:
+            return self.handle(s)
+        with self.tls.wrap_socket(s, server_side=True) as t:
+            return self.handle(t)
 
     def handle(self, s):
         buf = b""
@@ -164,3 +172,34 @@ def test_server_goes_down_and_comes_back(sluice, scripted, bad, detail, good):
     while seen != {"a", "b"} and time.monotonic() < deadline:
         seen.add(fetch(port))
     assert seen == {"a", "b"}
+
+
+def test_https_probe(sluice, scripted, tmp_path):
+    """type https: the same GET over TLS, verified with the backend's tls settings; the
+    status decides, and the detail names the TLS version."""
+    from test_health import make_cert
+    cert, key = make_cert(str(tmp_path))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = HealthServer(scripted, "tls", tls=ctx)
+    port, aport = free_port(), free_port()
+    text = l4_config(
+        [{"name": "front", "bind": f"127.0.0.1:{port}", "protocol": "tcp", "backend": "app"}],
+        [{"name": "app", "protocol": "tls", "tls": {"ca": cert}, "servers": [
+            {"address": srv.address}],
+          "health": {"type": "https", "path": "/healthz", "interval": "200ms",
+                     "timeout": "400ms", "healthy_threshold": 1, "unhealthy_threshold": 1}}],
+        workers=1, admin={"bind": f"127.0.0.1:{aport}"})
+    s = sluice(text)
+    s.wait_listening([port, aport])
+    wait_log(s, srv.address, "UP")
+    admin = Admin(aport)
+    st = server_status(admin, srv.address)
+    assert re.fullmatch(r"ok in \d+ ms \(status 200, TLSv1\.[23]\)",
+                        st["health"]["last_check"]), st
+    assert srv.probes[0][:3] == ("GET", "/healthz", "HTTP/1.1")
+    assert dict(srv.probes[0][3])["Host"] == "127.0.0.1"
+    srv.health = HEALTH_503
+    wait_log(s, srv.address, "DOWN")
+    st = server_status(admin, srv.address)
+    assert st["health"]["last_check"] == "status 503 not in 200-399", st
