@@ -39,7 +39,7 @@ struct probe_check {
     size_t in_len;
     char *req; /* http: the request (owned; send points at it) */
     const struct probe_http_expect *http_x;
-    struct probe_http_eval *http; /* http: taken when the request is sent */
+    struct probe_http_eval *http; /* http: taken at the first response byte */
     probe_check_done_cb cb;
     void *arg;
 };
@@ -209,13 +209,6 @@ static void pc_http_read(struct probe_check *c)
 {
     char err[96], detail[PROBE_DETAIL_MAX], buf[4096];
     uint32_t want = 0;
-    if (!c->http) {
-        if (!(c->http = malloc(sizeof(*c->http)))) {
-            pc_finish(c, false, "out of memory");
-            return;
-        }
-        probe_http_init(c->http, c->http_x);
-    }
     for (;;) {
         enum probe_http_result r;
         ssize_t n = pc_read(c, buf, sizeof(buf), &want, err, sizeof(err));
@@ -226,6 +219,14 @@ static void pc_http_read(struct probe_check *c)
         if (n < 0) {
             pc_finish(c, false, "receive failed: %s", err);
             return;
+        }
+        /* the evaluator (about 84 KiB) only while a response is being read */
+        if (!c->http) {
+            if (!(c->http = malloc(sizeof(*c->http)))) {
+                pc_finish(c, false, "out of memory");
+                return;
+            }
+            probe_http_init(c->http, c->http_x);
         }
         if (n == 0)
             r = probe_http_eof(c->http, detail, sizeof(detail));
