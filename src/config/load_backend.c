@@ -279,6 +279,9 @@ static void ld_load_health(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
     ld_int(ld, n, "unhealthy_threshold", 1, 100, &h->unhealthy_threshold);
     if (ld_str(ld, n, "path", &h->path) == 1 && h->path[0] != '/')
         ld_error_key(ld, ld_get(ld, n, "path"), "path", "must start with '/'");
+    else if (h->path && h->path[strcspn(h->path, " \t\r\n#")] != '\0')
+        ld_error_key(ld, ld_get(ld, n, "path"), "path",
+                     "must not contain whitespace, control characters or '#'");
     if (ld_str(ld, n, "host", &h->host) == 1 &&
         (strchr(h->host, '*') != NULL || !ld_valid_host_pattern(h->host)))
         ld_error_key(ld, ld_get(ld, n, "host"), "host", "invalid host name '%s'", h->host);

@@ -33,7 +33,8 @@ struct probe {
     struct probe_check *check; /* in flight, or NULL */
     struct runtime *check_rt;  /* reference held while a check runs */
     uint64_t last_start;
-    bool reported; /* a first result has been logged */
+    struct probe_http_expect http_x; /* http(s) checks: what the one in flight expects */
+    bool reported;                   /* a first result has been logged */
 };
 
 struct prober {
@@ -42,7 +43,7 @@ struct prober {
     struct probe **probes; /* sorted by server pointer */
     size_t n_probes;
     struct tls_client **tls; /* per backend of rt: the context tls probes use, or NULL */
-    bool *tls_owned;         /* built here (tcp backend with a tls health type) */
+    bool *tls_owned;         /* built here (a backend without TLS, tls/https health) */
     size_t n_tls;
     uint64_t burst_ms; /* loop time of the current turn ... */
     unsigned burst;    /* ... and the checks started in it */
@@ -161,7 +162,15 @@ static void probe_fire(struct loop *l, struct timer *t)
         prm.send_len = h->send_len;
         prm.expect = h->expect;
     }
-    if (h->type == PROTO_TLS) {
+    if (h->type == PROTO_HTTP || h->type == PROTO_HTTPS) {
+        e->http_x = (struct probe_http_expect){.status_lo = h->expect_status_lo,
+                                               .status_hi = h->expect_status_hi,
+                                               .body = h->expect_body};
+        prm.http = &e->http_x;
+        prm.http_path = h->path ? h->path : "/";
+        prm.http_host = h->host ? h->host : e->s->addr.host;
+    }
+    if (h->type == PROTO_TLS || h->type == PROTO_HTTPS) {
         prm.tls = e->b_idx < p->n_tls ? p->tls[e->b_idx] : NULL;
         prm.tls_host = e->s->addr.host;
         prm.tls_sni = h->host;
@@ -257,7 +266,7 @@ static void prober_free_tls(struct tls_client **tls, bool *owned, size_t n)
     free(owned);
 }
 
-/* The TLS contexts of rt's backends for tls probes: the backend's own when it has one,
+/* The TLS contexts of rt's backends for tls and https probes: the backend's own when it has one,
  * else one built here from the backend's settings. Returns 0 or -ENOMEM. */
 static int prober_build_tls(struct runtime *rt, struct tls_client ***out_tls, bool **out_owned)
 {
@@ -274,11 +283,7 @@ static int prober_build_tls(struct runtime *rt, struct tls_client ***out_tls, bo
         const struct cfg_health *h = &b->cfg->health;
         if (!h->enabled)
             continue;
-        if (h->type == PROTO_HTTP || h->type == PROTO_HTTPS)
-            log_warn("backend %s: health type %s is not implemented yet; probing with a TCP "
-                     "connect",
-                     b->cfg->name, proto_names[h->type]);
-        if (h->type != PROTO_TLS || b->n_servers == 0)
+        if ((h->type != PROTO_TLS && h->type != PROTO_HTTPS) || b->n_servers == 0)
             continue;
         if (b->tls) {
             tls[i] = b->tls;
@@ -289,7 +294,8 @@ static int prober_build_tls(struct runtime *rt, struct tls_client ***out_tls, bo
         if (tls[i])
             owned[i] = true;
         else
-            log_error("backend %s: tls health checks cannot run: %s", b->cfg->name, err);
+            log_error("backend %s: %s health checks cannot run: %s", b->cfg->name,
+                      proto_names[h->type], err);
     }
     *out_tls = tls;
     *out_owned = owned;

@@ -37,6 +37,9 @@ struct probe_check {
     size_t expect_len;
     char *in; /* PROBE_READ_CAP bytes, taken when the first reply byte is read */
     size_t in_len;
+    char *req; /* http: the request (owned; send points at it) */
+    const struct probe_http_expect *http_x;
+    struct probe_http_eval *http; /* http: taken at the first response byte */
     probe_check_done_cb cb;
     void *arg;
 };
@@ -49,30 +52,6 @@ static void pc_errtext(int err, char *buf, size_t len)
     snprintf(buf, len, "%s", s);
     if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
         buf[0] = (char)(buf[0] - 'A' + 'a');
-}
-
-/* `s` quoted for a log line: printable ASCII as is, \r \n \t and \xNN otherwise, cut at
- * about 40 bytes with "...". */
-static void pc_quote(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 8 < cap; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 40) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (ch == '\r' || ch == '\n' || ch == '\t') {
-            out[o++] = '\\';
-            out[o++] = ch == '\r' ? 'r' : ch == '\n' ? 'n' : 't';
-        } else if (ch < 0x20 || ch >= 0x7f || ch == '\'' || ch == '\\') {
-            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = '\0';
 }
 
 /* Frees everything the check holds. The object itself is freed at the end of the loop
@@ -92,6 +71,10 @@ static void pc_release(struct probe_check *c)
     }
     free(c->in);
     c->in = NULL;
+    free(c->req);
+    c->req = NULL;
+    free(c->http);
+    c->http = NULL;
     if (loop_defer_free(c->loop, c) < 0) {
         /* out of memory: leaking one small object beats a use-after-free */
     }
@@ -116,11 +99,17 @@ __attribute__((format(printf, 3, 4))) static void pc_finish(struct probe_check *
 static void pc_ok(struct probe_check *c)
 {
     uint64_t ms = loop_now(c->loop) - c->start_ms;
+    char status[32] = "";
+    if (c->http)
+        snprintf(status, sizeof(status), "status %d", c->http->status);
     if (c->ssl) {
         const char *version = SSL_get_version(c->ssl);
         (void)SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
         ERR_clear_error();
-        pc_finish(c, true, "ok in %llu ms (%s)", (unsigned long long)ms, version);
+        pc_finish(c, true, "ok in %llu ms (%s%s%s)", (unsigned long long)ms, status,
+                  status[0] ? ", " : "", version);
+    } else if (status[0]) {
+        pc_finish(c, true, "ok in %llu ms (%s)", (unsigned long long)ms, status);
     } else {
         pc_finish(c, true, "ok in %llu ms", (unsigned long long)ms);
     }
@@ -215,6 +204,45 @@ static bool pc_matched(const struct probe_check *c)
     return memmem(c->in, c->in_len, c->expect, c->expect_len) != NULL;
 }
 
+/* http: reads the response until probe_http.h has a verdict. */
+static void pc_http_read(struct probe_check *c)
+{
+    char err[96], detail[PROBE_DETAIL_MAX], buf[4096];
+    uint32_t want = 0;
+    for (;;) {
+        enum probe_http_result r;
+        ssize_t n = pc_read(c, buf, sizeof(buf), &want, err, sizeof(err));
+        if (n == -EAGAIN) {
+            pc_want(c, want);
+            return;
+        }
+        if (n < 0) {
+            pc_finish(c, false, "receive failed: %s", err);
+            return;
+        }
+        /* the evaluator (about 84 KiB) only while a response is being read */
+        if (!c->http) {
+            if (!(c->http = malloc(sizeof(*c->http)))) {
+                pc_finish(c, false, "out of memory");
+                return;
+            }
+            probe_http_init(c->http, c->http_x);
+        }
+        if (n == 0)
+            r = probe_http_eof(c->http, detail, sizeof(detail));
+        else
+            r = probe_http_feed(c->http, buf, (size_t)n, detail, sizeof(detail));
+        if (r == PROBE_HTTP_OK) {
+            pc_ok(c);
+            return;
+        }
+        if (r == PROBE_HTTP_FAIL) {
+            pc_finish(c, false, "%s", detail);
+            return;
+        }
+    }
+}
+
 /* Sends what is left of `send`, then reads until `expect` shows up. */
 static void pc_exchange(struct probe_check *c)
 {
@@ -232,6 +260,10 @@ static void pc_exchange(struct probe_check *c)
         }
         c->sent += (size_t)n;
     }
+    if (c->http_x) {
+        pc_http_read(c);
+        return;
+    }
     if (c->expect_len == 0) {
         pc_ok(c);
         return;
@@ -240,7 +272,7 @@ static void pc_exchange(struct probe_check *c)
         pc_finish(c, false, "out of memory");
         return;
     }
-    pc_quote(c->expect, c->expect_len, q, sizeof(q));
+    probe_quote(c->expect, c->expect_len, q, sizeof(q));
     for (;;) {
         ssize_t n =
             pc_read(c, c->in + c->in_len, PROBE_READ_CAP - c->in_len, &want, err, sizeof(err));
@@ -369,14 +401,44 @@ static void pc_on_timeout(struct loop *l, struct timer *t)
     case PC_EXCHANGE:
         if (c->sent < c->send_len) {
             pc_finish(c, false, "send timeout after %llu ms", ms);
+        } else if (c->http_x) {
+            if (!c->http || c->http->got == 0)
+                pc_finish(c, false, "timeout after %llu ms waiting for a response", ms);
+            else if (!c->http->in_body)
+                pc_finish(c, false, "timeout after %llu ms reading the response head", ms);
+            else
+                pc_finish(c, false, "timeout after %llu ms reading the body (status %d)", ms,
+                          c->http->status);
         } else if (c->in_len == 0) {
             pc_finish(c, false, "timeout after %llu ms waiting for a reply", ms);
         } else {
-            pc_quote(c->expect, c->expect_len, q, sizeof(q));
+            probe_quote(c->expect, c->expect_len, q, sizeof(q));
             pc_finish(c, false, "reply did not contain '%s' (timeout after %llu ms)", q, ms);
         }
         return;
     }
+}
+
+/* http: the GET request, into c->req, and the exchange set up to send it. */
+static int pc_build_request(struct probe_check *c, const char *path, const char *host)
+{
+    static const char fmt[] = "GET %s HTTP/1.1\r\nHost: %s%s%s\r\nUser-Agent: sluice-health\r\n"
+                              "Connection: close\r\n\r\n";
+    bool v6 = host && strchr(host, ':') && host[0] != '[';
+    if (!path || !*path)
+        path = "/";
+    if (!host)
+        host = "";
+    int n = asprintf(&c->req, fmt, path, v6 ? "[" : "", host, v6 ? "]" : "");
+    if (n < 0) {
+        c->req = NULL;
+        return -ENOMEM;
+    }
+    c->send = c->req;
+    c->send_len = (size_t)n;
+    c->expect = NULL;
+    c->expect_len = 0;
+    return 0;
 }
 
 int probe_check_start(struct loop *loop, const struct probe_check_params *prm,
@@ -402,6 +464,14 @@ int probe_check_start(struct loop *loop, const struct probe_check_params *prm,
     c->expect_len = prm->expect ? strlen(prm->expect) : 0;
     c->cb = cb;
     c->arg = arg;
+    if (prm->http) {
+        c->http_x = prm->http;
+        rc = pc_build_request(c, prm->http_path, prm->http_host);
+        if (rc < 0) {
+            snprintf(detail, detail_len, "out of memory");
+            goto fail;
+        }
+    }
     timer_init(&c->timer, pc_on_timeout);
     if (prm->tls) {
         c->ssl = prm->tls_sni ? tls_client_ssl_new_sni(prm->tls, prm->tls_host, prm->tls_sni)
@@ -450,6 +520,7 @@ fail:
     SSL_free(c->ssl);
     if (c->h.fd >= 0)
         close(c->h.fd);
+    free(c->req);
     free(c);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* One health check attempt: a non-blocking connect to one address, then optionally a
- * PROXY LOCAL header, a TLS handshake, and a send/expect exchange, bounded by a timeout.
+ * PROXY LOCAL header, a TLS handshake, and a send/expect exchange or an HTTP GET whose
+ * response probe_http.h judges, bounded by a timeout.
  * Runs on the caller's loop (the main thread's); one socket and one timer per attempt. */
 #ifndef SLUICE_UPSTREAM_PROBE_CHECK_H
 #define SLUICE_UPSTREAM_PROBE_CHECK_H
@@ -10,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "upstream/probe_http.h"
 
 #define PROBE_READ_CAP 4096 /* bytes of reply searched for `expect` */
 #define PROBE_DETAIL_MAX 160
@@ -35,9 +37,15 @@ struct probe_check_params {
     size_t send_len;
     const char *expect; /* substring the reply must contain within PROBE_READ_CAP, or
                            NULL/"" for none */
+    /* non-NULL: an HTTP probe (send/expect are ignored): "GET <http_path> HTTP/1.1" with
+       "Host: <http_host>", "User-Agent: sluice-health", "Connection: close" (the request
+       is copied), the response judged by probe_http.h against *http (not copied). */
+    const struct probe_http_expect *http;
+    const char *http_path;
+    const char *http_host;
 };
 
-/* Starts an attempt on `loop`. `send` and `expect` are NOT copied: they must stay valid
+/* Starts an attempt on `loop`. `send`, `expect` and `http` are NOT copied: they must stay valid
  * until the callback runs or the check is cancelled. On success returns 0 and stores the
  * check in *out. On an immediate failure (socket, connect refused at once, TLS object)
  * returns a negative errno and writes the reason to detail[0..detail_len); the callback

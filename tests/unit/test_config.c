@@ -700,6 +700,25 @@ static void test_http_parsed_then_refused(void **state)
                   NAME ":9:33: listeners[0].routes[1].rewrite.strip_prefix: must start with '/'");
 }
 
+/* health.path is the probe's request target: nothing that would break the request line. */
+static void test_health_http_path(void **state)
+{
+    (void)state;
+    EXPECT_ERRORS(LISTENER_L BACKEND_B "    health: {type: http, path: \"/a b\"}\n",
+                  NAME ":8:32: backends[0].health.path: must not contain whitespace, control "
+                       "characters or '#'");
+    EXPECT_ERRORS(LISTENER_L BACKEND_B "    health: {type: http, path: \"/a\\r\\nX: y\"}\n",
+                  NAME ":8:32: backends[0].health.path: must not contain whitespace, control "
+                       "characters or '#'");
+    EXPECT_ERRORS(LISTENER_L BACKEND_B "    health: {type: http, path: \"/a#b\"}\n",
+                  NAME ":8:32: backends[0].health.path: must not contain whitespace, control "
+                       "characters or '#'");
+    struct config *c =
+        load_ok(NAME, LISTENER_L BACKEND_B "    health: {type: http, path: \"/h?x=1&y=%20\"}\n");
+    assert_string_equal(c->backends[0].health.path, "/h?x=1&y=%20");
+    config_unref(c);
+}
+
 static void test_syntax_and_empty(void **state)
 {
     (void)state;
@@ -1190,18 +1209,31 @@ static void test_error_count_is_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_example),     cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_unknown_keys),     cmocka_unit_test(test_type_errors),
-        cmocka_unit_test(test_ranges),           cmocka_unit_test(test_enums_units),
-        cmocka_unit_test(test_addresses),        cmocka_unit_test(test_duplicates_and_names),
-        cmocka_unit_test(test_references),       cmocka_unit_test(test_tls_errors),
-        cmocka_unit_test(test_backend_options),  cmocka_unit_test(test_http_parsed_then_refused),
-        cmocka_unit_test(test_syntax_and_empty), cmocka_unit_test(test_refcount),
-        cmocka_unit_test(test_load_file),        cmocka_unit_test(test_null_errs_and_aliases),
-        cmocka_unit_test(test_limit_depth),      cmocka_unit_test(test_limit_anchors),
-        cmocka_unit_test(test_limit_aliases),    cmocka_unit_test(test_limit_alias_expansion),
-        cmocka_unit_test(test_limit_nodes),      cmocka_unit_test(test_limit_file_size),
-        cmocka_unit_test(test_limit_directives), cmocka_unit_test(test_error_count_is_bounded),
+        cmocka_unit_test(test_full_example),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_health_http_path),
+        cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_enums_units),
+        cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_duplicates_and_names),
+        cmocka_unit_test(test_references),
+        cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test(test_backend_options),
+        cmocka_unit_test(test_http_parsed_then_refused),
+        cmocka_unit_test(test_syntax_and_empty),
+        cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_null_errs_and_aliases),
+        cmocka_unit_test(test_limit_depth),
+        cmocka_unit_test(test_limit_anchors),
+        cmocka_unit_test(test_limit_aliases),
+        cmocka_unit_test(test_limit_alias_expansion),
+        cmocka_unit_test(test_limit_nodes),
+        cmocka_unit_test(test_limit_file_size),
+        cmocka_unit_test(test_limit_directives),
+        cmocka_unit_test(test_error_count_is_bounded),
         cmocka_unit_test(test_duplicates_ipv6),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
