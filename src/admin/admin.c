@@ -441,6 +441,7 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
             return;
         accept_one(a, fd);
     }
+    accept_batch_done(h->fd, &a->episode, "admin", NULL);
 }
 
 /* The pause after a failed accept is over: poll the listening socket again. */

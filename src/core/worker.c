@@ -89,6 +89,7 @@ static void on_accept(struct loop *loop, struct io_handler *h, uint32_t events)
         }
         l->proto->start(w, l, fd, &peer.sa, len);
     }
+    accept_batch_done(h->fd, &a->episode, "listener", l->cfg->name);
 }
 
 static void on_resume_timer(struct loop *loop, struct timer *t)

@@ -1,6 +1,7 @@
 #include "net/accept.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -27,6 +28,20 @@ static bool per_connection_error(int err)
     }
 }
 
+static void episode_over(struct accept_episode *ep, const char *kind, const char *name)
+{
+    ep->starved = false;
+    log_info("%s%s%s: accepting connections again (backlog caught up)", kind, name ? " " : "",
+             name ? name : "");
+}
+
+void accept_batch_done(int lfd, struct accept_episode *ep, const char *kind, const char *name)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (ep->starved && poll(&p, 1, 0) == 0)
+        episode_over(ep, kind, name);
+}
+
 enum accept_status accept_next(int lfd, struct sockaddr *peer, socklen_t *len, int *fd,
                                struct accept_episode *ep, const char *kind, const char *name)
 {
@@ -34,11 +49,8 @@ enum accept_status accept_next(int lfd, struct sockaddr *peer, socklen_t *len, i
     if (*fd >= 0)
         return ACCEPT_OK;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (ep->starved) {
-            ep->starved = false;
-            log_info("%s%s%s: accepting connections again (backlog caught up)", kind,
-                     name ? " " : "", name ? name : "");
-        }
+        if (ep->starved)
+            episode_over(ep, kind, name);
         return ACCEPT_EMPTY;
     }
     if (per_connection_error(errno))

@@ -35,4 +35,9 @@ struct accept_episode {
 enum accept_status accept_next(int lfd, struct sockaddr *peer, socklen_t *len, int *fd,
                                struct accept_episode *ep, const char *kind, const char *name);
 
+/* The caller took a whole batch of connections without meeting an empty backlog. During
+ * an episode, checks (one poll) whether the backlog is empty now, and if so ends the
+ * episode: the level-triggered event that would have told it may never come. */
+void accept_batch_done(int lfd, struct accept_episode *ep, const char *kind, const char *name);
+
 #endif

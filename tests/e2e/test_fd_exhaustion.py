@@ -107,7 +107,7 @@ def test_listener_logs_one_line_per_starvation_episode(starved):
     assert cpu < 0.3 * elapsed, f"sluice used {cpu:.2f}s CPU in {elapsed:.2f}s while paused"
     # descriptors free up: connections accepted again, new ones served
     close_all(clients)
-    wait_for(lambda: "listener echo: accepting connections again" in s.stderr(), scaled(5),
+    wait_for(lambda: "listener echo: accepting connections again" in s.stderr(), scaled(10),
              what="the end of the episode in the log")
     c = connect(port)
     c.sendall(b"PROXY TCP4 192.0.2.1 192.0.2.2 1000 2000\r\n")
