@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config libssl-dev libyaml-dev libc-ares-dev
             libnghttp2-dev libsystemd-dev libjansson-dev openssl)
 test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 curl socat clang
-           libclang-rt-14-dev chromium testssl.sh)
+           libclang-rt-14-dev chromium testssl.sh wrk)
 bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client procps wrk)
 
 want=("${build_pkgs[@]}")
