@@ -718,7 +718,13 @@ uint64_t h1_up_deadline(struct h1_conn *c)
     case H1_CONNECT:
         return c->phase_deadline;
     case H1_TUNNEL:
-        return t->last_io_ms + l->http.tunnel_idle_timeout_ms;
+        d = t->last_io_ms + l->http.tunnel_idle_timeout_ms;
+        if (t->at.server) { /* a drained or removed server: until its drain_timeout */
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && drain < d)
+                d = drain;
+        }
+        return d;
     case H1_EXCHANGE:
         if (!t->rb.done)
             d = t->last_client_ms + l->http.body_timeout_ms;
@@ -742,6 +748,11 @@ void h1_up_timeout(struct h1_conn *c)
     case H1_TUNNEL:
         t->term = TERM_UPGRADED;
         t->error = "tunnel idle timeout";
+        if (t->at.server) {
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && loop_now(&c->conn.w->loop) >= drain)
+                t->error = "server removed or drained";
+        }
         h1_close(c, TERM_UPGRADED);
         return;
     case H1_EXCHANGE:

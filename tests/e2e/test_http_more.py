@@ -1,0 +1,329 @@
+"""More of the HTTP/1.1 proxy (shared/spec/http.md): draining at L7, bodies of any size
+with bounded memory, the retry on a reused pooled connection, body_timeout, the pool's
+max_idle and the text access log."""
+import os
+import re
+import socket
+import threading
+import time
+
+import pytest
+
+from helpers import free_port, scaled, wait_for
+from httpbackend import HttpBackend
+from test_admin import Admin
+from test_http_proxy import closed_by_peer, conn, exchange, http_config, read_response
+
+GET = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+class CountingBackend(HttpBackend):
+    """The recording backend, also keeping the ids of the connections that ended."""
+
+    def __init__(self):
+        self.closed_ids = []
+        super().__init__()
+
+    def _serve(self, s, cid):
+        try:
+            super()._serve(s, cid)
+        finally:
+            with self.lock:
+                self.closed_ids.append(cid)
+
+
+@pytest.fixture
+def backend():
+    made = []
+
+    def make():
+        b = CountingBackend()
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def send_later(sock, raw):
+    """Sends raw on sock and reads the response in a thread; returns (thread, result list)."""
+    out = []
+
+    def run():
+        sock.sendall(raw)
+        out.append(read_response(sock))
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, out
+
+
+# ---- draining at L7 ----
+
+def test_drain_closes_idle_pooled_at_once_and_busy_after_response(sluice, backend):
+    a = backend()
+    port, admin_port = free_port(), free_port()
+    sluice(http_config(port, [a.address], admin_port=admin_port,
+                       backend_kw={"drain_timeout": "30s"}))
+    admin = Admin(admin_port)
+    busy = conn(port)
+    t, out = send_later(busy, b"GET /slow/1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: len(a.requests) == 1, scaled(5), what="slow request at the server")
+    idle_client = conn(port)
+    idle_client.sendall(GET)
+    assert read_response(idle_client)[0] == 200  # server connection 2 is now idle in the pool
+    assert a.connections == 2 and a.closed_ids == []
+    code, _, body = admin.patch_server("app", a.address, {"state": "drain"})
+    assert code == 200, body
+    # the idle pooled connection closes at once; the busy one is left to finish
+    wait_for(lambda: a.closed_ids == [2], scaled(1), what="idle pooled connection closed")
+    t.join(scaled(5))
+    assert out and out[0][0] == 200  # the response in flight completed
+    # ... and its server connection is closed after it, not pooled
+    wait_for(lambda: sorted(a.closed_ids) == [1, 2], scaled(2), what="busy connection closed")
+    # no new requests go to the drained server
+    idle_client.sendall(GET)
+    assert read_response(idle_client)[0] == 503
+    assert len(a.requests) == 2 and a.connections == 2
+    code, _, body = admin.patch_server("app", a.address, {"state": "enabled"})
+    assert code == 200, body
+    idle_client.sendall(GET)
+    assert read_response(idle_client)[0] == 200
+    assert a.connections == 3
+
+
+def test_disabled_server_gets_no_new_requests_and_loses_its_pool(sluice, backend):
+    a, b = backend(), backend()
+    port, admin_port = free_port(), free_port()
+    sluice(http_config(port, [a.address, b.address], admin_port=admin_port,
+                       backend_kw={"balance": "round_robin"}))
+    for _ in range(4):
+        assert exchange(port, GET)[0] == 200
+    assert a.connections == 1 and b.connections == 1 and len(a.requests) == 2
+    code, _, body = Admin(admin_port).patch_server("app", a.address, {"state": "disabled"})
+    assert code == 200, body
+    wait_for(lambda: a.closed_ids == [1], scaled(1), what="a's idle connection closed")
+    for _ in range(4):
+        assert exchange(port, GET)[0] == 200
+    assert len(a.requests) == 2 and len(b.requests) == 6 and b.closed_ids == []
+
+
+def test_server_removed_by_reload_loses_its_pool(sluice, backend):
+    a, b = backend(), backend()
+    port = free_port()
+    s = sluice(http_config(port, [a.address, b.address],
+                           backend_kw={"balance": "round_robin"}))
+    for _ in range(2):
+        assert exchange(port, GET)[0] == 200
+    assert a.connections == 1 and b.connections == 1
+    s.reload(http_config(port, [b.address], backend_kw={"balance": "round_robin"}))
+    wait_for(lambda: a.closed_ids == [1], scaled(3), what="removed server's idle connection closed")
+    for _ in range(3):
+        assert exchange(port, GET)[0] == 200
+    assert len(a.requests) == 1 and len(b.requests) == 4 and b.closed_ids == []
+
+
+def test_websocket_tunnel_to_drained_server_ends_at_drain_timeout(sluice, backend):
+    a = backend()
+    port, admin_port = free_port(), free_port()
+    s = sluice(http_config(port, [a.address], admin_port=admin_port,
+                           backend_kw={"drain_timeout": "1s"}))
+    c = conn(port)
+    c.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    assert read_response(c)[0] == 101
+    code, _, body = Admin(admin_port).patch_server("app", a.address, {"state": "drain"})
+    assert code == 200, body
+    t0 = time.monotonic()
+    c.sendall(b"still-open")
+    assert c.recv(100) == b"still-open"  # the tunnel keeps going while draining
+    assert closed_by_peer(c, scaled(4))
+    assert scaled(0.7) <= time.monotonic() - t0 < scaled(3)
+    e = s.access_log(1)[0]
+    assert e["termination"] == "upgraded" and e["error"] == "server removed or drained"
+
+
+# ---- bodies of any size, bounded memory ----
+
+class FastServer:
+    """POST: reads Content-Length bytes into one buffer (discarded), answers their count.
+    GET /big/N: N bytes from one buffer. `sent` counts body bytes written so far."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sent = 0
+        self.received = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        buf = bytearray(1 << 20)
+        chunk = memoryview(b"y" * (1 << 20))
+        try:
+            while True:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    d = s.recv(4096)
+                    if not d:
+                        return
+                    head += d
+                i = head.index(b"\r\n\r\n") + 4
+                head, rest = head[:i], head[i:]
+                m = re.search(rb"content-length:\s*(\d+)", head, re.I)
+                if head.startswith(b"POST"):
+                    left = int(m.group(1)) - len(rest)
+                    self.received += len(rest)
+                    while left > 0:
+                        n = s.recv_into(buf, min(left, len(buf)))
+                        if not n:
+                            return
+                        left -= n
+                        self.received += n
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Got: %d\r\n\r\n"
+                              % self.received)
+                else:
+                    n = int(head.split(b" ")[1].split(b"/")[2])
+                    s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n)
+                    while n > 0:
+                        k = s.send(chunk[:min(n, len(chunk))])
+                        n -= k
+                        self.sent += k
+        except OSError:
+            return
+        finally:
+            s.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(field)
+
+
+class RssWatch:
+    """Samples VmRSS of pid every 20 ms; `growth()` is the peak (VmRSS samples and VmHWM)
+    over the baseline, in KiB."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base_rss = status_kib(pid, "VmRSS")
+        self.base_hwm = status_kib(pid, "VmHWM")
+        self.peak = self.base_rss
+        self.stop = False
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        while not self.stop:
+            self.peak = max(self.peak, status_kib(self.pid, "VmRSS"))
+            time.sleep(0.02)
+
+    def growth(self):
+        self.stop = True
+        self.t.join()
+        return max(self.peak - self.base_rss, status_kib(self.pid, "VmHWM") - self.base_hwm)
+
+
+BIG = 1 << 30  # 1 GiB each way: a few seconds on loopback, 256x the 4 MiB RSS budget
+RSS_BUDGET_KIB = 4096
+
+
+@pytest.fixture
+def fast():
+    made = []
+
+    def make():
+        f = FastServer()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def warm(port):
+    # first exchanges allocate what every request uses (buffers, pipes, log strbuf)
+    for _ in range(3):
+        s = conn(port)
+        s.sendall(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: 1048576\r\n\r\n" +
+                  b"z" * (1 << 20))
+        assert read_response(s)[0] == 200
+        s.sendall(b"GET /big/1048576 HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert len(read_response(s)[2]) == 1 << 20
+        s.close()
+
+
+def test_one_gib_upload_and_download_with_bounded_rss(sluice, fast):
+    f = fast()
+    port = free_port()
+    s = sluice(http_config(port, [f.address]))
+    warm(port)
+    w = RssWatch(s.proc.pid)
+    c = conn(port)
+    c.settimeout(scaled(30))
+    t0 = time.monotonic()
+    c.sendall(b"POST /sink HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % BIG)
+    block = memoryview(b"u" * (1 << 20))
+    left = BIG
+    while left:
+        left -= c.send(block[:min(left, len(block))])
+    st, h, _, _ = read_response(c)
+    assert st == 200 and int(h["x-got"]) >= BIG
+    c.sendall(b"GET /big/%d HTTP/1.1\r\nHost: a\r\n\r\n" % BIG)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += c.recv(4096)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: %d" % BIG in head
+    got, sink = len(rest), bytearray(1 << 20)
+    while got < BIG:
+        n = c.recv_into(sink)
+        assert n, f"closed after {got} bytes"
+        got += n
+    assert got == BIG
+    took = time.monotonic() - t0
+    growth = w.growth()
+    assert growth <= RSS_BUDGET_KIB, f"RSS grew {growth} KiB moving 2 GiB in {took:.1f}s"
+    print(f"2 GiB in {took:.1f}s, RSS growth {growth} KiB")
+
+
+def test_slow_reader_on_large_response_does_not_grow_rss(sluice, fast):
+    f = fast()
+    port = free_port()
+    s = sluice(http_config(port, [f.address], backend_kw={"timeout": "30s"}))
+    warm(port)
+    sent_before = f.sent
+    w = RssWatch(s.proc.pid)
+    n = 512 << 20
+    c = conn(port)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    c.settimeout(scaled(30))
+    c.sendall(b"GET /big/%d HTTP/1.1\r\nHost: a\r\n\r\n" % n)
+    time.sleep(scaled(1.5))  # reads nothing: sluice must stop reading the server
+    stalled = f.sent - sent_before
+    assert stalled < 32 << 20, f"the server could send {stalled} bytes to a stalled client"
+    got, sink = 0, bytearray(64 << 10)
+    for _ in range(200):  # then a slow trickle
+        got += c.recv_into(sink, 4096)
+        time.sleep(0.002)
+    assert f.sent - sent_before < got + (32 << 20)
+    c.close()
+    growth = w.growth()
+    assert growth <= RSS_BUDGET_KIB, f"RSS grew {growth} KiB with a slow reader"
