@@ -1,6 +1,7 @@
 """More of the HTTP/1.1 proxy (shared/spec/http.md): draining at L7, bodies of any size
 with bounded memory, the retry on a reused pooled connection, body_timeout, the pool's
 max_idle and the text access log."""
+import json
 import os
 import re
 import socket
@@ -8,6 +9,7 @@ import threading
 import time
 
 import pytest
+import yaml
 
 from helpers import free_port, scaled, wait_for
 from httpbackend import HttpBackend
@@ -327,3 +329,159 @@ def test_slow_reader_on_large_response_does_not_grow_rss(sluice, fast):
     c.close()
     growth = w.growth()
     assert growth <= RSS_BUDGET_KIB, f"RSS grew {growth} KiB with a slow reader"
+
+
+# ---- retry on a reused connection, body_timeout, max_idle, text log ----
+
+class ClosingServer:
+    """Answers the first request of each connection (keep-alive, with X-Conn) and closes
+    the connection on the next one, after reading its head, without answering: a server
+    that closed a kept-alive connection just as sluice reused it. `heads` records
+    (connection id, request line) of every head read."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.heads = []
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                s, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(s, self.connections), daemon=True).start()
+
+    def _serve(self, s, cid):
+        buf, answered = b"", False
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = s.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                self.heads.append((cid, head.split(b"\r\n")[0].decode()))
+                if answered:
+                    return  # closes without a response byte
+                m = re.search(rb"content-length:\s*(\d+)", head, re.I)
+                n = int(m.group(1)) if m else 0
+                while len(buf) < n:
+                    buf += s.recv(65536)
+                buf = buf[n:]
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Conn: %d\r\n\r\nok" % cid)
+                answered = True
+        except OSError:
+            return
+        finally:
+            s.close()
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def closing():
+    made = []
+
+    def make():
+        f = ClosingServer()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def test_idempotent_request_on_a_reused_connection_is_retried_once(sluice, closing):
+    srv = closing()
+    port = free_port()
+    s = sluice(http_config(port, [srv.address], backend_kw={"retries": 0}))
+    c = conn(port)
+    c.sendall(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+    st, h, body, _ = read_response(c)
+    assert st == 200 and h["x-conn"] == "1"
+    c.sendall(b"GET /two HTTP/1.1\r\nHost: a\r\n\r\n")
+    st, h, body, _ = read_response(c)
+    assert st == 200 and h["x-conn"] == "2" and body == b"ok"  # transparently, on a new one
+    assert srv.heads == [(1, "GET /one HTTP/1.1"), (1, "GET /two HTTP/1.1"),
+                         (2, "GET /two HTTP/1.1")]
+    e = s.access_log(2)[1]
+    assert e["status"] == 200 and e["termination"] == "complete"
+
+
+def test_post_with_body_on_a_reused_connection_is_not_retried(sluice, closing):
+    srv = closing()
+    port = free_port()
+    s = sluice(http_config(port, [srv.address], backend_kw={"retries": 2}))
+    c = conn(port)
+    c.sendall(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert read_response(c)[0] == 200
+    c.sendall(b"POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\ndata")
+    st, h, body, _ = read_response(c)
+    assert st == 502
+    time.sleep(scaled(0.2))
+    assert srv.heads == [(1, "GET /one HTTP/1.1"), (1, "POST /form HTTP/1.1")]
+    assert srv.connections == 1
+    assert s.access_log(2)[1]["status"] == 502
+
+
+def test_body_timeout_408_before_a_response(sluice, backend):
+    b = backend()
+    port = free_port()
+    s = sluice(http_config(port, [b.address], lhttp={"body_timeout": "300ms"}))
+    c = conn(port)
+    c.sendall(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+    t0 = time.monotonic()
+    st, h, _, _ = read_response(c)
+    assert st == 408 and h["connection"] == "close"
+    assert scaled(0.25) <= time.monotonic() - t0 < scaled(2)
+    assert closed_by_peer(c)
+    e = s.access_log(1)[0]
+    assert e["status"] == 408 and e["termination"] == "body_timeout"
+    assert b.requests == []  # the server never got a whole request
+
+
+def test_pool_keeps_at_most_max_idle_connections(sluice, backend):
+    b = backend()
+    port = free_port()
+    sluice(http_config(port, [b.address], backend_kw={"keepalive": {"max_idle": 1}}))
+    clients = [conn(port) for _ in range(3)]
+    runs = [send_later(c, b"GET /slow/400 HTTP/1.1\r\nHost: a\r\n\r\n") for c in clients]
+    for t, out in runs:
+        t.join(scaled(5))
+        assert out and out[0][0] == 200
+    assert b.connections == 3
+    # one stays pooled, the other two are closed after their response
+    wait_for(lambda: len(b.closed_ids) == 2, scaled(2), what="two server connections closed")
+    time.sleep(scaled(0.2))
+    assert len(b.closed_ids) == 2
+    for c in clients:  # and the one pooled is reused
+        c.sendall(GET)
+        assert read_response(c)[0] == 200
+    assert b.connections == 3
+
+
+def test_text_access_log_for_http(sluice, backend):
+    b = backend()
+    port = free_port()
+    doc = yaml.safe_load(http_config(port, [b.address], lhttp={"request_id": ""}))
+    doc["log"]["format"] = "text"
+    s = sluice(json.dumps(doc))
+    assert exchange(port, b"GET /t/x?q=1 HTTP/1.1\r\nHost: a\r\n\r\n")[0] == 200
+    assert exchange(port, b"BAD\r\n\r\n")[0] == 400
+    wait_for(lambda: os.path.getsize(s.out_path) > 0 and
+             open(s.out_path).read().count("\n") >= 2, scaled(5), what="two log lines")
+    lines = open(s.out_path).read().splitlines()
+    ok = re.fullmatch(r"\S+ web 127\.0\.0\.1:\d+ \"GET /t/x\?q=1\" 200 -> app/"
+                      + re.escape(b.address) + r" in=\d+ out=\d+ \d+ms complete id=", lines[0])
+    assert ok, lines[0]
+    assert re.fullmatch(r"\S+ web 127\.0\.0\.1:\d+ \"- -\" 400 -> -/- in=\d+ out=\d+ \d+ms "
+                        r"bad_request id=( error=\".*\")?", lines[1]), lines[1]
