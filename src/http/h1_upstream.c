@@ -184,7 +184,11 @@ static int pick_and_go(struct h1_conn *c)
     for (;;) {
         enum up_pick_result r = up_pick(&t->at, w->index, key);
         if (r == UP_NO_SERVER) {
-            h1_reply(c, 503, has_body(t), TERM_NO_SERVER, "no usable server");
+            if (h1_queue_wait(c))
+                return 0;
+            h1_reply(c, 503, has_body(t), TERM_NO_SERVER,
+                     t->queued_until ? "every server at max_connections_per_server"
+                                     : "no usable server");
             return -1;
         }
         if (r == UP_GIVE_UP) {
@@ -715,6 +719,7 @@ uint64_t h1_up_deadline(struct h1_conn *c)
     const struct cfg_listener *l = c->conn.listener->cfg;
     uint64_t d = UINT64_MAX;
     switch (c->st) {
+    case H1_QUEUED:
     case H1_CONNECT:
         return c->phase_deadline;
     case H1_TUNNEL:
@@ -742,6 +747,9 @@ void h1_up_timeout(struct h1_conn *c)
 {
     struct h1_txn *t = &c->t;
     switch (c->st) {
+    case H1_QUEUED:
+        pick_and_go(c); /* a slot, another poll, or 503 once connect_timeout passed */
+        return;
     case H1_CONNECT:
         connect_failed(c, "connect timeout");
         return;

@@ -485,3 +485,56 @@ def test_text_access_log_for_http(sluice, backend):
     assert ok, lines[0]
     assert re.fullmatch(r"\S+ web 127\.0\.0\.1:\d+ \"- -\" 400 -> -/- in=\d+ out=\d+ \d+ms "
                         r"bad_request id=( error=\".*\")?", lines[1]), lines[1]
+
+
+# ---- max_connections_per_server: a short wait, then 503 ----
+
+def test_full_server_queues_briefly_then_serves(sluice, backend):
+    b = backend()
+    port = free_port()
+    s = sluice(http_config(port, [b.address], backend_kw={
+        "max_connections_per_server": 1, "connect_timeout": "2s"}))
+    first, second = conn(port), conn(port)
+    t1, out1 = send_later(first, b"GET /slow/500 HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: len(b.requests) == 1, scaled(5), what="first request at the server")
+    t0 = time.monotonic()
+    t2, out2 = send_later(second, b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n")
+    t2.join(scaled(5))
+    waited = time.monotonic() - t0
+    t1.join(scaled(5))
+    assert out1[0][0] == 200
+    assert out2 and out2[0][0] == 200, "the second request waited for the slot"
+    assert 0.2 <= waited < scaled(1.5)
+    assert [r.target for r in b.requests] == ["/slow/500", "/after"]
+    assert all(e["status"] == 200 for e in s.access_log(2))
+
+
+def test_full_server_503_after_connect_timeout(sluice, backend):
+    b = backend()
+    port = free_port()
+    s = sluice(http_config(port, [b.address], backend_kw={
+        "max_connections_per_server": 1, "connect_timeout": "300ms", "timeout": "10s"}))
+    first = conn(port)
+    t1, out1 = send_later(first, b"GET /slow/1500 HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: len(b.requests) == 1, scaled(5), what="first request at the server")
+    t0 = time.monotonic()
+    st, h, _ = exchange(port, b"GET /late HTTP/1.1\r\nHost: a\r\n\r\n")
+    waited = time.monotonic() - t0
+    assert st == 503 and 0.25 <= waited < scaled(1.2)
+    e = s.access_log(1, where=lambda e: e["path"] == "/late")[0]
+    assert e["termination"] == "no_server"
+    assert e["error"] == "every server at max_connections_per_server"
+    t1.join(scaled(5))
+    assert out1[0][0] == 200 and len(b.requests) == 1
+
+
+def test_drained_server_is_503_at_once_even_with_a_cap(sluice, backend):
+    b = backend()
+    port, admin_port = free_port(), free_port()
+    sluice(http_config(port, [b.address], admin_port=admin_port, backend_kw={
+        "max_connections_per_server": 1, "connect_timeout": "3s"}))
+    code, _, body = Admin(admin_port).patch_server("app", b.address, {"state": "drain"})
+    assert code == 200, body
+    t0 = time.monotonic()
+    assert exchange(port, GET)[0] == 503
+    assert time.monotonic() - t0 < scaled(0.5)
