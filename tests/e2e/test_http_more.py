@@ -141,7 +141,7 @@ def test_websocket_tunnel_to_drained_server_ends_at_drain_timeout(sluice, backen
     c.sendall(b"still-open")
     assert c.recv(100) == b"still-open"  # the tunnel keeps going while draining
     assert closed_by_peer(c, scaled(4))
-    assert scaled(0.7) <= time.monotonic() - t0 < scaled(3)
+    assert 0.7 <= time.monotonic() - t0 < scaled(3)
     e = s.access_log(1)[0]
     assert e["termination"] == "upgraded" and e["error"] == "server removed or drained"
 
@@ -321,6 +321,7 @@ def test_slow_reader_on_large_response_does_not_grow_rss(sluice, fast):
     time.sleep(scaled(1.5))  # reads nothing: sluice must stop reading the server
     stalled = f.sent - sent_before
     assert stalled < 32 << 20, f"the server could send {stalled} bytes to a stalled client"
+    print(f"stalled after {stalled} bytes")
     got, sink = 0, bytearray(64 << 10)
     for _ in range(200):  # then a slow trickle
         got += c.recv_into(sink, 4096)
@@ -442,7 +443,7 @@ def test_body_timeout_408_before_a_response(sluice, backend):
     t0 = time.monotonic()
     st, h, _, _ = read_response(c)
     assert st == 408 and h["connection"] == "close"
-    assert scaled(0.25) <= time.monotonic() - t0 < scaled(2)
+    assert 0.25 <= time.monotonic() - t0 < scaled(2)
     assert closed_by_peer(c)
     e = s.access_log(1)[0]
     assert e["status"] == 408 and e["termination"] == "body_timeout"
