@@ -137,6 +137,8 @@ void h1_up_release(struct h1_conn *c, bool reusable);
  * (max_connections_per_server) and the request has not waited its connect_timeout yet,
  * enters H1_QUEUED until the next poll and returns true; else false (answer 503). */
 bool h1_queue_wait(struct h1_conn *c);
+/* H1_QUEUED: the client closed or reset its connection; closes it (logged) and returns true. */
+bool h1_queue_client_gone(struct h1_conn *c);
 
 /* h1_body.c */
 void h1_body_init(struct h1_bodyfwd *b, enum h1_body kind, uint64_t length, uint64_t max_body);

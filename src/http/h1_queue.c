@@ -3,7 +3,9 @@
  * When every usable server of the backend is at its cap, the request waits up to the
  * backend's connect_timeout (from the first refusal), polling every H1_QUEUE_POLL_MS for
  * a slot freed by any worker; a slot goes to whichever request asks first (no FIFO).
- * Servers down, drained or disabled do not make a request wait: 503 at once. */
+ * Servers down, drained or disabled do not make a request wait: 503 at once. A client
+ * that closes (FIN or reset) while waiting is dropped then, as nginx does by default, so
+ * that its request does not take a freed slot for nobody. */
 #include <stdatomic.h>
 
 #include "core/loop.h"
@@ -42,5 +44,15 @@ bool h1_queue_wait(struct h1_conn *c)
     c->st = H1_QUEUED;
     c->phase_deadline = next < t->queued_until ? next : t->queued_until;
     h1_rearm(c);
+    return true;
+}
+
+bool h1_queue_client_gone(struct h1_conn *c)
+{
+    if (!c->client.rdhup && !c->client.error_event)
+        return false;
+    c->t.term = TERM_CLIENT_ABORTED;
+    c->t.error = "client closed while waiting for a server slot";
+    h1_close(c, TERM_CLIENT_ABORTED);
     return true;
 }

@@ -698,6 +698,9 @@ static void exchange_step(struct h1_conn *c)
 void h1_up_step(struct h1_conn *c)
 {
     switch (c->st) {
+    case H1_QUEUED:
+        h1_queue_client_gone(c);
+        break;
     case H1_CONNECT:
         if (c->t.up && c->t.up->sock.writable)
             finish_connect(c);
@@ -748,7 +751,8 @@ void h1_up_timeout(struct h1_conn *c)
     struct h1_txn *t = &c->t;
     switch (c->st) {
     case H1_QUEUED:
-        pick_and_go(c); /* a slot, another poll, or 503 once connect_timeout passed */
+        if (!h1_queue_client_gone(c))
+            pick_and_go(c); /* a slot, another poll, or 503 once connect_timeout passed */
         return;
     case H1_CONNECT:
         connect_failed(c, "connect timeout");

@@ -539,3 +539,23 @@ def test_drained_server_is_503_at_once_even_with_a_cap(sluice, backend):
     t0 = time.monotonic()
     assert exchange(port, GET)[0] == 503
     assert time.monotonic() - t0 < scaled(0.5)
+
+
+def test_client_closing_while_queued_is_dropped(sluice, backend):
+    b = backend()
+    port = free_port()
+    s = sluice(http_config(port, [b.address], backend_kw={
+        "max_connections_per_server": 1, "connect_timeout": "5s"}))
+    first = conn(port)
+    t1, out1 = send_later(first, b"GET /slow/800 HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: len(b.requests) == 1, scaled(5), what="first request at the server")
+    gone = conn(port)
+    gone.sendall(b"GET /gone HTTP/1.1\r\nHost: a\r\n\r\n")
+    time.sleep(0.1)
+    gone.close()
+    e = s.access_log(1, where=lambda e: e["path"] == "/gone", timeout=scaled(0.5))[0]
+    assert e["termination"] == "client_aborted" and e["status"] is None
+    t1.join(scaled(5))
+    assert out1[0][0] == 200
+    time.sleep(scaled(0.2))
+    assert [r.target for r in b.requests] == ["/slow/800"]  # the freed slot served nobody
