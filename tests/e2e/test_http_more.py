@@ -340,7 +340,8 @@ class ClosingServer:
     that closed a kept-alive connection just as sluice reused it. `heads` records
     (connection id, request line) of every head read."""
 
-    def __init__(self):
+    def __init__(self, fin_after_response=False):
+        self.fin_after_response = fin_after_response  # close right after the first response
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -378,6 +379,8 @@ class ClosingServer:
                 buf = buf[n:]
                 s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Conn: %d\r\n\r\nok" % cid)
                 answered = True
+                if self.fin_after_response:
+                    return
         except OSError:
             return
         finally:
@@ -391,8 +394,8 @@ class ClosingServer:
 def closing():
     made = []
 
-    def make():
-        f = ClosingServer()
+    def make(**kw):
+        f = ClosingServer(**kw)
         made.append(f)
         return f
 
@@ -416,6 +419,21 @@ def test_idempotent_request_on_a_reused_connection_is_retried_once(sluice, closi
                          (2, "GET /two HTTP/1.1")]
     e = s.access_log(2)[1]
     assert e["status"] == 200 and e["termination"] == "complete"
+
+
+def test_server_closing_right_after_its_response_is_not_reused(sluice, closing):
+    srv = closing(fin_after_response=True)
+    port = free_port()
+    s = sluice(http_config(port, [srv.address], backend_kw={"retries": 0}))
+    c = conn(port)
+    for i in range(1, 4):
+        c.sendall(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx")
+        st, h, body, _ = read_response(c)
+        assert st == 200 and h["x-conn"] == str(i)
+        time.sleep(0.05)
+    # the FIN dropped each pooled connection before reuse: nothing was sent on a dead one
+    assert srv.heads == [(i, "POST /p HTTP/1.1") for i in range(1, 4)]
+    assert all(e["reused"] is False for e in s.access_log(3))
 
 
 def test_post_with_body_on_a_reused_connection_is_not_retried(sluice, closing):
