@@ -104,6 +104,8 @@ struct h1_conn {
     struct sock client;
     struct timer timer;
     enum h1_state st;
+    struct h1_conn *wait_prev, *wait_next; /* the worker's waiters (h1_queue.c) */
+    bool waiting;                          /* linked there */
     bool stopping;
     bool have_local;
     unsigned requests;
@@ -139,6 +141,10 @@ void h1_up_release(struct h1_conn *c, bool reusable);
 bool h1_queue_wait(struct h1_conn *c);
 /* H1_QUEUED: the client closed or reset its connection; closes it (logged) and returns true. */
 bool h1_queue_client_gone(struct h1_conn *c);
+/* Takes c off its worker's waiters (no-op when not on it); the next one polls at once. */
+void h1_queue_leave(struct h1_conn *c);
+/* A server slot was freed on this worker: the first waiter asks at once. */
+void h1_queue_kick(struct worker *w);
 
 /* h1_body.c */
 void h1_body_init(struct h1_bodyfwd *b, enum h1_body kind, uint64_t length, uint64_t max_body);

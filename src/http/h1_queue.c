@@ -1,8 +1,11 @@
 /* A short wait for a server slot (max_connections_per_server on http backends).
  *
  * When every usable server of the backend is at its cap, the request waits up to the
- * backend's connect_timeout (from the first refusal), polling every H1_QUEUE_POLL_MS for
- * a slot freed by any worker; a slot goes to whichever request asks first (no FIFO).
+ * backend's connect_timeout (from the first refusal) on its worker's FIFO of waiters. The
+ * first waiter asks again at once when a request of this worker frees a slot, and every
+ * H1_QUEUE_POLL_MS for slots freed by other workers; the others only watch their own
+ * deadline, so one poll per worker whatever the number of waiters, and a worker's
+ * waiters are served in order (across workers, whoever asks first).
  * Servers down, drained or disabled do not make a request wait: 503 at once. A client
  * that closes (FIN or reset) while waiting is dropped then, as nginx does by default, so
  * that its request does not take a freed slot for nobody. */
@@ -40,11 +43,57 @@ bool h1_queue_wait(struct h1_conn *c)
         t->queued_until = now + b->cfg->connect_timeout_ms;
     if (now >= t->queued_until)
         return false;
+    struct worker *w = c->conn.w;
+    if (!c->waiting) {
+        c->waiting = true;
+        c->wait_next = NULL;
+        c->wait_prev = w->h1_wait_tail;
+        if (w->h1_wait_tail)
+            w->h1_wait_tail->wait_next = c;
+        else
+            w->h1_wait_head = c;
+        w->h1_wait_tail = c;
+    }
     uint64_t next = now + H1_QUEUE_POLL_MS;
     c->st = H1_QUEUED;
-    c->phase_deadline = next < t->queued_until ? next : t->queued_until;
+    c->phase_deadline = t->queued_until;
+    if (w->h1_wait_head == c && next < t->queued_until)
+        c->phase_deadline = next;
     h1_rearm(c);
     return true;
+}
+
+/* Makes c ask again in this loop turn. */
+static void wake(struct h1_conn *c)
+{
+    c->phase_deadline = loop_now(&c->conn.w->loop);
+    h1_rearm(c);
+}
+
+void h1_queue_leave(struct h1_conn *c)
+{
+    if (!c->waiting)
+        return;
+    struct worker *w = c->conn.w;
+    bool was_head = w->h1_wait_head == c;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        w->h1_wait_head = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    else
+        w->h1_wait_tail = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+    c->waiting = false;
+    if (was_head && w->h1_wait_head)
+        wake(w->h1_wait_head); /* the new first waiter takes over polling */
+}
+
+void h1_queue_kick(struct worker *w)
+{
+    if (w->h1_wait_head)
+        wake(w->h1_wait_head);
 }
 
 bool h1_queue_client_gone(struct h1_conn *c)

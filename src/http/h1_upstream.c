@@ -186,11 +186,13 @@ static int pick_and_go(struct h1_conn *c)
         if (r == UP_NO_SERVER) {
             if (h1_queue_wait(c))
                 return 0;
+            h1_queue_leave(c);
             h1_reply(c, 503, has_body(t), TERM_NO_SERVER,
                      t->queued_until ? "every server at max_connections_per_server"
                                      : "no usable server");
             return -1;
         }
+        h1_queue_leave(c);
         if (r == UP_GIVE_UP) {
             h1_reply(c, 502, has_body(t), TERM_CONNECT_FAILED,
                      t->error ? t->error : "no server could be reached");

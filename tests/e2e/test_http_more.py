@@ -577,3 +577,23 @@ def test_client_closing_while_queued_is_dropped(sluice, backend):
     assert out1[0][0] == 200
     time.sleep(scaled(0.2))
     assert [r.target for r in b.requests] == ["/slow/800"]  # the freed slot served nobody
+
+
+def test_waiters_of_a_worker_are_served_in_order(sluice, backend):
+    b = backend()
+    port = free_port()
+    sluice(http_config(port, [b.address], backend_kw={
+        "max_connections_per_server": 1, "connect_timeout": "5s"}))
+    first = conn(port)
+    t1, out1 = send_later(first, b"GET /slow/400 HTTP/1.1\r\nHost: a\r\n\r\n")
+    wait_for(lambda: len(b.requests) == 1, scaled(5), what="first request at the server")
+    runs = []
+    for i in range(5):
+        runs.append(send_later(conn(port), b"GET /q%d HTTP/1.1\r\nHost: a\r\n\r\n" % i))
+        time.sleep(0.03)
+    t0 = time.monotonic()
+    for t, out in [(t1, out1)] + runs:
+        t.join(scaled(5))
+        assert out and out[0][0] == 200
+    assert [r.target for r in b.requests] == ["/slow/400"] + ["/q%d" % i for i in range(5)]
+    assert time.monotonic() - t0 < scaled(1)  # handed over at once, not one poll each
