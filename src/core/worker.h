@@ -22,6 +22,7 @@ struct upconn;
  * handshakes delays new handshakes, not the bytes of established connections. */
 #define WORKER_STEPS_PER_TURN 16
 
+struct h1_conn;
 struct worker {
     int index;
     pthread_t thread;
@@ -52,6 +53,7 @@ struct worker {
     struct pipe_pool *pipes;
     struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
     struct upconn *pool_all;  /* idle keep-alive connections to servers (upstream/pool.h) */
+    struct h1_conn *h1_wait_head, *h1_wait_tail; /* requests waiting for a server slot (FIFO) */
 };
 
 /* Starts worker `index` on runtime rt (takes a reference). Returns 0 or -errno. */

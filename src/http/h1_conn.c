@@ -339,7 +339,11 @@ static void txn_release(struct h1_conn *c)
     struct worker *w = c->conn.w;
     if (t->up)
         h1_up_release(c, false);
+    bool slot = t->at.counted;
     up_release(&t->at);
+    h1_queue_leave(c);
+    if (slot)
+        h1_queue_kick(w);
     pump_release(w->pipes, &t->req_dir);
     pump_release(w->pipes, &t->resp_dir);
     if (t->counted_active)

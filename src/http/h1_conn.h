@@ -36,6 +36,7 @@ enum h1_state {
     H1_PROXY,    /* reading the PROXY protocol header (listener proxy_protocol: accept) */
     H1_IDLE,     /* between requests: no buffer held */
     H1_HEAD,     /* reading a request head */
+    H1_QUEUED,   /* every usable server is at max_connections_per_server: waiting */
     H1_CONNECT,  /* connecting to a server */
     H1_EXCHANGE, /* request out, response in (bodies both ways) */
     H1_REPLY,    /* writing a response sluice generated */
@@ -90,6 +91,7 @@ struct h1_txn {
     uint64_t start_ms, send_ms, sent_ms, resp_ms, connect_ms;
     uint64_t bytes_in, bytes_out;
     uint64_t last_client_ms, last_io_ms;
+    uint64_t queued_until; /* H1_QUEUED: when the wait for a free server ends (0: not yet) */
     char rid[36];
     struct h1_str request_id;
     enum term term;
@@ -102,6 +104,8 @@ struct h1_conn {
     struct sock client;
     struct timer timer;
     enum h1_state st;
+    struct h1_conn *wait_prev, *wait_next; /* the worker's waiters (h1_queue.c) */
+    bool waiting;                          /* linked there */
     bool stopping;
     bool have_local;
     unsigned requests;
@@ -129,6 +133,18 @@ void h1_up_step(struct h1_conn *c);         /* CONNECT / EXCHANGE / TUNNEL progr
 void h1_up_timeout(struct h1_conn *c);      /* the deadline of those states passed */
 uint64_t h1_up_deadline(struct h1_conn *c); /* their deadline */
 void h1_up_release(struct h1_conn *c, bool reusable);
+
+/* h1_queue.c */
+/* No server could be picked: when a usable server of the backend is only full
+ * (max_connections_per_server) and the request has not waited its connect_timeout yet,
+ * enters H1_QUEUED until the next poll and returns true; else false (answer 503). */
+bool h1_queue_wait(struct h1_conn *c);
+/* H1_QUEUED: the client closed or reset its connection; closes it (logged) and returns true. */
+bool h1_queue_client_gone(struct h1_conn *c);
+/* Takes c off its worker's waiters (no-op when not on it); the next one polls at once. */
+void h1_queue_leave(struct h1_conn *c);
+/* A server slot was freed on this worker: the first waiter asks at once. */
+void h1_queue_kick(struct worker *w);
 
 /* h1_body.c */
 void h1_body_init(struct h1_bodyfwd *b, enum h1_body kind, uint64_t length, uint64_t max_body);

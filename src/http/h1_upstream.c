@@ -184,9 +184,15 @@ static int pick_and_go(struct h1_conn *c)
     for (;;) {
         enum up_pick_result r = up_pick(&t->at, w->index, key);
         if (r == UP_NO_SERVER) {
-            h1_reply(c, 503, has_body(t), TERM_NO_SERVER, "no usable server");
+            if (h1_queue_wait(c))
+                return 0;
+            h1_queue_leave(c);
+            h1_reply(c, 503, has_body(t), TERM_NO_SERVER,
+                     t->queued_until ? "every server at max_connections_per_server"
+                                     : "no usable server");
             return -1;
         }
+        h1_queue_leave(c);
         if (r == UP_GIVE_UP) {
             h1_reply(c, 502, has_body(t), TERM_CONNECT_FAILED,
                      t->error ? t->error : "no server could be reached");
@@ -694,6 +700,9 @@ static void exchange_step(struct h1_conn *c)
 void h1_up_step(struct h1_conn *c)
 {
     switch (c->st) {
+    case H1_QUEUED:
+        h1_queue_client_gone(c);
+        break;
     case H1_CONNECT:
         if (c->t.up && c->t.up->sock.writable)
             finish_connect(c);
@@ -715,10 +724,17 @@ uint64_t h1_up_deadline(struct h1_conn *c)
     const struct cfg_listener *l = c->conn.listener->cfg;
     uint64_t d = UINT64_MAX;
     switch (c->st) {
+    case H1_QUEUED:
     case H1_CONNECT:
         return c->phase_deadline;
     case H1_TUNNEL:
-        return t->last_io_ms + l->http.tunnel_idle_timeout_ms;
+        d = t->last_io_ms + l->http.tunnel_idle_timeout_ms;
+        if (t->at.server) { /* a drained or removed server: until its drain_timeout */
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && drain < d)
+                d = drain;
+        }
+        return d;
     case H1_EXCHANGE:
         if (!t->rb.done)
             d = t->last_client_ms + l->http.body_timeout_ms;
@@ -736,12 +752,21 @@ void h1_up_timeout(struct h1_conn *c)
 {
     struct h1_txn *t = &c->t;
     switch (c->st) {
+    case H1_QUEUED:
+        if (!h1_queue_client_gone(c))
+            pick_and_go(c); /* a slot, another poll, or 503 once connect_timeout passed */
+        return;
     case H1_CONNECT:
         connect_failed(c, "connect timeout");
         return;
     case H1_TUNNEL:
         t->term = TERM_UPGRADED;
         t->error = "tunnel idle timeout";
+        if (t->at.server) {
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && loop_now(&c->conn.w->loop) >= drain)
+                t->error = "server removed or drained";
+        }
         h1_close(c, TERM_UPGRADED);
         return;
     case H1_EXCHANGE:
