@@ -282,11 +282,17 @@ static void fail_before_response(struct h1_conn *c, enum term term, const char *
     h1_reply(c, 502, !t->rb.done, term, why);
 }
 
+/* Ends the exchange and the client connection now, logged with `term` and `why`. */
+static void abort_exchange(struct h1_conn *c, enum term term, const char *why)
+{
+    c->t.term = term;
+    c->t.error = why;
+    h1_close(c, term);
+}
+
 static void client_gone(struct h1_conn *c, const char *why)
 {
-    c->t.term = TERM_CLIENT_ABORTED;
-    c->t.error = why;
-    h1_close(c, TERM_CLIENT_ABORTED);
+    abort_exchange(c, TERM_CLIENT_ABORTED, why);
 }
 
 /* Request body framing error (chunked): 400 when nothing was answered yet. */
@@ -504,9 +510,7 @@ static int read_resp_head(struct h1_conn *c)
 
 static void server_gone(struct h1_conn *c, const char *why)
 {
-    c->t.term = TERM_SERVER_ABORTED;
-    c->t.error = why;
-    h1_close(c, TERM_SERVER_ABORTED);
+    abort_exchange(c, TERM_SERVER_ABORTED, why);
 }
 
 /* Moves response body bytes. Returns 1 when the response ended, 0 to wait, -1 when c
