@@ -247,7 +247,13 @@ for round in $(seq "$ROUNDS"); do
         ka1m=$(wrk_rate "$RUN/$p-ka1m-$round.log" "$url/1m" -c8)
         close=$(wrk_rate "$RUN/$p-close-$round.log" "$url/64" -c"$CONNS" -H "Connection: close")
         idle=NA
-        [ -z "$pid" ] || idle=$(idle_bytes "$pid" "${FRONT[$p]}" || echo NA)
+        if [ -n "$pid" ]; then
+            # in a fresh process: memory freed by the runs above would otherwise be reused
+            stop_pid "$pid"
+            start_contender "$p"
+            pid=$LAST_PID
+            idle=$(idle_bytes "$pid" "${FRONT[$p]}" || echo NA)
+        fi
         KA64[$p]=${ka64:-NA}
         ROW[$p]="${ka64:-NA}\t${ka16k:-NA}\t${ka1m:-NA}\t${close:-NA}\t$cpu\t$idle"
         log "$p: ka64 ${ka64:-NA}/s, ka16k ${ka16k:-NA}/s, ka1m ${ka1m:-NA}/s, close ${close:-NA}/s, $cpu us CPU/req, $idle B/idle conn"

@@ -95,3 +95,33 @@ int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
             b->sent += (uint64_t)w;
     }
 }
+
+int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span *s,
+                     struct sock *dst, uint64_t *sent_bytes)
+{
+    while (head->off < head->len) {
+        if (!dst->writable)
+            return 0;
+        size_t n = 0;
+        if (s->off < s->len && !finished(b) && sendable(b, s, &n) < 0)
+            return -1;
+        size_t hlen = head->len - head->off;
+        ssize_t w = sock_write2(dst, head->buf + head->off, hlen, s->buf + s->off, n);
+        if (w == -EAGAIN) {
+            sock_blocked(dst);
+            return 0;
+        }
+        if (w <= 0)
+            return -2;
+        size_t from_head = (size_t)w < hlen ? (size_t)w : hlen;
+        head->off += (uint32_t)from_head;
+        *sent_bytes += (uint64_t)w;
+        size_t body = (size_t)w - from_head;
+        s->off += (uint32_t)body;
+        if (b->kind == H1_BODY_LENGTH)
+            b->left -= (uint64_t)body;
+        else if (b->kind == H1_BODY_CHUNKED)
+            b->sent += (uint64_t)body;
+    }
+    return 1;
+}

@@ -153,6 +153,11 @@ void h1_body_init(struct h1_bodyfwd *b, enum h1_body kind, uint64_t length, uint
  * (b->ck.error), or a negative errno (< -1) from the write, as -errno - 1... see below */
 int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
                       uint64_t *sent_bytes, int *werr);
+/* Writes `head` (a message head), and with it in the same send the body bytes at the
+ * front of s that the framing b allows: 1 once the head is all out (body bytes may remain
+ * in s), 0 when dst is full, -1 on a framing error, -2 on a write error. */
+int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span *s,
+                     struct sock *dst, uint64_t *sent_bytes);
 
 /* h1_reply.c */
 /* Answers the current request with a generated `status` (then closes when `close`). */

@@ -491,10 +491,13 @@ static int read_resp_head(struct h1_conn *c)
         }
         if (!srv->readable)
             return 0;
-        ssize_t n = sock_read(srv, t->x.buf + t->x.len, t->x.cap - t->x.len);
+        size_t room = t->x.cap - t->x.len;
+        ssize_t n = sock_read(srv, t->x.buf + t->x.len, room);
         if (n > 0) {
             t->x.len += (uint32_t)n;
             t->last_io_ms = now_ms(c);
+            if (!srv->ssl && (size_t)n < room && !srv->rdhup)
+                srv->readable = false; /* drained; the next bytes raise a new edge */
             continue;
         }
         if (n == -EAGAIN || n == SOCK_WANTS_OTHER_IO) {
@@ -677,7 +680,14 @@ static void exchange_step(struct h1_conn *c)
         return;
     if (t->out.off < t->out.len) {
         t->resp_started = true;
-        int r = write_span(&c->client, &t->out, &t->bytes_out);
+        /* the head, and the body bytes read with it, in one send */
+        bool body = t->rm.body != H1_BODY_TUNNEL && t->rm.body != H1_BODY_NONE;
+        int r = body ? h1_head_and_body(&t->sb, &t->out, &t->x, &c->client, &t->bytes_out)
+                     : write_span(&c->client, &t->out, &t->bytes_out);
+        if (r == -1) {
+            server_gone(c, h1_error_reason(t->sb.ck.error));
+            return;
+        }
         if (r < 0) {
             client_gone(c, "client went away");
             return;

@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -172,4 +173,24 @@ void sock_close(struct sock *s, bool notify)
         return;
     close(s->h.fd);
     s->h.fd = -1;
+}
+
+ssize_t sock_write2(struct sock *s, const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (s->ssl || blen == 0) {
+        ssize_t n = sock_write(s, a, alen, false, false);
+        if (n < (ssize_t)alen || blen == 0)
+            return n;
+        ssize_t m = sock_write(s, b, blen, false, false);
+        return m > 0 ? n + m : n;
+    }
+    struct iovec iov[2] = {{(void *)a, alen}, {(void *)b, blen}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    for (;;) {
+        ssize_t n = sendmsg(s->h.fd, &msg, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    }
 }

@@ -58,6 +58,10 @@ ssize_t sock_read(struct sock *s, char *buf, size_t len);
  * Returns >0 bytes written (for TLS: accepted, and on the socket unless s->unflushed),
  * -EAGAIN (s is then blocked, see sock_blocked), SOCK_WANTS_OTHER_IO or -errno. */
 ssize_t sock_write(struct sock *s, const char *buf, size_t len, bool coalesce, bool hold);
+/* Writes a[0, alen) then b[0, blen) with one send on a plain socket (a head and the
+ * first body bytes leave in one segment); on TLS, a then, once a is all out, b. Returns
+ * the bytes written from the front of a+b, or what sock_write returns on failure. */
+ssize_t sock_write2(struct sock *s, const char *a, size_t alen, const char *b, size_t blen);
 
 /* Flushes TLS records still buffered, then sends a FIN that waited for them. Returns 1
  * when none are left, 0 when the socket is full (s is then blocked), or -errno. */
