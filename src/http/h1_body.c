@@ -97,7 +97,7 @@ int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
 }
 
 int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span *s,
-                     struct sock *dst, uint64_t *sent_bytes)
+                     struct sock *dst, uint64_t *head_bytes, uint64_t *body_bytes)
 {
     while (head->off < head->len) {
         if (!dst->writable)
@@ -106,7 +106,7 @@ int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span 
         if (s->off < s->len && !finished(b) && sendable(b, s, &n) < 0)
             return -1;
         size_t hlen = head->len - head->off;
-        ssize_t w = sock_write2(dst, head->buf + head->off, hlen, s->buf + s->off, n);
+        ssize_t w = sock_write2(dst, head->buf + head->off, hlen, n ? s->buf + s->off : NULL, n);
         if (w == -EAGAIN) {
             sock_blocked(dst);
             return 0;
@@ -115,8 +115,10 @@ int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span 
             return -2;
         size_t from_head = (size_t)w < hlen ? (size_t)w : hlen;
         head->off += (uint32_t)from_head;
-        *sent_bytes += (uint64_t)w;
         size_t body = (size_t)w - from_head;
+        if (head_bytes)
+            *head_bytes += from_head;
+        *body_bytes += body;
         s->off += (uint32_t)body;
         if (b->kind == H1_BODY_LENGTH)
             b->left -= (uint64_t)body;

@@ -155,9 +155,10 @@ int h1_body_from_span(struct h1_bodyfwd *b, struct h1_span *s, struct sock *dst,
                       uint64_t *sent_bytes, int *werr);
 /* Writes `head` (a message head), and with it in the same send the body bytes at the
  * front of s that the framing b allows: 1 once the head is all out (body bytes may remain
- * in s), 0 when dst is full, -1 on a framing error, -2 on a write error. */
+ * in s), 0 when dst is full, -1 on a framing error, -2 on a write error. Bytes written
+ * are added to *head_bytes (may be NULL) and *body_bytes. */
 int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span *s,
-                     struct sock *dst, uint64_t *sent_bytes);
+                     struct sock *dst, uint64_t *head_bytes, uint64_t *body_bytes);
 
 /* h1_reply.c */
 /* Answers the current request with a generated `status` (then closes when `close`). */

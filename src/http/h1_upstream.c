@@ -660,7 +660,22 @@ static void exchange_step(struct h1_conn *c)
     struct h1_txn *t = &c->t;
     struct upconn *u = t->up;
     if (!t->head_out) {
-        int r = write_span(&u->sock, &t->out, NULL);
+        /* the head, and the body bytes that came with it, in one send */
+        int r;
+        if (t->rb.done) {
+            r = write_span(&u->sock, &t->out, NULL);
+        } else {
+            struct h1_span s = {c->in, t->body_off, c->in ? c->in_len : 0, c->in_cap};
+            uint64_t sent = 0;
+            r = h1_head_and_body(&t->rb, &t->out, &s, &u->sock, NULL, &sent);
+            t->body_off = s.off;
+            if (sent)
+                h1_count_in(c, sent);
+            if (r == -1) {
+                bad_request_body(c);
+                return;
+            }
+        }
         if (r < 0) {
             fail_before_response(c, TERM_SERVER_ABORTED, "write to server failed");
             return;
@@ -682,7 +697,8 @@ static void exchange_step(struct h1_conn *c)
         t->resp_started = true;
         /* the head, and the body bytes read with it, in one send */
         bool body = t->rm.body != H1_BODY_TUNNEL && t->rm.body != H1_BODY_NONE;
-        int r = body ? h1_head_and_body(&t->sb, &t->out, &t->x, &c->client, &t->bytes_out)
+        int r = body ? h1_head_and_body(&t->sb, &t->out, &t->x, &c->client, &t->bytes_out,
+                                        &t->bytes_out)
                      : write_span(&c->client, &t->out, &t->bytes_out);
         if (r == -1) {
             server_gone(c, h1_error_reason(t->sb.ck.error));
