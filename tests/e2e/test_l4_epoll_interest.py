@@ -94,13 +94,19 @@ def test_a_full_socket_waits_for_output_and_loses_nothing(sluice, demo):
     c.setblocking(False)
     # Push until both directions back up: the echo comes back faster than we read it,
     # so sluice's socket to us fills and its send() says EAGAIN.
-    while sent < len(payload):
-        try:
-            sent += c.send(payload[sent:sent + 65536])
-        except BlockingIOError:
-            break
-    mask = wait_for(lambda: (m := interest(s.proc.pid, client_side)) is not None
-                    and m & EPOLLOUT and m, scaled(5), what="EPOLLOUT on the full socket")
+    # Our first EAGAIN may come before sluice read anything (a slow, loaded machine):
+    # keep pushing while waiting, until sluice's socket to us is full.
+    def push_and_look():
+        nonlocal sent
+        while sent < len(payload):
+            try:
+                sent += c.send(payload[sent:sent + 65536])
+            except BlockingIOError:
+                break
+        m = interest(s.proc.pid, client_side)
+        return m is not None and m & EPOLLOUT and m
+
+    mask = wait_for(push_and_look, scaled(5), what="EPOLLOUT on the full socket")
     assert mask & EPOLLOUT
     got = bytearray()
     deadline = time.monotonic() + scaled(30)

@@ -10,6 +10,7 @@
 Each is one packet, and for the FIN one wakeup of the peer, fewer per connection. These
 tests read the segments on the loopback interface (an AF_PACKET socket: root only, with
 kernel receive timestamps) and check the flags of the segments around the data."""
+import ctypes
 import socket
 import ssl
 import struct
@@ -29,6 +30,42 @@ RESPONSE = b"HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello"
 REQUEST = b"GET / HTTP/1.0\r\n\r\n"
 
 
+SO_ATTACH_FILTER = 26
+
+
+def port_filter(ports):
+    """A classic BPF program (struct sock_fprog) that accepts IPv4 TCP frames on lo whose
+    source or destination port is one of `ports`, and drops everything else."""
+    ports = list(ports)
+    n = len(ports)
+    ops = [(0x28, 0, 0, 12),                     # ldh [12]: ethertype
+           (0x15, 0, 0, 0x0800),                 # IPv4, else drop (jf set below)
+           (0x30, 0, 0, 23),                     # ldb [23]: IP protocol
+           (0x15, 0, 0, socket.IPPROTO_TCP),     # TCP, else drop
+           (0xB1, 0, 0, 14),                     # ldxb 4*([14]&0xf): IP header length
+           (0x48, 0, 0, 14)]                     # ldh [x+14]: source port
+    ops += [(0x15, 0, 0, p) for p in ports]
+    ops += [(0x48, 0, 0, 16)]                    # ldh [x+16]: destination port
+    ops += [(0x15, 0, 0, p) for p in ports]
+    ops += [(0x06, 0, 0, 0), (0x06, 0, 0, 0x40000)]  # drop; accept
+    drop, accept = len(ops) - 2, len(ops) - 1
+    fixed = []
+    for i, (code, jt, jf, k) in enumerate(ops):
+        if code == 0x15:
+            if i in (1, 3):
+                jt, jf = 0, drop - i - 1
+            else:
+                jt, jf = accept - i - 1, 0
+        fixed.append(struct.pack("HBBI", code, jt, jf, k))
+    prog = b"".join(fixed)
+    buf = ctypes.create_string_buffer(prog)
+    _FILTERS.append(buf)  # kept alive: the kernel copies it, but only during setsockopt
+    return struct.pack("HL", len(fixed), ctypes.addressof(buf))
+
+
+_FILTERS = []
+
+
 class LoopbackSegments:
     """Collects (src_port, dst_port, tcp_flags, payload_length, kernel_time_s) of the IPv4
     TCP segments on `lo` that touch one of `ports`, from start to stop()."""
@@ -38,6 +75,10 @@ class LoopbackSegments:
             self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         except PermissionError:
             pytest.skip("reading segments on lo needs root (AF_PACKET): segments NOT tested")
+        # only the segments of our ports reach this socket (a kernel filter): unrelated
+        # loopback traffic cannot overflow its buffer and drop ours
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, port_filter(ports))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind(("lo", 0))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.05)
