@@ -45,10 +45,27 @@ static void free_head_buffer(struct h1_conn *c)
     c->in_off = c->in_len = c->in_cap = 0;
 }
 
+/* Idle with nothing buffered: frees the head buffer and the exchange state (released
+ * already), so that the connection holds only its struct h1_conn. */
+static void go_bare(struct h1_conn *c)
+{
+    free_head_buffer(c);
+    free(c->t);
+    c->t = NULL;
+}
+
+/* Gives c its exchange state (zeroed) if it has none. Returns 0, or -1 out of memory. */
+static int need_txn(struct h1_conn *c)
+{
+    if (!c->t)
+        c->t = calloc(1, sizeof(*c->t));
+    return c->t ? 0 : -1;
+}
+
 /* The exchange buffer: response fields, outgoing heads, response bytes. */
 int h1_xmem(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     if (t->xmem)
         return 0;
     size_t x = lh_of(c)->max_header_size > XBUF_MIN ? lh_of(c)->max_header_size : XBUF_MIN;
@@ -65,8 +82,8 @@ int h1_xmem(struct h1_conn *c)
 
 void h1_count_in(struct h1_conn *c, uint64_t n)
 {
-    c->t.bytes_in += n;
-    c->t.last_client_ms = loop_now(&c->conn.w->loop);
+    c->t->bytes_in += n;
+    c->t->last_client_ms = loop_now(&c->conn.w->loop);
 }
 
 /* ---- deadlines: one timer, re-armed lazily ---- */
@@ -81,7 +98,7 @@ static uint64_t deadline(struct h1_conn *c)
         return c->requests == 0 ? c->conn.start_ms + l->http.header_timeout_ms
                                 : c->idle_since + l->idle_timeout_ms;
     case H1_HEAD:
-        return c->t.start_ms + l->http.header_timeout_ms;
+        return c->t->start_ms + l->http.header_timeout_ms;
     case H1_REPLY:
         return c->phase_deadline;
     default:
@@ -101,9 +118,13 @@ static void proxy_header_failed(struct h1_conn *c, enum term why, const char *er
     struct listener_slot *ls = &c->conn.listener->stats->slots[c->conn.w->index];
     if (term_is_refusal(why))
         counter_add(&ls->refused, 1);
-    c->t.start_ms = c->conn.start_ms;
-    c->t.term = why;
-    c->t.error = error;
+    if (need_txn(c) < 0) {
+        h1_close(c, TERM_INTERNAL_ERROR);
+        return;
+    }
+    c->t->start_ms = c->conn.start_ms;
+    c->t->term = why;
+    c->t->error = error;
     h1_close(c, why);
 }
 
@@ -146,7 +167,7 @@ static void on_timer(struct loop *loop, struct timer *tm)
         h1_reply(c, 408, true, TERM_HEADER_TIMEOUT, "request head not complete in time");
         break;
     case H1_REPLY:
-        c->t.term = TERM_CLIENT_ABORTED;
+        c->t->term = TERM_CLIENT_ABORTED;
         h1_close(c, TERM_CLIENT_ABORTED);
         return;
     default:
@@ -179,7 +200,7 @@ static int make_room(struct h1_conn *c)
     } else {
         return 0; /* full: the parser has answered 431/414 already */
     }
-    h1_head_init(&c->t.req, c->fields, (size_t)lh_of(c)->max_headers);
+    h1_head_init(&c->t->req, c->fields, (size_t)lh_of(c)->max_headers);
     return 0;
 }
 
@@ -193,9 +214,9 @@ static void make_request_id(struct h1_conn *c)
     a ^= a >> 31;
     a *= 0xbf58476d1ce4e5b9ull;
     a ^= a >> 29;
-    int n = snprintf(c->t.rid, sizeof(c->t.rid), "%016llx%08llx", (unsigned long long)a,
+    int n = snprintf(c->t->rid, sizeof(c->t->rid), "%016llx%08llx", (unsigned long long)a,
                      (unsigned long long)(seq & 0xffffffffu));
-    c->t.request_id = (struct h1_str){c->t.rid, (size_t)n};
+    c->t->request_id = (struct h1_str){c->t->rid, (size_t)n};
 }
 
 static const struct cfg_listener *find_listener(const struct runtime *rt, const char *name)
@@ -209,7 +230,7 @@ static const struct cfg_listener *find_listener(const struct runtime *rt, const 
 /* A complete head of head_len bytes: check, route, start the exchange. */
 static void on_head(struct h1_conn *c, int head_len)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const struct cfg_listener_http *lh = lh_of(c);
     t->head_len = (uint32_t)head_len;
     t->body_off = c->in_off + (uint32_t)head_len;
@@ -261,7 +282,7 @@ static void on_head(struct h1_conn *c, int head_len)
 
 static void read_head(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const struct cfg_listener_http *lh = lh_of(c);
     struct h1_limits lim = {lh->max_header_size, (size_t)lh->max_headers};
     for (;;) {
@@ -287,7 +308,7 @@ static void read_head(struct h1_conn *c)
         }
         if (!c->client.readable) {
             if (c->st == H1_IDLE && c->in && c->in_len == c->in_off)
-                free_head_buffer(c); /* idle: hold nothing */
+                go_bare(c); /* idle: hold nothing */
             return;
         }
         if (!c->in) {
@@ -295,10 +316,11 @@ static void read_head(struct h1_conn *c)
                 lh->max_header_size + 1 < HEAD_BUF_START ? lh->max_header_size + 1 : HEAD_BUF_START;
             c->in = malloc(cap);
             c->fields = malloc((size_t)lh->max_headers * sizeof(*c->fields));
-            if (!c->in || !c->fields) {
+            if (!c->in || !c->fields || need_txn(c) < 0) {
                 h1_close(c, TERM_INTERNAL_ERROR);
                 return;
             }
+            t = c->t;
             c->in_cap = (uint32_t)cap;
             c->in_off = c->in_len = 0;
             h1_head_init(&t->req, c->fields, (size_t)lh->max_headers);
@@ -335,8 +357,10 @@ static void read_head(struct h1_conn *c)
 
 static void txn_release(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct worker *w = c->conn.w;
+    if (!t)
+        return;
     if (t->up)
         h1_up_release(c, false);
     bool slot = t->at.counted;
@@ -358,7 +382,7 @@ static void txn_release(struct h1_conn *c)
  * buffer into the head buffer, which the body emptied. Returns 0 or -1. */
 static int keep_pipelined(struct h1_conn *c)
 {
-    struct h1_span *cb = &c->t.cb;
+    struct h1_span *cb = &c->t->cb;
     size_t n = cb->len - cb->off;
     const struct cfg_listener_http *lh = lh_of(c);
     if (!c->in || c->in_cap < n) {
@@ -378,7 +402,7 @@ static int keep_pipelined(struct h1_conn *c)
 
 void h1_exchange_done(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     if (!t->term)
         t->term = TERM_COMPLETE;
     http_log_exchange(c);
@@ -396,9 +420,9 @@ void h1_exchange_done(struct h1_conn *c)
     }
     if (c->in) {
         if (c->in_off == c->in_len)
-            free_head_buffer(c);
+            go_bare(c);
         else
-            h1_head_init(&c->t.req, c->fields, (size_t)lh_of(c)->max_headers);
+            h1_head_init(&c->t->req, c->fields, (size_t)lh_of(c)->max_headers);
     }
     c->st = H1_IDLE;
     c->idle_since = loop_now(&c->conn.w->loop);
@@ -417,14 +441,14 @@ void h1_close(struct h1_conn *c, enum term why)
     struct worker *w = c->conn.w;
     if (h1_dead(c))
         return;
-    if (c->t.start_ms) {
-        if (!c->t.term)
-            c->t.term = why;
+    if (c->t && c->t->start_ms) {
+        if (!c->t->term)
+            c->t->term = why;
         http_log_exchange(c);
     }
     timer_cancel(&w->loop, &c->timer);
     txn_release(c);
-    free_head_buffer(c);
+    go_bare(c);
     if (why == TERM_NONE || why == TERM_SHUTDOWN || why == TERM_IDLE_TIMEOUT) {
         char sink[4096];
         shutdown(c->client.h.fd, SHUT_WR);
@@ -539,7 +563,8 @@ static void h1_stop_op(struct conn *base)
 {
     struct h1_conn *c = (struct h1_conn *)base;
     c->stopping = true;
-    c->t.close_after = true;
+    if (c->t)
+        c->t->close_after = true;
     if (c->st == H1_IDLE && !(c->in && c->in_len > c->in_off))
         h1_close(c, TERM_SHUTDOWN);
 }

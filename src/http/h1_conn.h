@@ -112,11 +112,12 @@ struct h1_conn {
     uint64_t phase_deadline;
     uint64_t idle_since;
     union sockaddr_any client_addr, local_addr;
-    /* request head buffer (NULL while idle) */
+    /* request head buffer and the exchange's state: both NULL while idle, so that an
+       idle keep-alive connection holds only this struct */
     char *in;
     uint32_t in_off, in_len, in_cap;
     struct h1_header *fields;
-    struct h1_txn t;
+    struct h1_txn *t;
 };
 
 /* h1_conn.c */

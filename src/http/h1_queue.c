@@ -34,7 +34,7 @@ static bool some_server_full(const struct rt_backend *b)
 
 bool h1_queue_wait(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const struct rt_backend *b = t->backend;
     uint64_t now = loop_now(&c->conn.w->loop);
     if (b->cfg->max_connections_per_server <= 0 || !some_server_full(b))
@@ -100,8 +100,8 @@ bool h1_queue_client_gone(struct h1_conn *c)
 {
     if (!c->client.rdhup && !c->client.error_event)
         return false;
-    c->t.term = TERM_CLIENT_ABORTED;
-    c->t.error = "client closed while waiting for a server slot";
+    c->t->term = TERM_CLIENT_ABORTED;
+    c->t->error = "client closed while waiting for a server slot";
     h1_close(c, TERM_CLIENT_ABORTED);
     return true;
 }

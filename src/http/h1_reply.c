@@ -75,7 +75,7 @@ int h1_err_kind(int status)
 
 void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const char *error)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     if (t->up)
         h1_up_release(c, false);
     t->status = status;
@@ -115,7 +115,7 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
 
 void h1_reply_step(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     while (t->out.off < t->out.len) {
         if (!c->client.writable)
             return;

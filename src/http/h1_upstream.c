@@ -54,21 +54,21 @@ static void on_up_io(struct upconn *u, uint32_t events)
     struct h1_conn *c = u->owner;
     sock_on_events(&u->sock, events);
     h1_up_event(c);
-    if (!h1_dead(c) && c->t.up == u && c->st != H1_CONNECT && u->sock.out_armed &&
+    if (!h1_dead(c) && c->t && c->t->up == u && c->st != H1_CONNECT && u->sock.out_armed &&
         u->sock.writable && !(events & EPOLLIN))
         sock_set_out(&u->sock, false);
 }
 
 static void attach(struct h1_conn *c, struct upconn *u)
 {
-    c->t.up = u;
+    c->t->up = u;
     u->owner = c;
     u->on_io = on_up_io;
 }
 
 void h1_up_release(struct h1_conn *c, bool reusable)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct upconn *u = t->up;
     if (!u)
         return;
@@ -107,7 +107,7 @@ static void send_start(struct h1_conn *c);
 
 static void connect_failed(struct h1_conn *c, const char *why)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     t->error = why;
     upconn_free(t->up);
     t->up = NULL;
@@ -117,7 +117,7 @@ static void connect_failed(struct h1_conn *c, const char *why)
 
 static void finish_connect(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct upconn *u = t->up;
     int err = up_connect_result(&t->at, &u->sock);
     if (err) {
@@ -150,7 +150,7 @@ static void finish_connect(struct h1_conn *c)
  * immediate failure (counted; the server let go). */
 static int connect_new(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct upconn *u = upconn_new(c->conn.w, t->at.server);
     if (!u) {
         up_release(&t->at);
@@ -178,7 +178,7 @@ static int connect_new(struct h1_conn *c)
 /* Picks the next server and reuses or connects. Returns 0, or -1 when it answered. */
 static int pick_and_go(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct worker *w = c->conn.w;
     uint64_t key = up_client_key(t->backend, &c->client_addr.sa);
     for (;;) {
@@ -213,7 +213,7 @@ static int pick_and_go(struct h1_conn *c)
 
 void h1_up_start(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     t->at.backend = t->backend;
     t->use_splice = true;
     t->counted_active = true;
@@ -225,7 +225,7 @@ void h1_up_start(struct h1_conn *c)
 
 static void send_start(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const struct cfg_listener_http *lh = &c->conn.listener->cfg->http;
     if (h1_xmem(c) < 0) {
         h1_close(c, TERM_INTERNAL_ERROR);
@@ -262,7 +262,7 @@ static void send_start(struct h1_conn *c)
 /* The server failed before any response byte reached the client. */
 static void fail_before_response(struct h1_conn *c, enum term term, const char *why)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     bool retry = t->reused && !t->retried && !t->resp_head && replayable(t);
     upconn_free(t->up);
     t->up = NULL;
@@ -285,8 +285,8 @@ static void fail_before_response(struct h1_conn *c, enum term term, const char *
 /* Ends the exchange and the client connection now, logged with `term` and `why`. */
 static void abort_exchange(struct h1_conn *c, enum term term, const char *why)
 {
-    c->t.term = term;
-    c->t.error = why;
+    c->t->term = term;
+    c->t->error = why;
     h1_close(c, term);
 }
 
@@ -298,7 +298,7 @@ static void client_gone(struct h1_conn *c, const char *why)
 /* Request body framing error (chunked): 400 when nothing was answered yet. */
 static void bad_request_body(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const char *why = h1_error_reason(t->rb.ck.error);
     if (t->resp_started) {
         client_gone(c, why);
@@ -310,7 +310,7 @@ static void bad_request_body(struct h1_conn *c)
 /* Moves request body bytes. Returns 0 to go on, -1 when c was answered or closed. */
 static int req_body_step(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct sock *srv = &t->up->sock;
     int werr = 0;
     uint64_t sent = 0;
@@ -416,7 +416,7 @@ done:
 
 static void bad_response(struct h1_conn *c, const char *why)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     upconn_free(t->up);
     t->up = NULL;
     h1_reply(c, 502, !t->rb.done, TERM_BAD_RESPONSE, why);
@@ -426,7 +426,7 @@ static void bad_response(struct h1_conn *c, const char *why)
  * client (in t->out), 0 while waiting, -1 when c was answered or closed. */
 static int read_resp_head(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct sock *srv = &t->up->sock;
     struct h1_limits lim = {t->x.cap, H1_RESP_FIELDS};
     for (;;) {
@@ -520,7 +520,7 @@ static void server_gone(struct h1_conn *c, const char *why)
  * was closed. */
 static int resp_body_step(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct sock *srv = &t->up->sock;
     struct h1_bodyfwd *b = &t->sb;
     if (b->done)
@@ -605,7 +605,7 @@ static int resp_body_step(struct h1_conn *c)
 
 static void tunnel_step(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct sock *srv = &t->up->sock;
     if (!t->tunnel_seeded) {
         /* bytes read past the two heads go first */
@@ -639,7 +639,7 @@ static void tunnel_step(struct h1_conn *c)
 
 static void enter_tunnel(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     c->st = H1_TUNNEL;
     t->in_tunnel = true;
     t->close_after = true;
@@ -657,7 +657,7 @@ static void enter_tunnel(struct h1_conn *c)
 
 static void exchange_step(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct upconn *u = t->up;
     if (!t->head_out) {
         /* the head, and the body bytes that came with it, in one send */
@@ -734,7 +734,7 @@ void h1_up_step(struct h1_conn *c)
         h1_queue_client_gone(c);
         break;
     case H1_CONNECT:
-        if (c->t.up && c->t.up->sock.writable)
+        if (c->t->up && c->t->up->sock.writable)
             finish_connect(c);
         break;
     case H1_EXCHANGE:
@@ -750,7 +750,7 @@ void h1_up_step(struct h1_conn *c)
 
 uint64_t h1_up_deadline(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     const struct cfg_listener *l = c->conn.listener->cfg;
     uint64_t d = UINT64_MAX;
     switch (c->st) {
@@ -780,7 +780,7 @@ uint64_t h1_up_deadline(struct h1_conn *c)
 
 void h1_up_timeout(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     switch (c->st) {
     case H1_QUEUED:
         if (!h1_queue_client_gone(c))

@@ -31,7 +31,7 @@ static struct http_by_backend *by_backend(struct listener_slot *ls, struct backe
 
 static void count(struct h1_conn *c, uint64_t duration_ms)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     struct worker *w = c->conn.w;
     struct listener_slot *ls = &c->conn.listener->stats->slots[w->index];
     struct http_by_backend *hb = by_backend(ls, t->backend ? t->backend->stats : NULL);
@@ -66,7 +66,7 @@ static struct h1_str path_only(const struct h1_txn *t, struct h1_str *query)
 
 static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
@@ -120,7 +120,7 @@ static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
 
 static void log_text(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     char now[32], client[ADDR_TEXT_MAX];
     log_format_time(now, sizeof(now));
     addr_format(&c->client_addr.sa, client, sizeof(client));
@@ -141,7 +141,7 @@ static void log_text(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
 
 void http_log_exchange(struct h1_conn *c)
 {
-    struct h1_txn *t = &c->t;
+    struct h1_txn *t = c->t;
     if (t->logged || !t->start_ms)
         return;
     t->logged = true;
