@@ -631,6 +631,11 @@ static void tunnel_step(struct h1_conn *c)
         return;
     t->term = TERM_UPGRADED;
     t->error = failed ? strerror(-err) : term_name(why);
+    /* a reset on one side is passed on as a reset to the other (as at L4) */
+    if (why == TERM_CLIENT_RESET)
+        sock_reset_on_close(srv);
+    else if (why == TERM_SERVER_RESET)
+        sock_reset_on_close(&c->client);
     h1_close(c, TERM_UPGRADED);
 }
 
