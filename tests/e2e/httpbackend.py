@@ -10,6 +10,8 @@ Responses are chosen by path:
     /big/N           -> N bytes of body
     /ws              -> 101 Switching Protocols, then echoes bytes back
     anything else    -> 200 with "path=<target>\\n"
+With answer_expect=True a request with `Expect: 100-continue` gets `100 Continue` before
+its body is read (the default never sends one, so that clients' expect timeouts show).
 With expect_proxy=True every connection must start with a PROXY protocol header (v1 or
 v2), kept byte for byte in `proxy_headers[conn_id]`; a connection without one is closed.
 """
@@ -65,8 +67,9 @@ def read_proxy_header(s):
 
 
 class HttpBackend:
-    def __init__(self, expect_proxy=False):
+    def __init__(self, expect_proxy=False, answer_expect=False):
         self.expect_proxy = expect_proxy
+        self.answer_expect = answer_expect
         self.proxy_headers = {}
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -148,6 +151,8 @@ class HttpBackend:
                     buf += d
                 i = buf.index(b"\r\n\r\n") + 4
                 head, buf = buf[:i], buf[i:]
+                if self.answer_expect and re.search(rb"\r\nexpect:\s*100-continue", head, re.I):
+                    s.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body, buf = self._read_body(s, buf, head)
                 req = Request(cid, head, body)
                 with self.lock:
