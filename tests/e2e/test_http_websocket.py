@@ -7,7 +7,6 @@ directions, half-close and reset cross the tunnel, `tunnel_idle_timeout` ends a 
 tunnel (and only a silent one), and the tunnel's whole life is one access-log line with
 `termination: upgraded`."""
 import asyncio
-import os
 import random
 import socket
 import threading
