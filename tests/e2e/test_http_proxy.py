@@ -501,7 +501,14 @@ def test_metrics(sluice, backend):
     for _ in range(3):
         exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
     exchange(port, b"GET / HTTP/1.1\r\n\r\n")
-    text = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read().decode()
+
+    def metrics():
+        return urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics",
+                                      timeout=scaled(5)).read().decode()
+    # a generated response is counted when its exchange ends, which may be just after the
+    # client has read it
+    text = wait_for(lambda: (lambda t: t if 'code="4xx"} 1' in t else None)(metrics()),
+                    scaled(5), what="the 400 counted")
     assert 'sluice_requests_total{listener="web",backend="app",code="2xx"} 3' in text
     assert 'sluice_requests_total{listener="web",backend="",code="4xx"} 1' in text
     assert 'sluice_http_errors_total{listener="web",reason="bad_request"} 1' in text
