@@ -99,7 +99,7 @@ test: deps
 	$(MAKE) fuzz-smoke
 
 run: all
-	@scripts/install-deps.sh build
+	@scripts/install-deps.sh run
 	scripts/quickstart.sh
 
 bench: all

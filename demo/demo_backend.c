@@ -16,6 +16,11 @@
  *           with "-ERR unknown command\r\n".
  *   http    HTTP/1.1 keep-alive: each request gets 200 with body "hello from NAME\n" (with the
  *           request's X-Forwarded-For, when it has one, in parentheses).
+ *   websocket  RFC 6455 echo: a GET with Upgrade: websocket gets 101, then every frame comes
+ *           back unmasked with its opcode and FIN (fragments stay fragments, any size,
+ *           streamed through the one buffer), a ping comes back as a pong, a pong is dropped,
+ *           a close comes back with its code and reason and then the connection closes.
+ *           Other requests get 426. See ws_process().
  *
  * Prints "ready" on stdout once every --listen address is bound. SIGTERM/SIGINT exit 0. */
 #include <errno.h>
@@ -35,12 +40,14 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #define DEMO_BUF_SIZE (16 * 1024)
 #define DEMO_MAX_LISTEN 16
 #define DEMO_BACKLOG 4096
 #define DEMO_MAX_EVENTS 256
 
-enum demo_mode { MODE_ECHO, MODE_HTTP, MODE_BANNER, MODE_PONG };
+enum demo_mode { MODE_ECHO, MODE_HTTP, MODE_BANNER, MODE_PONG, MODE_WS };
 
 /* Bytes waiting to be written (out) and, for line/request modes, bytes read but not yet
  * parsed (in). Both are allocated on demand and freed when empty. */
@@ -56,10 +63,19 @@ struct demo_conn {
     enum demo_kind kind; /* KIND_CONN */
     int fd;
     struct demo_buf in, out;
-    bool rd_eof;                   /* the peer sent FIN (or we stopped reading for good) */
-    bool wr_shut;                  /* we sent FIN */
-    bool close_after;              /* close once `out` is flushed (http Connection: close) */
-    uint32_t events;               /* what is registered with epoll now */
+    bool rd_eof;      /* the peer sent FIN (or we stopped reading for good) */
+    bool wr_shut;     /* we sent FIN */
+    bool close_after; /* close once `out` is flushed (http Connection: close) */
+    uint32_t events;  /* what is registered with epoll now */
+    /* websocket mode: after the 101, frames in `in` are parsed one header at a time and
+     * their payload streamed (unmasked) into `out`. */
+    bool ws_open;                  /* the 101 is queued: `in` holds frames */
+    bool ws_in_payload;            /* a frame header was read: ws_left payload bytes follow */
+    bool ws_drop;                  /* the payload is discarded (a client pong) */
+    bool ws_close_frame;           /* the frame is a close: end the connection after it */
+    unsigned char ws_mask[4];      /* the frame's masking key */
+    unsigned ws_mask_pos;          /* payload bytes unmasked so far, modulo 4 */
+    unsigned long long ws_left;    /* payload bytes of the frame still to come */
     struct demo_conn *prev, *next; /* every open connection, to free them on exit */
 };
 
@@ -85,7 +101,8 @@ static struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sluice-demo --listen ADDR:PORT [--listen ...] --mode echo|http|banner|pong\n"
+    fprintf(f, "usage: sluice-demo --listen ADDR:PORT [--listen ...] --mode "
+               "echo|http|banner|pong|websocket\n"
                "                   [--name NAME] [--close-after-banner]\n"
                "\n"
                "  --listen ADDR:PORT    address to serve (127.0.0.1:9001, [::1]:9001, *:9001);\n"
@@ -95,6 +112,7 @@ static void usage(FILE *f)
                "NAME\"\n"
                "                        banner: write \"NAME\\n\" on connect, then echo\n"
                "                        pong: answer each line \"PING\" with \"+PONG\\r\\n\"\n"
+               "                        websocket: RFC 6455 echo (101, then frames back)\n"
                "  --name NAME           name used by banner and http (default sluice-demo)\n"
                "  --close-after-banner  banner mode: close the connection after the banner\n"
                "  --help                this text\n"
@@ -189,6 +207,7 @@ static size_t reply_room_needed(void)
     case MODE_PONG:
         return 64;
     case MODE_HTTP:
+    case MODE_WS:
         return 512;
     default:
         return 1;
@@ -202,7 +221,7 @@ static int conn_update(struct demo_conn *c)
     uint32_t want = 0;
     if (!c->rd_eof) {
         bool room = buf_room(&c->out) >= reply_room_needed();
-        if (g.mode == MODE_HTTP || g.mode == MODE_PONG)
+        if (g.mode == MODE_HTTP || g.mode == MODE_PONG || g.mode == MODE_WS)
             room = room && buf_room(&c->in) > 0;
         if (room)
             want |= EPOLLIN | EPOLLRDHUP;
@@ -348,10 +367,156 @@ static int pong_process(struct demo_conn *c)
     return 0;
 }
 
+/* Queues the 101 for a websocket handshake request (`head`, `hlen` bytes), or a 426 and a
+ * close when it is not one. Sec-WebSocket-Accept per RFC 6455 4.2.2. */
+static int ws_handshake(struct demo_conn *c, const char *head, size_t hlen)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    char upgrade[64], connection[128], key[64];
+    if (!http_header(head, hlen, "Upgrade", upgrade, sizeof(upgrade)) ||
+        strcasecmp(upgrade, "websocket") != 0 ||
+        !http_header(head, hlen, "Connection", connection, sizeof(connection)) ||
+        !strcasestr(connection, "upgrade") ||
+        !http_header(head, hlen, "Sec-WebSocket-Key", key, sizeof(key)) || strlen(key) != 24)
+        return http_reply(c, 426, "Upgrade Required", false, false, NULL);
+    char both[sizeof(key) + sizeof(guid)];
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    int blen = snprintf(both, sizeof(both), "%s%s", key, guid);
+    if (!EVP_Digest(both, (size_t)blen, digest, &dlen, EVP_sha1(), NULL))
+        return -EIO;
+    char accept[64];
+    EVP_EncodeBlock((unsigned char *)accept, digest, (int)dlen);
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nX-Served-By: %s\r\n\r\n",
+                     accept, g.name);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        return -ENOBUFS;
+    c->ws_open = true;
+    return buf_append(&c->out, msg, (size_t)n);
+}
+
+/* Reads one client frame header from `in` when it is complete and `out` has room for ours;
+ * queues our header (same FIN and opcode, unmasked; a ping becomes a pong). Returns 1 when
+ * a header was taken, 0 to wait, -EPROTO for an unmasked client frame. */
+static int ws_frame_header(struct demo_conn *c)
+{
+    const unsigned char *p = (const unsigned char *)c->in.data + c->in.start;
+    size_t have = c->in.len;
+    if (have < 2 || buf_room(&c->out) < 10)
+        return 0;
+    if (!(p[1] & 0x80))
+        return -EPROTO; /* RFC 6455 5.1: client frames are masked */
+    unsigned long long len = p[1] & 0x7f;
+    size_t hlen = 2;
+    if (len == 126)
+        hlen += 2;
+    else if (len == 127)
+        hlen += 8;
+    if (have < hlen + 4)
+        return 0;
+    if (len >= 126) {
+        len = 0;
+        for (size_t i = 2; i < hlen; i++)
+            len = len << 8 | p[i];
+    }
+    memcpy(c->ws_mask, p + hlen, 4);
+    unsigned opcode = p[0] & 0x0f;
+    c->ws_drop = opcode == 0xA;
+    c->ws_close_frame = opcode == 0x8;
+    unsigned char out[10];
+    size_t olen = 2;
+    out[0] = opcode == 0x9 ? (unsigned char)((p[0] & 0xf0) | 0xA) : p[0];
+    if (len < 126) {
+        out[1] = (unsigned char)len;
+    } else if (len <= 0xffff) {
+        out[1] = 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+        olen = 4;
+    } else {
+        out[1] = 127;
+        for (int i = 0; i < 8; i++)
+            out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+        olen = 10;
+    }
+    buf_consume(&c->in, hlen + 4);
+    if (!c->ws_drop && buf_append(&c->out, (const char *)out, olen) < 0)
+        return -ENOMEM;
+    c->ws_left = len;
+    c->ws_mask_pos = 0;
+    c->ws_in_payload = true;
+    return 1;
+}
+
+/* Websocket mode: the handshake, then frames from `in` to `out` as room allows (a payload
+ * of any size streams through; backpressure as for echo). A close frame, once echoed,
+ * ends the connection. Returns 0, or <0 to close. */
+static int ws_process(struct demo_conn *c)
+{
+    if (!c->ws_open) {
+        size_t hlen = http_header_end(c->in.data + c->in.start, c->in.len);
+        if (hlen == 0)
+            return c->in.len >= DEMO_BUF_SIZE
+                       ? http_reply(c, 431, "Request Header Fields Too Large", false, false, NULL)
+                       : 0;
+        int rc = ws_handshake(c, c->in.data + c->in.start, hlen);
+        buf_consume(&c->in, hlen);
+        if (rc < 0 || c->close_after)
+            return rc;
+    }
+    while (!c->close_after) {
+        if (!c->ws_in_payload) {
+            int rc = ws_frame_header(c);
+            if (rc <= 0)
+                return rc;
+        }
+        size_t n = c->in.len < c->ws_left ? c->in.len : (size_t)c->ws_left;
+        if (!c->ws_drop) {
+            size_t room = buf_room(&c->out);
+            n = n < room ? n : room;
+            if (n > 0 && buf_take(&c->out) < 0)
+                return -ENOMEM;
+            unsigned char *dst = (unsigned char *)c->out.data + c->out.start + c->out.len;
+            const unsigned char *src = (const unsigned char *)c->in.data + c->in.start;
+            for (size_t i = 0; i < n; i++)
+                dst[i] = src[i] ^ c->ws_mask[(c->ws_mask_pos + i) & 3];
+            c->out.len += n;
+        }
+        c->ws_mask_pos = (unsigned)((c->ws_mask_pos + n) & 3);
+        buf_consume(&c->in, n);
+        c->ws_left -= n;
+        if (c->ws_left > 0)
+            return 0; /* wait for more bytes or more room */
+        c->ws_in_payload = false;
+        if (c->ws_close_frame)
+            c->close_after = true;
+    }
+    return 0;
+}
+
+/* Runs the parser of a request/frame mode over what `in` holds. */
+static int process_input(struct demo_conn *c)
+{
+    switch (g.mode) {
+    case MODE_HTTP:
+        return http_process(c);
+    case MODE_PONG:
+        return pong_process(c);
+    case MODE_WS:
+        return ws_process(c);
+    default:
+        return 0;
+    }
+}
+
 /* Reads what the socket has and the buffers can hold. Returns 0, or <0 to close. */
 static int conn_read(struct demo_conn *c)
 {
-    struct demo_buf *dst = (g.mode == MODE_HTTP || g.mode == MODE_PONG) ? &c->in : &c->out;
+    struct demo_buf *dst =
+        (g.mode == MODE_HTTP || g.mode == MODE_PONG || g.mode == MODE_WS) ? &c->in : &c->out;
     if (g.mode == MODE_BANNER && g.close_after_banner) {
         char sink[4096]; /* discard until the client closes */
         for (;;) {
@@ -375,7 +540,7 @@ static int conn_read(struct demo_conn *c)
         if (n > 0) {
             dst->len += (size_t)n;
             if (dst == &c->in) {
-                int rc = g.mode == MODE_HTTP ? http_process(c) : pong_process(c);
+                int rc = process_input(c);
                 if (rc < 0)
                     return rc;
                 if (c->close_after)
@@ -415,7 +580,7 @@ static int conn_write(struct demo_conn *c)
     buf_release_if_empty(&c->out);
     /* Replies may have been held back by a full `out`: parse what is waiting. */
     if (c->in.len > 0 && !c->close_after) {
-        int rc = g.mode == MODE_HTTP ? http_process(c) : pong_process(c);
+        int rc = process_input(c);
         if (rc < 0)
             return rc;
         if (c->close_after)
@@ -592,6 +757,8 @@ int main(int argc, char **argv)
                 g.mode = MODE_BANNER;
             else if (strcmp(optarg, "pong") == 0)
                 g.mode = MODE_PONG;
+            else if (strcmp(optarg, "websocket") == 0)
+                g.mode = MODE_WS;
             else {
                 fprintf(stderr, "sluice-demo: unknown mode '%s'\n", optarg);
                 return 2;

@@ -15,6 +15,8 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 "$BUILD/sluice-demo" --listen 127.0.0.1:9002 --mode http --name web-2 >/dev/null &
 pids+=($!)
+"$BUILD/sluice-demo" --listen 127.0.0.1:9003 --mode websocket --name ws-1 >/dev/null &
+pids+=($!)
 "$BUILD/sluice-demo" --listen 127.0.0.1:9101 --mode echo --name echo-1 >/dev/null &
 pids+=($!)
 
@@ -23,6 +25,7 @@ sluice quickstart
   curl http://127.0.0.1:8080/                 # HTTP, balanced over web-1 and web-2 (weight 2);
                                               # the reply shows the X-Forwarded-For sluice added
   curl http://127.0.0.1:8080/api/users        # the /api route: web-2 only
+  python3 -m websockets ws://127.0.0.1:8080/ws # WebSocket echo through sluice: type lines
   echo hello | socat - TCP:127.0.0.1:7000     # echo service
   curl http://127.0.0.1:9900/metrics          # Prometheus metrics
   open http://127.0.0.1:9900/                 # live dashboard

@@ -115,6 +115,17 @@ static void connect_failed(struct h1_conn *c, const char *why)
     pick_and_go(c);
 }
 
+/* Fills c->local_addr (the address the client reached) when no PROXY header gave it. */
+static void know_local(struct h1_conn *c)
+{
+    if (c->have_local)
+        return;
+    socklen_t len = sizeof(c->local_addr);
+    if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
+        memset(&c->local_addr, 0, sizeof(c->local_addr));
+    c->have_local = true;
+}
+
 static void finish_connect(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
@@ -131,17 +142,15 @@ static void finish_connect(struct h1_conn *c)
     hist_observe(&t->backend->stats->slots[w->index].connect, t->connect_ms * 1000);
     const struct cfg_backend *b = t->backend->cfg;
     if (b->proxy_protocol != PP_NONE) {
-        if (!c->have_local) {
-            socklen_t len = sizeof(c->local_addr);
-            if (getsockname(c->client.h.fd, &c->local_addr.sa, &len) < 0)
-                memset(&c->local_addr, 0, sizeof(c->local_addr));
-            c->have_local = true;
-        }
+        know_local(c);
         if (up_send_proxy_header(&u->sock, b->proxy_protocol == PP_V1 ? 1 : 2, &c->client_addr.sa,
                                  &c->local_addr.sa, NULL, NULL) < 0) {
             h1_reply(c, 502, true, TERM_SERVER_ERROR, "cannot send PROXY header");
             return;
         }
+        u->has_peer = true; /* the server attributes all it gets here to this client */
+        u->peer_client = c->client_addr;
+        u->peer_local = c->local_addr;
     }
     send_start(c);
 }
@@ -198,7 +207,11 @@ static int pick_and_go(struct h1_conn *c)
                      t->error ? t->error : "no server could be reached");
             return -1;
         }
-        struct upconn *u = upool_take(w, t->at.server);
+        bool pp = t->backend->cfg->proxy_protocol != PP_NONE;
+        if (pp)
+            know_local(c);
+        struct upconn *u = upool_take(w, t->at.server, pp ? &c->client_addr.sa : NULL,
+                                      pp ? &c->local_addr.sa : NULL);
         if (u) {
             attach(c, u);
             t->reused = true;
@@ -634,6 +647,11 @@ static void tunnel_step(struct h1_conn *c)
         return;
     t->term = TERM_UPGRADED;
     t->error = failed ? strerror(-err) : term_name(why);
+    /* a reset on one side is passed on as a reset to the other (as at L4) */
+    if (why == TERM_CLIENT_RESET)
+        sock_reset_on_close(srv);
+    else if (why == TERM_SERVER_RESET)
+        sock_reset_on_close(&c->client);
     h1_close(c, TERM_UPGRADED);
 }
 

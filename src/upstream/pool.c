@@ -70,13 +70,17 @@ static bool server_leaving(struct server *s)
            atomic_load(&s->drain_deadline) != 0;
 }
 
-struct upconn *upool_take(struct worker *w, struct server *s)
+struct upconn *upool_take(struct worker *w, struct server *s, const struct sockaddr *client,
+                          const struct sockaddr *local)
 {
     struct server_slot *ss = &s->slots[w->index];
     struct upconn *u = ss->pool_head;
-    if (!u)
-        return NULL;
-    unlink_idle(u);
+    while (u && (client ? !(u->has_peer && addr_equal(&u->peer_client.sa, client) &&
+                            addr_equal(&u->peer_local.sa, local))
+                        : u->has_peer))
+        u = u->next; /* at most keepalive.max_idle */
+    if (u)
+        unlink_idle(u);
     return u;
 }
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "core/loop.h"
+#include "net/addr.h"
 #include "proxy/sock.h"
 
 struct server;
@@ -30,6 +31,10 @@ struct upconn {
     struct worker *w;
     unsigned requests; /* requests sent on it */
     bool idle;
+    /* A connection that began with a PROXY header speaks for the client connection it
+     * names (client and local address, ports included): only that one may reuse it. */
+    bool has_peer;
+    union sockaddr_any peer_client, peer_local;
     /* leaseholder's handler and cookie (while leased) */
     void (*on_io)(struct upconn *u, uint32_t events);
     void *owner;
@@ -42,8 +47,11 @@ struct upconn *upconn_new(struct worker *w, struct server *s);
 /* Closes and frees u (leased, or never pooled). */
 void upconn_free(struct upconn *u);
 
-/* The newest idle connection to s on worker w, leased (removed from the pool), or NULL. */
-struct upconn *upool_take(struct worker *w, struct server *s);
+/* The newest idle connection to s on worker w that speaks for (client, local), or, when
+ * client is NULL, that began with no PROXY header; leased (removed from the pool), or
+ * NULL. */
+struct upconn *upool_take(struct worker *w, struct server *s, const struct sockaddr *client,
+                          const struct sockaddr *local);
 
 /* Ends u's lease: pools it as idle, or closes it when the server is leaving (removed,
  * not enabled, draining), the pool of (worker, server) already holds max_idle, or the

@@ -10,6 +10,10 @@ Responses are chosen by path:
     /big/N           -> N bytes of body
     /ws              -> 101 Switching Protocols, then echoes bytes back
     anything else    -> 200 with "path=<target>\\n"
+With answer_expect=True a request with `Expect: 100-continue` gets `100 Continue` before
+its body is read (the default never sends one, so that clients' expect timeouts show).
+With expect_proxy=True every connection must start with a PROXY protocol header (v1 or
+v2), kept byte for byte in `proxy_headers[conn_id]`; a connection without one is closed.
 """
 import re
 import socket
@@ -38,8 +42,35 @@ class Request:
         return [k.lower() for k, _ in self.fields]
 
 
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def read_proxy_header(s):
+    """Reads one PROXY header (v1 line or v2 block) from s: (header bytes, bytes after)."""
+    buf = b""
+    while True:
+        if buf.startswith(PP2_SIG) and len(buf) >= 16:
+            end = 16 + int.from_bytes(buf[14:16], "big")
+            if len(buf) >= end:
+                return buf[:end], buf[end:]
+        elif buf.startswith(b"PROXY ") and b"\r\n" in buf:
+            end = buf.index(b"\r\n") + 2
+            return buf[:end], buf[end:]
+        elif len(buf) >= 16 and not buf.startswith(PP2_SIG) and not buf.startswith(b"PROXY "):
+            raise EOFError(f"no PROXY header: {buf!r}")
+        if len(buf) > 600:
+            raise EOFError("PROXY header too long")
+        d = s.recv(1)  # byte by byte: never reads past the header
+        if not d:
+            raise EOFError
+        buf += d
+
+
 class HttpBackend:
-    def __init__(self):
+    def __init__(self, expect_proxy=False, answer_expect=False):
+        self.expect_proxy = expect_proxy
+        self.answer_expect = answer_expect
+        self.proxy_headers = {}
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
@@ -108,6 +139,10 @@ class HttpBackend:
     def _serve(self, s, cid):
         buf = b""
         try:
+            if self.expect_proxy:
+                header, buf = read_proxy_header(s)
+                with self.lock:
+                    self.proxy_headers[cid] = header
             while True:
                 while b"\r\n\r\n" not in buf:
                     d = s.recv(65536)
@@ -116,6 +151,8 @@ class HttpBackend:
                     buf += d
                 i = buf.index(b"\r\n\r\n") + 4
                 head, buf = buf[:i], buf[i:]
+                if self.answer_expect and re.search(rb"\r\nexpect:\s*100-continue", head, re.I):
+                    s.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body, buf = self._read_body(s, buf, head)
                 req = Request(cid, head, body)
                 with self.lock:

@@ -2,11 +2,17 @@
 accept`): the header's client address is the one sluice forwards (X-Forwarded-For) and
 logs; a missing or malformed header ends the connection before any request, logged
 `bad_proxy_header` and counted as a refusal, with no byte reaching a server. The reader is
-the front stage L4 listeners use too (src/proxy/front.c)."""
+the front stage L4 listeners use too (src/proxy/front.c). And the other way: an http
+backend with `proxy_protocol: v1 | v2` sends a header at the start of each server
+connection, and a pooled connection only ever carries requests of the client it names."""
 import socket
+import struct
 import urllib.request
 
+import pytest
+
 from helpers import free_port, scaled, wait_closed, wait_for
+from httpbackend import HttpBackend
 from test_http_proxy import backend, http_config, read_response  # noqa: F401 (fixture)
 
 
@@ -72,3 +78,78 @@ def test_missing_or_bad_proxy_header_is_refused(sluice, backend):
     assert all(e["status"] is None and e["method"] is None for e in lines), lines
     wait_for(lambda: refused(admin_port) == 2, scaled(5), what="two refusals counted")
     assert b.connections == 0 and b.requests == []
+
+
+# ---- PROXY protocol to the servers of an http backend (`proxy_protocol: v1 | v2`) ----
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def v1_header(src, sport, dst, dport):
+    return f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode()
+
+
+def v2_header(src, sport, dst, dport):
+    return (V2_SIG + b"\x21\x11" + struct.pack("!H", 12) + socket.inet_aton(src) +
+            socket.inet_aton(dst) + struct.pack("!HH", sport, dport))
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_backend_header_once_per_server_connection_for_its_own_client(sluice, version):
+    """Two clients (their addresses given by a balancer in front) interleave keep-alive
+    requests. Each server connection starts with one PROXY header naming the client whose
+    requests it carries: a pooled connection is reused by later requests of that client,
+    never by another client's (which would then be attributed to the wrong address)."""
+    b = HttpBackend(expect_proxy=True)
+    try:
+        port = free_port()
+        s = sluice(http_config(port, [b.address], listener_kw={"proxy_protocol": "accept"},
+                               backend_kw={"proxy_protocol": version}))
+        clients = {"203.0.113.7": 40000, "198.51.100.9": 50000}
+        socks = {}
+        for ip, cport in clients.items():
+            c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+            c.sendall(v1_header(ip, cport, "192.0.2.1", 80))
+            socks[ip] = c
+        order = ["203.0.113.7", "198.51.100.9", "203.0.113.7", "198.51.100.9", "203.0.113.7"]
+        for i, ip in enumerate(order):
+            socks[ip].sendall(b"GET /r%d HTTP/1.1\r\nHost: app\r\n\r\n" % i)
+            st, _, body, _ = read_response(socks[ip])
+            assert st == 200 and body.startswith(b"path=/r%d " % i)
+        for c in socks.values():
+            c.close()
+        build = v1_header if version == "v1" else v2_header
+        want = {ip: build(ip, cport, "192.0.2.1", 80) for ip, cport in clients.items()}
+        assert b.connections == 2, "one server connection per client, reused by it"
+        assert sorted(b.proxy_headers.values()) == sorted(want.values()), b.proxy_headers
+        for r in b.requests:
+            xff = r.get("X-Forwarded-For")
+            assert b.proxy_headers[r.conn_id] == want[xff], (r.target, xff, r.conn_id)
+        assert [r.target for r in b.requests] == [f"/r{i}" for i in range(5)]
+        lines = s.access_log(5)
+        assert [e["reused"] for e in lines] == [False, False, True, True, True], lines
+    finally:
+        b.close()
+
+
+def test_backend_header_carries_the_real_client_address(sluice):
+    """Without a balancer in front: the header names the client socket's own address and
+    port and sluice's listening address; a second client connection (another port) gets a
+    server connection of its own, its keep-alive requests share it."""
+    b = HttpBackend(expect_proxy=True)
+    try:
+        port = free_port()
+        sluice(http_config(port, [b.address], backend_kw={"proxy_protocol": "v1"}))
+        ports = []
+        for _ in range(2):
+            c = socket.create_connection(("127.0.0.1", port), timeout=scaled(5))
+            ports.append(c.getsockname()[1])
+            for _ in range(2):
+                c.sendall(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+                assert read_response(c)[0] == 200
+            c.close()
+        assert b.proxy_headers == {i + 1: v1_header("127.0.0.1", p, "127.0.0.1", port)
+                                   for i, p in enumerate(ports)}
+        assert [r.conn_id for r in b.requests] == [1, 1, 2, 2]
+    finally:
+        b.close()

@@ -1,10 +1,12 @@
 """The quickstart (`make run`): examples/quickstart.yaml as shipped, its ports moved to
 free ones, behind the same demo servers scripts/quickstart.sh starts. What the README
 promises: HTTP balanced over web-1 and web-2 with the X-Forwarded-For sluice added, the
-/api route to web-2 only, the echo service, the metrics."""
+/api route to web-2 only, the WebSocket echo at /ws (with the README's own command,
+`python3 -m websockets`, from Debian's python3-websockets), the echo service, the metrics."""
 import http.client
 import os
 import re
+import subprocess
 
 import yaml
 
@@ -14,7 +16,7 @@ from helpers import REPO, connect, echo_roundtrip, free_port, wait_for, scaled
 def test_quickstart_config_serves_what_the_readme_shows(sluice, demo):
     doc = yaml.safe_load(open(os.path.join(REPO, "examples", "quickstart.yaml")))
     names = {"127.0.0.1:9001": ("http", "web-1"), "127.0.0.1:9002": ("http", "web-2"),
-             "127.0.0.1:9101": ("echo", "echo-1")}
+             "127.0.0.1:9003": ("websocket", "ws-1"), "127.0.0.1:9101": ("echo", "echo-1")}
     moved = {}
     for address, (mode, name) in names.items():
         moved[address] = demo(mode, name=name).address
@@ -51,6 +53,26 @@ def test_quickstart_config_serves_what_the_readme_shows(sluice, demo):
     assert seen == {"web-1", "web-2"}
     for _ in range(4):
         assert get("/api/users") == (200, "hello from web-2 (X-Forwarded-For: 127.0.0.1)\n")
+    # the README's WebSocket command: a line typed in comes back through sluice; stdin
+    # stays open until it did (the tool closes at end of input)
+    out_path = os.path.join(s.workdir, "ws-cli.out")
+    url = f"ws://127.0.0.1:{ports['web']}/ws"
+    with open(out_path, "w") as out:
+        cli = subprocess.Popen(["/usr/bin/python3", "-m", "websockets", url],
+                               stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        cli.stdin.write(b"hello websocket\n")
+        cli.stdin.flush()
+        wait_for(lambda: "< hello websocket" in open(out_path).read(), scaled(10),
+                 what="the line echoed back")
+        cli.stdin.close()
+        assert cli.wait(timeout=scaled(10)) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    text = open(out_path).read()
+    assert f"Connected to {url}." in text and "Connection closed: 1000 (OK)." in text, text
     c = connect(ports["echo"])
     echo_roundtrip(c, b"hi\n")
     c.close()
@@ -58,5 +80,7 @@ def test_quickstart_config_serves_what_the_readme_shows(sluice, demo):
     m.request("GET", "/metrics")
     text = m.getresponse().read().decode()
     assert re.search(r'sluice_requests_total\{listener="web",backend="api-pool",code="2xx"\} 4', text), \
+        [ln for ln in text.splitlines() if "requests_total" in ln]
+    assert re.search(r'sluice_requests_total\{listener="web",backend="ws-pool",code="1xx"\} 1', text), \
         [ln for ln in text.splitlines() if "requests_total" in ln]
     s.stop()
