@@ -46,33 +46,7 @@ declare -A FRONT=([direct]=$ORIGIN_PORT [sluice]=$((BASE_PORT + 1)) [haproxy]=$(
 
 # ---------------------------------------------------------------------------------------
 # The origin: nginx serving /64, /16k, /1m with keep-alive, on the load CPU.
-mkdir -p "$RUN/origin/logs" "$RUN/origin/www"
-head -c 64 /dev/zero | tr '\0' 'a' >"$RUN/origin/www/64"
-head -c 16384 /dev/zero | tr '\0' 'b' >"$RUN/origin/www/16k"
-head -c 1048576 /dev/zero | tr '\0' 'c' >"$RUN/origin/www/1m"
-cat >"$RUN/origin/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $RUN/origin/nginx.pid;
-error_log $RUN/origin/logs/error.log warn;
-events { worker_connections 16384; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    sendfile on;
-    server {
-        listen 127.0.0.1:$ORIGIN_PORT reuseport backlog=4096;
-        root $RUN/origin/www;
-        default_type text/plain;
-    }
-}
-EOF
-"$NGINX" -t -q -p "$RUN/origin" -e "$RUN/origin/logs/error.log" -c "$RUN/origin/nginx.conf" ||
-    die "nginx rejected the origin configuration"
-start_bg "$LOAD_CPUS" "$RUN/origin.log" "$NGINX" -p "$RUN/origin" -e "$RUN/origin/logs/error.log" \
-    -c "$RUN/origin/nginx.conf"
-wait_port "$ORIGIN_PORT" "$LAST_PID" origin
+start_http_origin "$RUN/origin" "$ORIGIN_PORT"
 
 # ---------------------------------------------------------------------------------------
 # The proxies.

@@ -217,3 +217,36 @@ make_leaf() {
     ossl x509 -req -in "$dir/$kind.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
         -days 365 -sha256 -extfile "$dir/$kind.ext" -out "$dir/$kind.pem"
 }
+
+# Starts the HTTP origin of the HTTP benchmarks on LOAD_CPUS: nginx (one worker, keep-alive,
+# sendfile) serving /64, /16k and /1m (bodies of that many bytes) from DIR on 127.0.0.1:PORT.
+# Usage: start_http_origin DIR PORT
+start_http_origin() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/logs" "$dir/www"
+    head -c 64 /dev/zero | tr '\0' 'a' >"$dir/www/64"
+    head -c 16384 /dev/zero | tr '\0' 'b' >"$dir/www/16k"
+    head -c 1048576 /dev/zero | tr '\0' 'c' >"$dir/www/1m"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 16384; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    sendfile on;
+    server {
+        listen 127.0.0.1:$port reuseport backlog=4096;
+        root $dir/www;
+        default_type text/plain;
+    }
+}
+EOF
+    "$NGINX" -t -q -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf" ||
+        die "nginx rejected the origin configuration"
+    start_bg "$LOAD_CPUS" "$dir.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
+    wait_port "$port" "$LAST_PID" origin
+}
