@@ -9,21 +9,13 @@
 
 #include "core/worker.h"
 #include "l4/l4_conn.h"
+#include "net/host_pattern.h"
 #include "tls/client_hello.h"
-
-bool l4_name_matches(const char *pattern, const char *name)
-{
-    if (pattern[0] == '*' && pattern[1] == '.') {
-        size_t pl = strlen(pattern + 1), nl = strlen(name);
-        return nl > pl && strcasecmp(name + nl - pl, pattern + 1) == 0;
-    }
-    return strcasecmp(pattern, name) == 0;
-}
 
 static bool route_matches(const struct cfg_route *r, const char *sni, const char *const *alpn,
                           size_t n_alpn)
 {
-    if (r->sni && (!sni || !l4_name_matches(r->sni, sni)))
+    if (r->sni && (!sni || !host_pattern_matches(r->sni, sni, strlen(sni))))
         return false;
     if (r->alpn) {
         bool offered = false;
@@ -54,10 +46,7 @@ static bool host_allowed(const struct cfg_listener *l, const char *sni)
 {
     if (l->hosts.count == 0)
         return true;
-    for (size_t i = 0; sni && i < l->hosts.count; i++)
-        if (l4_name_matches(l->hosts.items[i], sni))
-            return true;
-    return false;
+    return sni && host_patterns_match(l->hosts.items, l->hosts.count, sni, strlen(sni));
 }
 
 void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const *alpn,

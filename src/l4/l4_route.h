@@ -16,10 +16,6 @@ struct l4_conn;
 int l4_route_pick(const struct cfg_listener *l, const char *sni, const char *const *alpn,
                   size_t n_alpn);
 
-/* True when `name` matches `pattern`: exact (case-insensitive) or "*.suffix", where the
- * star stands for one or more labels. */
-bool l4_name_matches(const char *pattern, const char *name);
-
 /* Routes c and starts connecting; closes c with no_route when nothing matches. */
 void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const *alpn,
                           size_t n_alpn);

@@ -78,10 +78,6 @@ int tls_names_find(const struct tls_name_table *t, const char *name);
 int tls_names_lookup(const struct tls_name_table *t, const char *sni);
 void tls_names_free(struct tls_name_table *t);
 
-/* True when the lowercase `sni` is allowed by `hosts` (lowercase): an exact entry, or
- * "*.suffix" matching any name that ends with ".suffix" (one label or more). */
-bool tls_host_allowed(char *const *hosts, size_t n_hosts, const char *sni);
-
 /* Parses the body of a server_name extension (RFC 6066). On finding a host_name entry,
  * writes it lowercased, without a trailing dot and NUL-terminated to `out` and returns 0;
  * returns 1 when the list holds no host_name; -1 when malformed or the name is empty,

@@ -34,6 +34,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
+#include "net/host_pattern.h"
 #include "tls/tls_internal.h"
 #include "tls/tls_server.h"
 
@@ -154,7 +155,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
             sni[0] = '\0';
     }
     if (sni[0] != '\0') {
-        if (s->n_hosts > 0 && !tls_host_allowed(s->hosts, s->n_hosts, sni)) {
+        if (s->n_hosts > 0 && !host_patterns_match(s->hosts, s->n_hosts, sni, strlen(sni))) {
             ERR_raise_data(ERR_LIB_SSL, SSL_R_SSL3_EXT_INVALID_SERVERNAME,
                            "server name \"%s\" is not in the listener's hosts", sni);
             *al = SSL_AD_UNRECOGNIZED_NAME;

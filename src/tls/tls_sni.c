@@ -134,22 +134,6 @@ void tls_names_free(struct tls_name_table *t)
     t->n = 0;
 }
 
-bool tls_host_allowed(char *const *hosts, size_t n_hosts, const char *sni)
-{
-    size_t len = strlen(sni);
-    for (size_t i = 0; i < n_hosts; i++) {
-        const char *h = hosts[i];
-        if (h[0] == '*' && h[1] == '.') {
-            size_t sl = strlen(h + 1); /* ".suffix" */
-            if (len > sl && strcmp(sni + len - sl, h + 1) == 0)
-                return true;
-        } else if (strcmp(h, sni) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 int tls_sni_parse(const unsigned char *ext, size_t len, char *out, size_t outlen)
 {
     if (len < 2)
