@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sluice needs to build, test or benchmark.
-# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: test)
+# Usage: scripts/install-deps.sh [build|test|package|bench|all]   (default: test)
+#   test: what `make test` needs (make package-check included)
+#   package: what `make deb` and `make image` need (debhelper, lintian, mmdebstrap, umoci,
+#   podman with runc)
 # Does nothing for packages already present; needs root only when something is missing.
 set -euo pipefail
 
 build_pkgs=(build-essential pkg-config libssl-dev libyaml-dev libc-ares-dev
             libnghttp2-dev libsystemd-dev libjansson-dev openssl)
 test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 curl socat clang
-           libclang-rt-14-dev chromium testssl.sh wrk)
+           libclang-rt-14-dev chromium testssl.sh wrk
+           scdoc groff man-db systemd strace python3-kubernetes)
+package_pkgs=(scdoc debhelper lintian fakeroot dpkg-dev mmdebstrap umoci podman runc uidmap
+              python3-kubernetes)
 bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client procps wrk)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
+  package) want+=("${package_pkgs[@]}") ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+  all) want+=("${test_pkgs[@]}" "${package_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|package|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()
