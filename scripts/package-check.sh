@@ -170,15 +170,35 @@ check_unit() {
 # --- Kubernetes manifests ---------------------------------------------------------------
 check_manifests() {
   if [ ! -d packaging/kubernetes ]; then skip manifests "no packaging/kubernetes"; return; fi
-  if ! python3 -c 'import kubernetes, yaml' 2>/dev/null; then
+  if ! /usr/bin/python3 -c 'import kubernetes, yaml' 2>/dev/null; then
     skip manifests "python3-kubernetes is not installed (apt-get install python3-kubernetes)"; return
   fi
   local out
-  if out=$(python3 scripts/validate-manifests.py --sluice "$SLUICE" packaging/kubernetes 2>&1); then
+  if out=$(/usr/bin/python3 scripts/validate-manifests.py --sluice "$SLUICE" packaging/kubernetes 2>&1); then
     pass "manifests ($out)"
   else
     fail manifests "$out"
   fi
+  # the same validation rejects broken manifests: each edit below must be refused
+  local edits=(
+    "deployment.yaml|s/^  replicas: 2/  replica: 2/|spec.replica: unknown field"
+    "deployment.yaml|s/periodSeconds: 2$/periodSeconds: \"2\"/|expected int, got str"
+    "deployment.yaml|s/^        - name: sluice$/        - image2: x/|must not be \`None\`"
+    "service.yaml|s/externalTrafficPolicy: Local/externalTrafficPolicy: Cluster/|externalTrafficPolicy Local"
+    "configmap.yaml|s/balance: consistent_hash/balance: consistent_hsh/|fails sluice -t"
+    "configmap.yaml|s/shutdown_timeout: 30s/shutdown_timeout: 50s/|terminationGracePeriodSeconds must exceed"
+    "deployment.yaml|s/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/|readOnlyRootFilesystem must be True")
+  local e file expr want bad=""
+  for e in "${edits[@]}"; do
+    IFS='|' read -r file expr want <<<"$e"
+    rm -rf "$WORK/k8s" && mkdir -p "$WORK/k8s" && cp packaging/kubernetes/*.yaml "$WORK/k8s/"
+    sed -i "$expr" "$WORK/k8s/$file"
+    if cmp -s "$WORK/k8s/$file" "packaging/kubernetes/$file"; then bad="$bad [edit '$expr' changed nothing]"; continue; fi
+    out=$(/usr/bin/python3 scripts/validate-manifests.py --sluice "$SLUICE" "$WORK/k8s" 2>&1) &&
+      { bad="$bad [accepted: $expr]"; continue; }
+    grep -qF -- "$want" <<<"$out" || bad="$bad [$expr: no '$want' in: $out]"
+  done
+  [ -z "$bad" ] && pass "manifests-negative (${#edits[@]} broken variants refused)" || fail manifests-negative "$bad"
 }
 
 check_install
