@@ -59,7 +59,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check-build-deps test unit e2e asan fuzz fuzz-smoke run bench clean format \
-	man install uninstall deb package-check
+	man install uninstall deb image package-check
 all: $(BUILD)/sluice $(BUILD)/sluice-demo
 
 deps:
@@ -172,6 +172,16 @@ package-check: all
 # The Debian package (debian/), built as in a clean clone; the .deb lands in ..
 deb:
 	dpkg-buildpackage -us -uc -b
+
+# The OCI image from the .deb (built first when DEB is not given): offline, with mmdebstrap
+# and umoci. Output: build/image/sluice_<version>_<arch>.oci.tar
+VERSION = $(shell sed -n 's/^#define SLUICE_VERSION "\(.*\)"/\1/p' src/version.h)
+image:
+	@deb="$(DEB)"; \
+	if [ -z "$$deb" ]; then \
+	  $(MAKE) deb && deb=$$(ls ../sluice_$(VERSION)_$$(dpkg --print-architecture).deb); \
+	fi; \
+	packaging/container/build-image.sh "$$deb" build/image
 
 # Removes what install put there, never the configuration file.
 uninstall:

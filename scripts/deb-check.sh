@@ -66,7 +66,8 @@ else
   fail depends "$depends"
 fi
 if grep -q "deb-systemd-helper enable 'sluice.service'" "$ctl/postinst" &&
-   grep -q "systemd-sysusers" "$ctl/postinst" && ! grep -q "restart" "$ctl/postinst" &&
+   grep -q "systemd-sysusers" "$ctl/postinst" && ! grep -qE "_dh_action=restart|invoke restart" "$ctl/postinst" &&
+   grep -q "deb-systemd-invoke reload sluice.service" "$ctl/postinst" &&
    grep -q "rm -rf /etc/sluice /var/log/sluice" "$ctl/postrm"; then
   pass "maintainer-scripts (user, enable+start, reload on upgrade, purge)"
 else
