@@ -198,7 +198,8 @@ static void begin_stop(struct control *c, bool now)
         log_info("shutdown: listeners closed, draining %u connection(s) for up to %s",
                  atomic_load(&runtime_active_connections),
                  fmt_duration(c->rt->cfg->shutdown_timeout_ms, d, sizeof(d)));
-        services_stopping();
+        if (c->rt->cfg->shutdown_delay_ms == 0) /* else sent when the delay began */
+            services_stopping();
     }
     for (int i = 0; i < c->n_workers; i++)
         worker_post_stop(&c->workers[i], c->stop_deadline, now);
