@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sluice needs to build, test or benchmark.
-# Usage: scripts/install-deps.sh [build|run|test|bench|all]   (default: test)
+# Usage: scripts/install-deps.sh [build|run|test|package|bench|all]   (default: test)
 # run: what `make run` and the README's quick-start commands use (curl, socat, websockets).
+#   test: what `make test` needs (make package-check included)
+#   package: what `make deb` and `make image` need (debhelper, lintian, mmdebstrap, umoci,
+#   podman with runc)
 # Does nothing for packages already present; needs root only when something is missing.
 set -euo pipefail
 
@@ -9,7 +12,10 @@ build_pkgs=(build-essential pkg-config libssl-dev libyaml-dev libc-ares-dev
             libnghttp2-dev libsystemd-dev libjansson-dev openssl)
 run_pkgs=(curl socat python3-websockets)
 test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 python3-websockets curl socat
-           clang libclang-rt-14-dev chromium testssl.sh wrk)
+           clang libclang-rt-14-dev chromium testssl.sh wrk
+           scdoc groff man-db systemd strace python3-kubernetes)
+package_pkgs=(scdoc debhelper lintian fakeroot dpkg-dev mmdebstrap umoci podman runc uidmap
+              python3-kubernetes)
 bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client procps wrk)
 
 want=("${build_pkgs[@]}")
@@ -17,9 +23,10 @@ case "${1:-test}" in
   build) ;;
   run) want+=("${run_pkgs[@]}") ;;
   test) want+=("${test_pkgs[@]}") ;;
+  package) want+=("${package_pkgs[@]}") ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|run|test|bench|all]" >&2; exit 2 ;;
+  all) want+=("${test_pkgs[@]}" "${package_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|run|test|package|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()

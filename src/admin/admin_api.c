@@ -190,7 +190,7 @@ void api_status(struct control *c, struct ah_response *resp)
     sb_printf(sb, ",\"pid\":%ld,\"generation\":%u,\"workers\":%d", (long)getpid(), rt->generation,
               c->n_workers);
     sb_json_kv_str(sb, "config", c->config_path);
-    sb_json_kv_str(sb, "state", c->stopping ? "stopping" : "running");
+    sb_json_kv_str(sb, "state", c->stopping || c->signals_seen > 0 ? "stopping" : "running");
     kv_u(sb, "active_connections", atomic_load(&runtime_active_connections));
     sb_printf(sb, ",\"reloads\":{\"success\":%lu,\"failure\":%lu}",
               atomic_load(&runtime_reloads_ok), atomic_load(&runtime_reloads_failed));
@@ -219,7 +219,7 @@ void api_reload(struct control *c, struct ah_response *resp)
         resp->status = 200;
         sb_printf(sb, "{\"ok\":true,\"generation\":%u}\n", c->rt->generation);
     } else {
-        resp->status = c->stopping ? 503 : 422;
+        resp->status = c->stopping || c->signals_seen > 0 ? 503 : 422;
         sb_puts(sb, "{\"ok\":false,\"errors\":[");
         for (size_t i = 0; i < errs.count; i++) {
             if (i)
@@ -227,8 +227,9 @@ void api_reload(struct control *c, struct ah_response *resp)
             sb_json_str(sb, errs.items[i] ? errs.items[i] : "(out of memory)");
         }
         if (errs.count == 0)
-            sb_json_str(sb,
-                        c->stopping ? "sluice is stopping" : "reload failed (see the process log)");
+            sb_json_str(sb, c->stopping || c->signals_seen > 0
+                                ? "sluice is stopping"
+                                : "reload failed (see the process log)");
         sb_puts(sb, "]}\n");
     }
     cfg_errors_free(&errs);

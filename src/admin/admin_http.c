@@ -16,6 +16,7 @@
 #define API_SERVERS_PREFIX "/api/v1/backends/"
 
 static const char JSON_TYPE[] = "application/json";
+static const char TEXT_TYPE[] = "text/plain; charset=utf-8";
 static const char ALLOW_GET[] = "Allow: GET, HEAD\r\n";
 static const char ALLOW_POST[] = "Allow: POST\r\n";
 static const char ALLOW_SERVER[] = "Allow: GET, HEAD, PATCH\r\n";
@@ -244,6 +245,14 @@ int ah_begin(const struct h1_head *req, const struct ah_auth *auth, struct ah_re
         rq->route = AH_METRICS;
         allow = ALLOW_GET;
         ok = get || head;
+    } else if (plen == 8 && memcmp(path, "/healthz", 8) == 0) {
+        rq->route = AH_HEALTHZ;
+        allow = ALLOW_GET;
+        ok = get || head;
+    } else if (plen == 7 && memcmp(path, "/readyz", 7) == 0) {
+        rq->route = AH_READYZ;
+        allow = ALLOW_GET;
+        ok = get || head;
     } else if (plen == 14 && memcmp(path, "/api/v1/status", 14) == 0) {
         rq->route = AH_STATUS;
         allow = ALLOW_GET;
@@ -303,6 +312,36 @@ int ah_body_length(const struct h1_head *req, uint64_t *len)
     return 0;
 }
 
+/* GET /healthz (liveness): 200 "ok" while the main loop answers and every worker's loop
+ * runs; 503 naming the first worker whose loop has ended outside a shutdown. */
+static void probe_healthz(struct control *c, struct ah_response *resp)
+{
+    resp->content_type = TEXT_TYPE;
+    for (int i = 0; i < c->n_workers; i++) {
+        if (!c->stopping && atomic_load(&c->workers[i].stopped)) {
+            resp->status = 503;
+            sb_printf(&resp->body, "worker %d stopped\n", i);
+            return;
+        }
+    }
+    resp->status = 200;
+    sb_puts(&resp->body, "ok\n");
+}
+
+/* GET /readyz: 200 "ready" once started until SIGTERM; then 503 "shutting down" (503
+ * "starting" before the listeners are open). */
+static void probe_readyz(struct control *c, struct ah_response *resp)
+{
+    resp->content_type = TEXT_TYPE;
+    if (control_ready()) {
+        resp->status = 200;
+        sb_puts(&resp->body, "ready\n");
+    } else {
+        resp->status = 503;
+        sb_puts(&resp->body, c->signals_seen > 0 ? "shutting down\n" : "starting\n");
+    }
+}
+
 /* GET on a server: its JSON object. */
 static void get_server(struct control *c, const struct ah_request *rq, struct ah_response *resp)
 {
@@ -340,6 +379,12 @@ void ah_handle(struct control *c, const struct ah_request *rq, const char *body,
         break;
     case AH_STATUS:
         api_status(c, resp);
+        break;
+    case AH_HEALTHZ:
+        probe_healthz(c, resp);
+        break;
+    case AH_READYZ:
+        probe_readyz(c, resp);
         break;
     case AH_RELOAD:
         api_reload(c, resp);

@@ -25,7 +25,7 @@
 struct control;
 struct runtime;
 
-enum ah_route { AH_ASSET, AH_METRICS, AH_STATUS, AH_RELOAD, AH_SERVER };
+enum ah_route { AH_ASSET, AH_METRICS, AH_STATUS, AH_RELOAD, AH_SERVER, AH_HEALTHZ, AH_READYZ };
 
 /* A file of the dashboard, embedded at build time: the Makefile runs src/admin/embed.sh
  * on the .html, .css and .js files of src/admin/dashboard/ to generate

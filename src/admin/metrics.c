@@ -5,6 +5,7 @@
  * Per-worker slots are summed on read. A histogram's buckets are summed first and its
  * _count is the sum of its buckets, so _bucket{le="+Inf"} always equals _count even while
  * workers keep writing. */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin/admin_http.h"
+#include "core/control.h"
 #include "core/runtime.h"
 #include "upstream/server.h"
 #include "version.h"
@@ -430,10 +432,15 @@ static int proc_stat(double *cpu_seconds, unsigned long long *rss_bytes)
 
 static void process_metrics(struct strbuf *sb)
 {
-    header(sb, "sluice_build_info", "gauge", "Always 1; the version is in the label.");
+    header(sb, "sluice_build_info", "gauge", "Always 1; the versions are in the labels.");
     sb_puts(sb, "sluice_build_info{version=");
     label_value(sb, SLUICE_VERSION);
+    sb_puts(sb, ",openssl=");
+    label_value(sb, OpenSSL_version(OPENSSL_VERSION_STRING));
     sb_puts(sb, "} 1\n");
+    header(sb, "sluice_ready", "gauge",
+           "1 while /readyz answers 200 (started, no SIGTERM yet), else 0.");
+    sb_printf(sb, "sluice_ready %d\n", control_ready() ? 1 : 0);
     header(sb, "sluice_process_connections_active", "gauge",
            "Client connections open now, all listeners (the global max_connections cap).");
     sb_printf(sb, "sluice_process_connections_active %u\n",

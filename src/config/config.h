@@ -226,6 +226,7 @@ struct config {
     int workers;                  /* resolved: "auto" -> online CPUs */
     int max_connections;          /* default 20000 */
     uint64_t shutdown_timeout_ms; /* default 30s */
+    uint64_t shutdown_delay_ms;   /* default 0: on SIGTERM, keep accepting this long */
     struct cfg_log log;
     struct cfg_admin admin;
     struct cfg_resolver resolver;

@@ -406,12 +406,8 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
 void ld_load_listeners(struct ld *ld, yaml_node_t *seq)
 {
     long n = ld_seq_len(ld, seq);
-    if (n < 0)
+    if (n <= 0) /* none is valid: sluice then serves the admin API only */
         return;
-    if (n == 0) {
-        ld_error(ld, seq, "at least one listener is required");
-        return;
-    }
     ld->cfg->listeners = ld_calloc(ld, (size_t)n, sizeof(*ld->cfg->listeners));
     if (ld->cfg->listeners == NULL)
         return;

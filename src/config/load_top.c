@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const top_keys[] = {"workers",   "max_connections", "shutdown_timeout",
-                                       "log",       "admin",           "resolver",
-                                       "listeners", "backends",        NULL};
+static const char *const top_keys[] = {
+    "workers", "max_connections", "shutdown_timeout", "shutdown_delay", "log",
+    "admin",   "resolver",        "listeners",        "backends",       NULL};
 static const char *const log_keys[] = {"access", "format", "level", NULL};
 static const char *const admin_keys[] = {"bind", "token_file", NULL};
 
@@ -168,12 +168,11 @@ static void ld_load_root(struct ld *ld, yaml_node_t *root)
     ld_load_workers(ld, root);
     ld_int(ld, root, "max_connections", 0, 2147483647, &ld->cfg->max_connections);
     ld_duration(ld, root, "shutdown_timeout", 0, LD_DURATION_MAX, &ld->cfg->shutdown_timeout_ms);
+    ld_duration(ld, root, "shutdown_delay", 0, LD_DURATION_MAX, &ld->cfg->shutdown_delay_ms);
     ld_top_section(ld, root, "log", ld_load_log);
     ld_top_section(ld, root, "admin", ld_load_admin);
     ld_top_section(ld, root, "resolver", ld_load_resolver);
     ld_top_section(ld, root, "backends", ld_load_backends);
-    if (ld_get(ld, root, "listeners") == NULL)
-        ld_error(ld, root, "missing required key 'listeners'");
     ld_top_section(ld, root, "listeners", ld_load_listeners);
 }
 

@@ -78,7 +78,8 @@ static int retire(struct control *c, struct runtime *old)
 
 int control_reload(struct control *c, struct cfg_errors *errs)
 {
-    if (c->stopping) {
+    if (c->stopping || c->signals_seen > 0) { /* a reload never changes a running shutdown */
+        log_warn("reload refused: sluice is stopping");
         return -1;
     }
     struct config *cfg = config_load(c->config_path, errs);
@@ -118,6 +119,8 @@ int control_reload(struct control *c, struct cfg_errors *errs)
     if (retire(c, old) < 0)
         runtime_unref(old);
     atomic_fetch_add(&runtime_reloads_ok, 1);
+    if (next->n_listeners == 0)
+        log_warn("no listeners configured (admin API only)");
     log_info("configuration reloaded from %s (generation %u)", c->config_path, next->generation);
     return 0;
 fail_msg:
@@ -165,14 +168,38 @@ int control_set_server(struct control *c, const char *backend, const char *addre
     return 0;
 }
 
+bool control_ready(void)
+{
+    return the_control != NULL && the_control->ready;
+}
+
+/* Writes a duration as configuration spells it: "10s" when whole seconds, else "1500ms". */
+static const char *fmt_duration(uint64_t ms, char *buf, size_t len)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, len, "%llums", (unsigned long long)ms);
+    return buf;
+}
+
+/* Closes the listeners and starts the shutdown_timeout drain (now: closes everything). */
 static void begin_stop(struct control *c, bool now)
 {
+    c->ready = false;
+    if (timer_armed(&c->delay_timer))
+        timer_cancel(&c->loop, &c->delay_timer);
     if (!c->stopping) {
+        char d[32];
         c->stopping = true;
         c->stop_deadline = loop_now(&c->loop) + c->rt->cfg->shutdown_timeout_ms;
         log_info("stopping: no new connections; open ones get up to %llu ms",
                  (unsigned long long)c->rt->cfg->shutdown_timeout_ms);
-        services_stopping();
+        log_info("shutdown: listeners closed, draining %u connection(s) for up to %s",
+                 atomic_load(&runtime_active_connections),
+                 fmt_duration(c->rt->cfg->shutdown_timeout_ms, d, sizeof(d)));
+        if (c->rt->cfg->shutdown_delay_ms == 0) /* else sent when the delay began */
+            services_stopping();
     }
     for (int i = 0; i < c->n_workers; i++)
         worker_post_stop(&c->workers[i], c->stop_deadline, now);
@@ -181,6 +208,13 @@ static void begin_stop(struct control *c, bool now)
     /* the current snapshot's listeners close once all workers stopped polling them */
     if (c->rt && retire(c, runtime_ref(c->rt)) < 0)
         runtime_unref(c->rt);
+}
+
+static void on_delay_timer(struct loop *loop, struct timer *t)
+{
+    (void)loop;
+    (void)t;
+    begin_stop(the_control, false);
 }
 
 static void on_signal(struct loop *loop, struct io_handler *h, uint32_t events)
@@ -197,7 +231,18 @@ static void on_signal(struct loop *loop, struct io_handler *h, uint32_t events)
             cfg_errors_free(&errs);
         } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
             c->signals_seen++;
-            begin_stop(c, c->signals_seen > 1);
+            uint64_t delay = c->rt->cfg->shutdown_delay_ms;
+            if (c->signals_seen == 1 && delay > 0) {
+                char d[32];
+                /* not ready at once; the listeners keep accepting until the timer fires */
+                c->ready = false;
+                log_info("shutdown: not ready, listeners close in %s (shutdown_delay)",
+                         fmt_duration(delay, d, sizeof(d)));
+                services_stopping();
+                timer_arm(&c->loop, &c->delay_timer, loop_now(&c->loop) + delay);
+            } else {
+                begin_stop(c, c->signals_seen > 1);
+            }
         }
     }
 }
@@ -232,6 +277,7 @@ int control_start(struct control *c, const char *config_path)
         return 2;
     }
     timer_init(&c->ack_timer, on_ack_timer);
+    timer_init(&c->delay_timer, on_delay_timer);
     c->n_workers = cfg->workers;
     char err[512];
     c->rt = runtime_build(cfg, NULL, c->n_workers, err, sizeof(err));
@@ -268,6 +314,9 @@ int control_start(struct control *c, const char *config_path)
     }
     log_info("sluice ready: %zu listener(s), %zu backend(s), %d worker(s), config %s",
              c->rt->n_listeners, c->rt->n_backends, c->n_workers, config_path);
+    if (c->rt->n_listeners == 0)
+        log_warn("no listeners configured (admin API only)");
+    c->ready = true;
     services_ready();
     return 0;
 fail:

@@ -19,9 +19,11 @@ struct control {
     struct runtime **retiring; /* old snapshots whose listeners close once workers ack */
     size_t n_retiring;
     struct timer ack_timer;
-    bool stopping;
+    bool stopping; /* listeners closed, connections draining */
+    bool ready;    /* started and no SIGTERM yet: what /readyz reports */
     int signals_seen;
     uint64_t stop_deadline;
+    struct timer delay_timer; /* shutdown_delay: closes the listeners when it fires */
 };
 
 extern struct control *the_control;
@@ -37,6 +39,10 @@ int control_reload(struct control *c, struct cfg_errors *errs);
 /* Applies an admin change to a server (state and/or weight). Returns 0, -ENOENT. */
 int control_set_server(struct control *c, const char *backend, const char *address, int admin_state,
                        int weight);
+
+/* What /readyz and sluice_ready report: 1 once started (configuration loaded, every
+ * listener open) until SIGTERM/SIGINT, else 0. 0 when no controller runs. */
+bool control_ready(void);
 
 /* Runs the main loop until the process should exit; returns the exit code. */
 int control_run(struct control *c);

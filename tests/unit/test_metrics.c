@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,7 +175,11 @@ static void test_label_values_escaped(void **state)
     expect_line(&f, "sluice_backend_connect_duration_seconds_bucket{backend=\"" BACKEND_ESC
                     "\",le=\"+Inf\"} 0");
     expect_line(&f, "sluice_backend_connect_duration_seconds_count{backend=\"" BACKEND_ESC "\"} 0");
-    expect_line(&f, "sluice_build_info{version=\"" SLUICE_VERSION "\"} 1");
+    char info[256];
+    snprintf(info, sizeof(info), "sluice_build_info{version=\"%s\",openssl=\"%s\"} 1",
+             SLUICE_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING));
+    expect_line(&f, info);
+    expect_line(&f, "sluice_ready 0"); /* no controller runs in a unit test */
     /* no TLS families' samples for a tcp listener */
     assert_null(strstr(f.out.data, "sluice_tls_handshakes_total{"));
     release(&f);
