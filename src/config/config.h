@@ -96,6 +96,8 @@ struct cfg_backend {
     struct cfg_health health;
     bool affinity_client_ip;            /* affinity.client_ip */
     char *affinity_cookie;              /* affinity.cookie or NULL */
+    uint64_t affinity_ttl_ms;           /* affinity.ttl: cookie Max-Age; 0 = session cookie */
+    const char *affinity_same_site;     /* affinity.same_site: Lax (default), Strict, None */
     int keepalive_max_idle;             /* default 64 */
     uint64_t keepalive_idle_timeout_ms; /* default 60s */
     struct cfg_backend_http http;       /* http/https backends */

@@ -96,7 +96,8 @@ struct h1_txn {
     struct h1_str request_id;
     enum term term;
     const char *error;
-    int err_kind; /* 1 + enum http_err of a generated reply; 0 when forwarded */
+    int err_kind;         /* 1 + enum http_err of a generated reply; 0 when forwarded */
+    uint64_t affinity_id; /* the server the request's affinity cookie named, or 0 */
 };
 
 struct h1_conn {

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "core/worker.h"
+#include "http/affinity.h"
 #include "http/h1_conn.h"
 #include "http/h1_fields.h"
 #include "http/head.h"
@@ -180,9 +181,9 @@ static int pick_and_go(struct h1_conn *c)
 {
     struct h1_txn *t = &c->t;
     struct worker *w = c->conn.w;
-    uint64_t key = up_client_key(t->backend, &c->client_addr.sa);
+    uint64_t key = http_balance_key(c);
     for (;;) {
-        enum up_pick_result r = up_pick(&t->at, w->index, key);
+        enum up_pick_result r = http_affinity_pick(c) ? UP_PICKED : up_pick(&t->at, w->index, key);
         if (r == UP_NO_SERVER) {
             if (h1_queue_wait(c))
                 return 0;
@@ -473,6 +474,8 @@ static int read_resp_head(struct h1_conn *c)
                 struct head_resp_opts o = {t->close_after, t->req.minor_version == 0, tunnel,
                                            t->rm.body == H1_BODY_CHUNKED};
                 size_t n = head_write_response(&t->resp, &o, t->out.buf, t->out.cap);
+                if (n)
+                    n = http_affinity_set_cookie(c, t->out.buf, n, t->out.cap);
                 if (n == 0) {
                     bad_response(c, "response head too large");
                     return -1;
