@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/worker.h"
 #include "http/h1_conn.h"
 #include "http/h1_fields.h"
 #include "upstream/server.h"
@@ -120,12 +121,14 @@ static uint64_t parse_id(struct h1_str v)
     return id;
 }
 
-/* Usable, or draining while healthy (drained servers keep their sessions), and under the
- * connection cap. */
-static bool sticky_ok(const struct server *s, int cap)
+/* Usable, or draining while healthy and within its drain_timeout (drained servers keep
+ * their sessions that long), and under the connection cap. */
+static bool sticky_ok(const struct server *s, int cap, uint64_t now)
 {
-    bool ok = atomic_load(&s->lb.usable) || (atomic_load(&s->admin) == SERVER_DRAIN &&
-                                             atomic_load(&s->healthy) && !atomic_load(&s->removed));
+    uint64_t drain = atomic_load(&s->drain_deadline);
+    bool ok = atomic_load(&s->lb.usable) ||
+              (atomic_load(&s->admin) == SERVER_DRAIN && atomic_load(&s->healthy) &&
+               !atomic_load(&s->removed) && (drain == 0 || now < drain));
     return ok && (cap <= 0 || atomic_load(&s->lb.active) < (unsigned)cap);
 }
 
@@ -141,7 +144,8 @@ bool http_affinity_pick(struct h1_conn *c)
     for (size_t i = 0; t->affinity_id && i < b->n_servers; i++) {
         if (b->servers[i]->affinity_id != t->affinity_id)
             continue;
-        if (!sticky_ok(b->servers[i], b->cfg->max_connections_per_server))
+        if (!sticky_ok(b->servers[i], b->cfg->max_connections_per_server,
+                       loop_now(&c->conn.w->loop)))
             return false;
         up_pick_index(&t->at, (int)i);
         return true;

@@ -749,10 +749,31 @@ uint64_t h1_up_deadline(struct h1_conn *c)
             d = t->sent_ms + t->backend->cfg->http.response_timeout_ms;
         if (t->resp_head && t->last_io_ms + t->backend->cfg->timeout_ms < d)
             d = t->last_io_ms + t->backend->cfg->timeout_ms;
+        if (t->at.server) { /* a drained, disabled or removed server: until drain_timeout */
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && drain < d)
+                d = drain;
+        }
         return d;
     default:
         return d;
     }
+}
+
+/* The exchange's server was drained, disabled or removed and its drain_timeout passed:
+ * 503 when no response head came yet, else the client connection closes (logged drained,
+ * "server removed or drained"). */
+static void drain_cut(struct h1_conn *c)
+{
+    struct h1_txn *t = &c->t;
+    if (!t->resp_head && !t->resp_started) {
+        h1_up_release(c, false);
+        h1_reply(c, 503, true, TERM_DRAINED, "server removed or drained");
+        return;
+    }
+    t->term = TERM_DRAINED;
+    t->error = "server removed or drained";
+    h1_close(c, TERM_DRAINED);
 }
 
 void h1_up_timeout(struct h1_conn *c)
@@ -777,6 +798,11 @@ void h1_up_timeout(struct h1_conn *c)
         h1_close(c, TERM_UPGRADED);
         return;
     case H1_EXCHANGE:
+        if (t->at.server && atomic_load(&t->at.server->drain_deadline) &&
+            loop_now(&c->conn.w->loop) >= atomic_load(&t->at.server->drain_deadline)) {
+            drain_cut(c);
+            return;
+        }
         if (!t->rb.done) {
             if (t->resp_started) {
                 t->term = TERM_BODY_TIMEOUT;
