@@ -84,6 +84,7 @@ def test_one_budget_across_two_workers(sluice, backend):
         assert one(port, "/other")[0] == 200
     lines = s.access_log(48, where=lambda e: e.get("termination") == "rate_limited")
     assert len(lines) == 48 and all(e["status"] == 429 for e in lines)
+    assert all(e["route"] == 0 and e["backend"] is None for e in lines)  # never sent on
     assert metric(admin, "sluice_http_errors_total", listener="web",
                   reason="rate_limited") == 48
 
