@@ -96,6 +96,8 @@ struct cfg_backend {
     struct cfg_health health;
     bool affinity_client_ip;            /* affinity.client_ip */
     char *affinity_cookie;              /* affinity.cookie or NULL */
+    uint64_t affinity_ttl_ms;           /* affinity.ttl: cookie Max-Age; 0 = session cookie */
+    const char *affinity_same_site;     /* affinity.same_site: Lax (default), Strict, None */
     int keepalive_max_idle;             /* default 64 */
     uint64_t keepalive_idle_timeout_ms; /* default 60s */
     struct cfg_backend_http http;       /* http/https backends */
@@ -157,6 +159,20 @@ struct cfg_listener_http {
     uint64_t tunnel_idle_timeout_ms; /* default 1h */
 };
 
+/* A route's `rate_limit` (http listeners). */
+enum cfg_rl_key { RL_KEY_CLIENT_IP, RL_KEY_HEADER, RL_KEY_ROUTE };
+struct cfg_rate_limit {
+    bool set;            /* the route has one */
+    int requests;        /* per `per_ms`, on average */
+    uint64_t per_ms;     /* 1ms-24h */
+    int burst;           /* at once; default `requests` */
+    enum cfg_rl_key key; /* default client_ip */
+    char *header;        /* RL_KEY_HEADER: the field name */
+    int max_keys;        /* key table slots; default 16384 */
+};
+
+struct ratelimit;
+
 struct cfg_route {
     /* match: every given (non-NULL / non-empty) condition must hold */
     char *sni; /* exact or "*.suffix" */
@@ -173,6 +189,8 @@ struct cfg_route {
     struct cfg_header_ops request_headers, response_headers;
     struct cfg_redirect redirect;
     struct cfg_respond respond;
+    struct cfg_rate_limit rate_limit;
+    struct ratelimit *limiter; /* set by the runtime snapshot (http/ratelimit.h), or NULL */
     int line;
 };
 

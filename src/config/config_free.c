@@ -47,6 +47,7 @@ static void cfg_free_route(struct cfg_route *r)
     cfg_free_strings(&r->methods);
     cfg_free_pairs(&r->headers);
     free(r->backend);
+    free(r->rate_limit.header);
     free(r->rewrite.strip_prefix);
     free(r->rewrite.replace_from);
     free(r->rewrite.replace_to);

@@ -30,7 +30,7 @@ static const char *const health_keys[] = {
     "type",   "interval", "timeout",       "healthy_threshold", "unhealthy_threshold",
     "path",   "host",     "expect_status", "expect_body",       "send",
     "expect", NULL};
-static const char *const affinity_keys[] = {"cookie", "client_ip", NULL};
+static const char *const affinity_keys[] = {"cookie", "client_ip", "ttl", "same_site", NULL};
 static const char *const keepalive_keys[] = {"max_idle", "idle_timeout", NULL};
 
 /* Writes the identity of a parsed server address into key (ADDR_HOST_MAX + 32 bytes):
@@ -313,6 +313,18 @@ static void ld_load_affinity(struct ld *ld, yaml_node_t *n, struct cfg_backend *
     ld_bool(ld, n, "client_ip", &b->affinity_client_ip);
     if (b->affinity_cookie != NULL && b->affinity_client_ip)
         ld_error(ld, n, "choose one of cookie or client_ip");
+    /* cookie attributes: Max-Age (default: a session cookie) and SameSite (default Lax) */
+    static const char *const same_site[] = {"Lax", "Strict", "None", NULL};
+    int v;
+    b->affinity_same_site = "Lax";
+    if (ld_enum(ld, n, "same_site", same_site, &v) == 1)
+        b->affinity_same_site = same_site[v];
+    ld_duration(ld, n, "ttl", 1000, 3650ULL * 24 * 3600 * 1000, &b->affinity_ttl_ms);
+    static const char *const cookie_only[] = {"ttl", "same_site"};
+    for (size_t i = 0; i < 2; i++)
+        if (b->affinity_cookie == NULL && ld_get(ld, n, cookie_only[i]) != NULL)
+            ld_error_key(ld, ld_get(ld, n, cookie_only[i]), cookie_only[i],
+                         "%s is only used with affinity.cookie", cookie_only[i]);
 }
 
 static void ld_load_keepalive(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
@@ -444,13 +456,6 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     ld_section(ld, n, "keepalive", ld_load_keepalive, b);
     b->http.response_timeout_ms = b->timeout_ms;
     ld_section(ld, n, "http", ld_load_backend_http, b);
-    if (b->protocol == PROTO_HTTP && b->affinity_cookie != NULL)
-        ld_error_key(ld, ld_get(ld, n, "affinity"), "affinity",
-                     "cookie affinity is not supported yet by this build");
-    if (b->protocol == PROTO_HTTP && b->balance == BAL_CONSISTENT_HASH &&
-        b->hash_key != HASH_CLIENT_IP)
-        ld_error_key(ld, ld_get(ld, n, "hash_key"), "hash_key",
-                     "hash_key other than client_ip is not supported yet by this build");
     ld_refuse_http(ld, n, b->protocol);
 }
 

@@ -188,6 +188,8 @@ void ld_load_resolver(struct ld *ld, yaml_node_t *map);
 int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_protocol lproto);
 /* Loads listener `l`'s routes (the path names the listener). */
 void ld_load_routes(struct ld *ld, yaml_node_t *seq, struct cfg_listener *l);
+/* A route's `rate_limit` mapping (load_ratelimit.c). */
+void ld_load_rate_limit(struct ld *ld, yaml_node_t *n, struct cfg_rate_limit *rl);
 
 /* ---- config_free.c ---- */
 void cfg_free_strings(struct cfg_strings *s);

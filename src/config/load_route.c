@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const route_keys[] = {
-    "match",    "backend", "rewrite", "request_headers", "response_headers",
-    "redirect", "respond", NULL};
+static const char *const route_keys[] = {"match",           "backend",          "rewrite",
+                                         "request_headers", "response_headers", "redirect",
+                                         "respond",         "rate_limit",       NULL};
 static const char *const match_keys[] = {"sni",        "alpn",    "host",    "path_prefix", "path",
                                          "path_regex", "methods", "headers", NULL};
 static const char *const rewrite_keys[] = {"strip_prefix", "replace_prefix", NULL};
@@ -199,9 +199,10 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
     LD_SUB("rewrite", ld_load_rewrite(ld, v_, r));
     LD_SUB("request_headers", ld_load_header_ops(ld, v_, &r->request_headers));
     LD_SUB("response_headers", ld_load_header_ops(ld, v_, &r->response_headers));
+    LD_SUB("rate_limit", ld_load_rate_limit(ld, v_, &r->rate_limit));
 
-    static const char *const http_keys[] = {"redirect", "respond", "rewrite", "request_headers",
-                                            "response_headers"};
+    static const char *const http_keys[] = {"redirect",        "respond",          "rewrite",
+                                            "request_headers", "response_headers", "rate_limit"};
     for (size_t i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
         ld_family_only(ld, n, http_keys[i], l, true);
     /* Route policy of the routing issue: parsed and checked above, served later. */

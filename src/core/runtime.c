@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "http/ratelimit.h"
 #include "net/listen.h"
 #include "proxy/protocols.h"
 #include "tls/tls_client.h"
@@ -27,6 +28,7 @@ static void runtime_free(struct runtime *rt)
     for (size_t i = 0; i < rt->n_listeners; i++) {
         struct rt_listener *l = &rt->listeners[i];
         free(l->fds); /* sockets are closed by runtime_close_listeners */
+        ratelimit_detach(&rt->cfg->listeners[i]);
         tls_server_free(l->tls);
     }
     for (size_t i = 0; i < rt->n_backends; i++) {
@@ -142,6 +144,14 @@ static int build_listener(struct runtime *rt, struct runtime *prev, size_t idx, 
     }
     l->peek_hello = listener_peeks_hello(cl);
     l->stats = listener_stats_get(cl->name, rt->workers);
+    const struct cfg_listener *pcl = NULL;
+    for (size_t i = 0; prev && i < prev->n_listeners; i++)
+        if (strcmp(prev->listeners[i].cfg->name, cl->name) == 0)
+            pcl = prev->listeners[i].cfg;
+    if (ratelimit_attach(&rt->cfg->listeners[idx], pcl) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     size_t n = cl->n_binds * (size_t)rt->workers;
     l->fds = malloc(n * sizeof(int));
     if (!l->stats || !l->fds) {

@@ -53,6 +53,7 @@ enum http_err {
     HTTP_ERR_NO_SERVER,         /* 503 */
     HTTP_ERR_GATEWAY_TIMEOUT,   /* 504 */
     HTTP_ERR_VERSION,           /* 505 */
+    HTTP_ERR_RATE_LIMITED,      /* 429 */
     HTTP_ERR_COUNT
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];

@@ -275,6 +275,8 @@ static void on_head(struct h1_conn *c, int head_len)
         h1_reply(c, 404, has_body, TERM_NO_ROUTE, "no route");
         return;
     }
+    if (t->route >= 0 && t->lcfg->routes[t->route].limiter && h1_rate_limited(c, has_body))
+        return;
     int bi = t->route >= 0 ? t->lcfg->routes[t->route].backend_index : t->lcfg->backend_index;
     t->backend = &t->rt->backends[bi];
     h1_up_start(c);

@@ -96,7 +96,9 @@ struct h1_txn {
     struct h1_str request_id;
     enum term term;
     const char *error;
-    int err_kind; /* 1 + enum http_err of a generated reply; 0 when forwarded */
+    int err_kind;         /* 1 + enum http_err of a generated reply; 0 when forwarded */
+    uint64_t affinity_id; /* the server the request's affinity cookie named, or 0 */
+    unsigned retry_after; /* a 429's Retry-After (seconds), 0: none */
 };
 
 struct h1_conn {
@@ -166,6 +168,11 @@ int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span 
 void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const char *error);
 void h1_reply_step(struct h1_conn *c);
 int h1_err_kind(int status);
+
+/* ratelimit_req.c */
+/* The request's route has a rate_limit and its key is over budget: answers 429 with
+ * Retry-After (logged rate_limited) and returns true. */
+bool h1_rate_limited(struct h1_conn *c, bool has_body);
 
 /* http_log.c */
 void http_log_exchange(struct h1_conn *c);

@@ -24,6 +24,8 @@ static const char *reason(int status)
         return "URI Too Long";
     case 417:
         return "Expectation Failed";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 501:
@@ -56,6 +58,8 @@ int h1_err_kind(int status)
         return HTTP_ERR_URI_TOO_LONG;
     case 417:
         return HTTP_ERR_EXPECTATION;
+    case 429:
+        return HTTP_ERR_RATE_LIMITED;
     case 431:
         return HTTP_ERR_HEADERS_TOO_LARGE;
     case 501:
@@ -96,6 +100,9 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
     int n = snprintf(t->out.buf, t->out.cap,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s",
                      status, why, blen, t->close_after ? "Connection: close\r\n" : "");
+    if (n > 0 && (size_t)n < t->out.cap && t->retry_after)
+        n +=
+            snprintf(t->out.buf + n, t->out.cap - (size_t)n, "Retry-After: %u\r\n", t->retry_after);
     if (n > 0 && (size_t)n < t->out.cap && rid_name && t->request_id.len)
         n += snprintf(t->out.buf + n, t->out.cap - (size_t)n, "%s: %.*s\r\n", rid_name,
                       (int)t->request_id.len, t->request_id.p);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "core/worker.h"
+#include "http/affinity.h"
 #include "http/h1_conn.h"
 #include "http/h1_fields.h"
 #include "http/head.h"
@@ -189,9 +190,9 @@ static int pick_and_go(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     struct worker *w = c->conn.w;
-    uint64_t key = up_client_key(t->backend, &c->client_addr.sa);
+    uint64_t key = http_balance_key(c);
     for (;;) {
-        enum up_pick_result r = up_pick(&t->at, w->index, key);
+        enum up_pick_result r = http_affinity_pick(c) ? UP_PICKED : up_pick(&t->at, w->index, key);
         if (r == UP_NO_SERVER) {
             if (h1_queue_wait(c))
                 return 0;
@@ -486,6 +487,8 @@ static int read_resp_head(struct h1_conn *c)
                 struct head_resp_opts o = {t->close_after, t->req.minor_version == 0, tunnel,
                                            t->rm.body == H1_BODY_CHUNKED};
                 size_t n = head_write_response(&t->resp, &o, t->out.buf, t->out.cap);
+                if (n)
+                    n = http_affinity_set_cookie(c, t->out.buf, n, t->out.cap);
                 if (n == 0) {
                     bad_response(c, "response head too large");
                     return -1;
@@ -790,10 +793,31 @@ uint64_t h1_up_deadline(struct h1_conn *c)
             d = t->sent_ms + t->backend->cfg->http.response_timeout_ms;
         if (t->resp_head && t->last_io_ms + t->backend->cfg->timeout_ms < d)
             d = t->last_io_ms + t->backend->cfg->timeout_ms;
+        if (t->at.server) { /* a drained, disabled or removed server: until drain_timeout */
+            uint64_t drain = atomic_load(&t->at.server->drain_deadline);
+            if (drain && drain < d)
+                d = drain;
+        }
         return d;
     default:
         return d;
     }
+}
+
+/* The exchange's server was drained, disabled or removed and its drain_timeout passed:
+ * 503 when no response head came yet, else the client connection closes (logged drained,
+ * "server removed or drained"). */
+static void drain_cut(struct h1_conn *c)
+{
+    struct h1_txn *t = c->t;
+    if (!t->resp_head && !t->resp_started) {
+        h1_up_release(c, false);
+        h1_reply(c, 503, true, TERM_DRAINED, "server removed or drained");
+        return;
+    }
+    t->term = TERM_DRAINED;
+    t->error = "server removed or drained";
+    h1_close(c, TERM_DRAINED);
 }
 
 void h1_up_timeout(struct h1_conn *c)
@@ -818,6 +842,11 @@ void h1_up_timeout(struct h1_conn *c)
         h1_close(c, TERM_UPGRADED);
         return;
     case H1_EXCHANGE:
+        if (t->at.server && atomic_load(&t->at.server->drain_deadline) &&
+            loop_now(&c->conn.w->loop) >= atomic_load(&t->at.server->drain_deadline)) {
+            drain_cut(c);
+            return;
+        }
         if (!t->rb.done) {
             if (t->resp_started) {
                 t->term = TERM_BODY_TIMEOUT;

@@ -29,6 +29,7 @@ static const char *const names[TERM_COUNT] = {
     [TERM_BAD_REQUEST] = "bad_request",
     [TERM_BAD_RESPONSE] = "bad_response",
     [TERM_UPGRADED] = "upgraded",
+    [TERM_RATE_LIMITED] = "rate_limited",
 };
 
 const char *term_name(enum term t)

@@ -30,12 +30,17 @@ enum up_pick_result up_pick(struct up_attempt *a, int worker, uint64_t key)
                       (unsigned)b->cfg->max_connections_per_server);
     if (idx < 0)
         return a->n_tried == 0 ? UP_NO_SERVER : UP_GIVE_UP;
+    up_pick_index(a, idx);
+    return UP_PICKED;
+}
+
+void up_pick_index(struct up_attempt *a, int idx)
+{
     a->tried[a->n_tried++] = idx;
-    struct server *s = b->servers[idx];
+    struct server *s = a->backend->servers[idx];
     a->server = server_ref(s);
     atomic_fetch_add(&s->lb.active, 1);
     a->counted = true;
-    return UP_PICKED;
 }
 
 /* True when the socket's TCP connection is already established (a loopback or very near

@@ -39,6 +39,10 @@ uint64_t up_client_key(const struct rt_backend *b, const struct sockaddr *client
  * takes a reference and counts it active. */
 enum up_pick_result up_pick(struct up_attempt *a, int worker, uint64_t key);
 
+/* Takes backend->servers[idx] as the next server to try (a choice made by the caller,
+ * e.g. cookie affinity), like up_pick; the caller checked that tries remain. */
+void up_pick_index(struct up_attempt *a, int idx);
+
 /* Starts a non-blocking connect of a new socket to a->server into s->h.fd (plus
  * TCP_NODELAY), and registers it with s->loop (input, and output while connecting).
  * `eager`: the caller has bytes to send at once, so an already established connection

@@ -42,6 +42,9 @@ struct server *server_new(const char *backend, const struct cfg_server *cs, bool
     atomic_init(&s->lb.weight, cs->weight);
     s->lb.backup = cs->backup;
     s->lb.hash_id = lb_hash(cs->address, strlen(cs->address));
+    char ident[512];
+    int il = snprintf(ident, sizeof(ident), "sluice-affinity\n%s\n%s", backend, cs->address);
+    s->affinity_id = lb_hash(ident, il > 0 && (size_t)il < sizeof(ident) ? (size_t)il : 0) | 1;
     atomic_init(&s->has_probe, has_probe);
     s->workers = workers;
     atomic_init(&s->admin, SERVER_ENABLED);

@@ -35,6 +35,7 @@ struct server {
     char *address; /* as written in the config */
     struct net_addr addr;
     struct lb_server_state lb;
+    uint64_t affinity_id; /* the affinity cookie's value (hash of backend and address; never 0) */
     int config_weight;
     atomic_bool has_probe;        /* the backend has a health block (a reload may change it) */
     atomic_int admin;             /* enum server_admin */

@@ -677,10 +677,6 @@ static void test_http_parsed_then_refused(void **state)
                   NAME ":19:9: listeners[0].routes[1].redirect: redirect is not supported yet by "
                        "this build",
                   NAME ":21:9: listeners[0].routes[2].respond: respond is not supported yet by "
-                       "this build",
-                  NAME ":27:15: backends[0].hash_key: hash_key other than client_ip is not "
-                       "supported yet by this build",
-                  NAME ":29:15: backends[0].affinity: cookie affinity is not supported yet by "
                        "this build");
 
     EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:80\"\n    protocol: http\n"
