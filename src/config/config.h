@@ -142,6 +142,20 @@ struct cfg_respond {
 
 enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
 
+/* One `headers` / `query` condition of a route match (docs/configuration.md): NAME: "v"
+ * (exact), NAME: {regex: RE} (POSIX ERE, searched), NAME: {present: true|false}. */
+enum cfg_kv_kind { KV_EXACT, KV_REGEX, KV_PRESENT, KV_ABSENT };
+struct cfg_kv_match {
+    char *name;
+    enum cfg_kv_kind kind;
+    char *value; /* KV_EXACT: the value; KV_REGEX: the expression */
+    void *re;    /* KV_REGEX: regex_t (REG_EXTENDED | REG_NOSUB) */
+};
+struct cfg_kv_matches {
+    struct cfg_kv_match *items;
+    size_t count;
+};
+
 /* The listener `http` block (http listeners). */
 enum cfg_forwarded { FWD_X_FORWARDED, FWD_FORWARDED, FWD_NONE };
 struct cfg_listener_http {
@@ -165,7 +179,8 @@ struct cfg_route {
     char *path_prefix, *path, *path_regex;
     void *path_re; /* regex_t compiled from path_regex at load (REG_EXTENDED | REG_NOSUB) */
     struct cfg_strings methods;
-    struct cfg_pairs headers;
+    struct cfg_kv_matches headers; /* request header fields */
+    struct cfg_kv_matches query;   /* query parameters */
     enum cfg_route_action action;
     char *backend;     /* ROUTE_BACKEND */
     int backend_index; /* index into config.backends */

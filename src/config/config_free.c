@@ -32,6 +32,19 @@ static void cfg_free_header_ops(struct cfg_header_ops *h)
     cfg_free_strings(&h->remove);
 }
 
+static void cfg_free_kv(struct cfg_kv_matches *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->items[i].name);
+        free(m->items[i].value);
+        if (m->items[i].re != NULL) {
+            regfree(m->items[i].re);
+            free(m->items[i].re);
+        }
+    }
+    free(m->items);
+}
+
 static void cfg_free_route(struct cfg_route *r)
 {
     free(r->sni);
@@ -45,7 +58,8 @@ static void cfg_free_route(struct cfg_route *r)
         free(r->path_re);
     }
     cfg_free_strings(&r->methods);
-    cfg_free_pairs(&r->headers);
+    cfg_free_kv(&r->headers);
+    cfg_free_kv(&r->query);
     free(r->backend);
     free(r->rewrite.strip_prefix);
     free(r->rewrite.replace_from);

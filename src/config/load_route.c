@@ -11,7 +11,7 @@ static const char *const route_keys[] = {
     "match",    "backend", "rewrite", "request_headers", "response_headers",
     "redirect", "respond", NULL};
 static const char *const match_keys[] = {"sni",        "alpn",    "host",    "path_prefix", "path",
-                                         "path_regex", "methods", "headers", NULL};
+                                         "path_regex", "methods", "headers", "query",       NULL};
 static const char *const rewrite_keys[] = {"strip_prefix", "replace_prefix", NULL};
 static const char *const replace_keys[] = {"from", "to", NULL};
 static const char *const hdr_keys[] = {"set", "add", "remove", NULL};
@@ -60,22 +60,9 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
     ld_host_pattern(ld, n, "host", &r->host);
     ld_url_path(ld, n, "path_prefix", &r->path_prefix);
     ld_url_path(ld, n, "path", &r->path);
-    if (ld_str(ld, n, "path_regex", &r->path_regex) == 1) {
-        regex_t re;
-        int rc = regcomp(&re, r->path_regex, REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char buf[128];
-            regerror(rc, &re, buf, sizeof(buf));
-            ld_error_key(ld, ld_get(ld, n, "path_regex"), "path_regex",
-                         "invalid regular expression: %s", buf);
-        } else {
-            r->path_re = ld_calloc(ld, 1, sizeof(regex_t));
-            if (r->path_re != NULL)
-                memcpy(r->path_re, &re, sizeof(re)); /* matched per request (src/http/route.c) */
-            else
-                regfree(&re);
-        }
-    }
+    if (ld_str(ld, n, "path_regex", &r->path_regex) == 1) /* matched in src/http/route.c */
+        r->path_re =
+            ld_regex(ld, ld_get(ld, n, "path_regex"), "path_regex", r->path_regex, REG_NOSUB);
     int paths = (r->path_prefix != NULL) + (r->path != NULL) + (r->path_regex != NULL);
     if (paths > 1)
         ld_error(ld, n, "use only one of path, path_prefix, path_regex");
@@ -85,13 +72,13 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
                 ld_error_key(ld, ld_get(ld, n, "methods"), "methods", "invalid method '%s'",
                              r->methods.items[i]);
     }
-    if (ld_pairs(ld, n, "headers", &r->headers) == 1)
-        ld_check_header_names(ld, n, "headers", &r->headers);
+    ld_kv_matches(ld, n, "headers", true, &r->headers);
+    ld_kv_matches(ld, n, "query", false, &r->query);
 
     ld_family_only(ld, n, "sni", l, false);
     ld_family_only(ld, n, "alpn", l, false);
-    static const char *const http_keys[] = {"host",       "path_prefix", "path",
-                                            "path_regex", "methods",     "headers"};
+    static const char *const http_keys[] = {"host",    "path_prefix", "path", "path_regex",
+                                            "methods", "headers",     "query"};
     for (size_t i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
         ld_family_only(ld, n, http_keys[i], l, true);
 }
