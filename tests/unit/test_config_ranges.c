@@ -106,7 +106,7 @@ static void test_listener_duration_ranges(void **state)
 }
 
 #define TLS_LISTENER(extra)                                                                        \
-    "listeners:\n  - name: l\n    bind: \"*:443\"\n    protocol: tls\n    backend: b\n"            \
+    "listeners:\n  - name: l\n    bind: \"*:443\"\n    protocol: tls\n    backend: b\n"          \
     "    tls:\n      certificates: [{cert: c.pem, key: c.key}]\n" extra
 
 /* tls.handshake_timeout, 1ms-720h. */
@@ -246,8 +246,8 @@ static void test_resolver_at_most_16_nameservers(void **state)
     char yaml[2048];
     size_t off = (size_t)snprintf(yaml, sizeof(yaml), "resolver:\n  nameservers: [");
     for (int i = 1; i <= 16; i++)
-        off += (size_t)snprintf(yaml + off, sizeof(yaml) - off, "%s\"127.0.0.%d\"",
-                                i > 1 ? ", " : "", i);
+        off += (size_t)snprintf(yaml + off, sizeof(yaml) - off, "%s\"127.0.0.%d\"", i > 1 ? ", " : "",
+                                i);
     snprintf(yaml + off, sizeof(yaml) - off, "]\n" LISTENER_L BACKEND_B);
     struct config *c = load_ok(yaml);
     assert_int_equal(c->resolver.nameservers.count, 16);
@@ -256,8 +256,8 @@ static void test_resolver_at_most_16_nameservers(void **state)
 
     off = (size_t)snprintf(yaml, sizeof(yaml), "resolver:\n  nameservers: [");
     for (int i = 1; i <= 17; i++)
-        off += (size_t)snprintf(yaml + off, sizeof(yaml) - off, "%s\"127.0.0.%d\"",
-                                i > 1 ? ", " : "", i);
+        off += (size_t)snprintf(yaml + off, sizeof(yaml) - off, "%s\"127.0.0.%d\"", i > 1 ? ", " : "",
+                                i);
     snprintf(yaml + off, sizeof(yaml) - off, "]\n" LISTENER_L BACKEND_B);
     EXPECT_ERRORS(yaml, NAME ":2:16: resolver.nameservers: at most 16 nameservers");
 

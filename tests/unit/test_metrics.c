@@ -159,13 +159,13 @@ static void test_label_values_escaped(void **state)
                     "\",le=\"0.005\"} 1");
     expect_line(&f, "sluice_connection_duration_seconds_bucket{listener=\"" LISTENER_ESC
                     "\",le=\"+Inf\"} 1");
-    expect_line(&f,
-                "sluice_connection_duration_seconds_sum{listener=\"" LISTENER_ESC "\"} 0.003000");
+    expect_line(&f, "sluice_connection_duration_seconds_sum{listener=\"" LISTENER_ESC
+                    "\"} 0.003000");
     expect_line(&f, "sluice_connection_duration_seconds_count{listener=\"" LISTENER_ESC "\"} 1");
     expect_line(&f, "sluice_backend_connect_failures_total{backend=\"" BACKEND_ESC
                     "\",server=\"" SERVER_ESC "\"} 2");
-    expect_line(&f,
-                "sluice_server_weight{backend=\"" BACKEND_ESC "\",server=\"" SERVER_ESC "\"} 5");
+    expect_line(&f, "sluice_server_weight{backend=\"" BACKEND_ESC "\",server=\"" SERVER_ESC
+                    "\"} 5");
     expect_line(&f, "sluice_server_up{backend=\"" BACKEND_ESC "\",server=\"" SERVER_ESC "\"} 1");
     expect_line(&f, "sluice_server_admin_state{backend=\"" BACKEND_ESC "\",server=\"" SERVER_ESC
                     "\",state=\"enabled\"} 1");
@@ -173,7 +173,8 @@ static void test_label_values_escaped(void **state)
                     "\",state=\"drain\"} 0");
     expect_line(&f, "sluice_backend_connect_duration_seconds_bucket{backend=\"" BACKEND_ESC
                     "\",le=\"+Inf\"} 0");
-    expect_line(&f, "sluice_backend_connect_duration_seconds_count{backend=\"" BACKEND_ESC "\"} 0");
+    expect_line(&f, "sluice_backend_connect_duration_seconds_count{backend=\"" BACKEND_ESC
+                    "\"} 0");
     expect_line(&f, "sluice_build_info{version=\"" SLUICE_VERSION "\"} 1");
     /* no TLS families' samples for a tcp listener */
     assert_null(strstr(f.out.data, "sluice_tls_handshakes_total{"));
@@ -186,8 +187,8 @@ static void test_label_values_escaped_on_tls_families(void **state)
     struct fixture f;
     build(&f, true);
     expect_well_formed(&f);
-    expect_line(&f,
-                "sluice_tls_handshakes_total{listener=\"" LISTENER_ESC "\",version=\"TLSv1.3\"} 0");
+    expect_line(&f, "sluice_tls_handshakes_total{listener=\"" LISTENER_ESC
+                    "\",version=\"TLSv1.3\"} 0");
     expect_line(&f, "sluice_tls_handshake_errors_total{listener=\"" LISTENER_ESC "\"} 0");
     expect_line(&f, "sluice_tls_handshake_duration_seconds_bucket{listener=\"" LISTENER_ESC
                     "\",le=\"+Inf\"} 0");
