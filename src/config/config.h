@@ -121,6 +121,41 @@ struct cfg_listener_tls {
     uint64_t handshake_timeout_ms; /* extension: default 10s */
 };
 
+/* A value with variables (shared/spec/http.md "Variables"), compiled once at load into
+ * literal pieces and variable references (src/config/template.c); rendered per request
+ * by src/http/tmpl.c. */
+enum cfg_tvar {
+    TV_LITERAL, /* text */
+    TV_CLIENT_IP,
+    TV_CLIENT_PORT,
+    TV_HOST,
+    TV_METHOD,
+    TV_PATH,
+    TV_QUERY,
+    TV_REQUEST_URI,
+    TV_SCHEME,
+    TV_REQUEST_ID,
+    TV_LISTENER,
+    TV_SNI,
+    TV_TLS_VERSION,
+    TV_CLIENT_CERT_SUBJECT,
+    TV_CLIENT_CERT_FINGERPRINT,
+    TV_CLIENT_CERT_VERIFY,
+    TV_HEADER, /* text: the field name */
+    TV_COOKIE, /* text: the cookie name */
+    TV_STATUS, /* response actions only */
+    TV_SERVER, /* response actions only */
+};
+struct cfg_tpiece {
+    enum cfg_tvar var;
+    char *text; /* TV_LITERAL: the text; TV_HEADER / TV_COOKIE: the name; else NULL */
+    size_t len;
+};
+struct cfg_template {
+    struct cfg_tpiece *pieces;
+    size_t n;
+};
+
 struct cfg_rewrite {
     char *strip_prefix;
     char *replace_from, *replace_to;
@@ -128,9 +163,12 @@ struct cfg_rewrite {
 struct cfg_header_ops {
     struct cfg_pairs set, add;
     struct cfg_strings remove;
+    struct cfg_template *set_t, *add_t; /* set.items[i].value compiled: set_t[i] */
+    bool any;                           /* one of set, add, remove is not empty */
 };
 struct cfg_redirect {
     char *to;
+    struct cfg_template to_t;
     int status; /* default 302 */
     bool keep_path, keep_query;
 };
@@ -138,6 +176,7 @@ struct cfg_respond {
     int status; /* default 200 */
     char *body;
     char *content_type;
+    struct cfg_template body_t;
 };
 
 enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
@@ -285,5 +324,17 @@ int parse_duration_ms(const char *text, uint64_t *out, const char **err); /* "1h
 int parse_size(const char *text, uint64_t *out, const char **err);        /* "512", "16k", "1m" */
 
 const char *cfg_protocol_name(enum cfg_protocol p);
+
+/* Template compiler flags. */
+#define TMPL_RESPONSE 1u  /* {status} and {server} allowed (response actions) */
+#define TMPL_MULTILINE 2u /* CR and LF allowed in the text (bodies) */
+/* Compiles `src` into *out: "{name}" is a variable, "{header.NAME}" / "{cookie.NAME}"
+ * name a request header / cookie, "{{" is a literal '{' (a lone '}' is literal). Returns 0,
+ * or -1 with err (errlen bytes) saying why: an unknown variable, an unclosed '{', a NUL,
+ * CR or LF (unless TMPL_MULTILINE), {status}/{server} without TMPL_RESPONSE; -2 when out of
+ * memory. Free with cfg_template_free. */
+int cfg_template_compile(const char *src, unsigned flags, struct cfg_template *out, char *err,
+                         size_t errlen);
+void cfg_template_free(struct cfg_template *t);
 
 #endif

@@ -27,6 +27,12 @@ void cfg_free_pairs(struct cfg_pairs *p)
 
 static void cfg_free_header_ops(struct cfg_header_ops *h)
 {
+    for (size_t i = 0; h->set_t && i < h->set.count; i++)
+        cfg_template_free(&h->set_t[i]);
+    for (size_t i = 0; h->add_t && i < h->add.count; i++)
+        cfg_template_free(&h->add_t[i]);
+    free(h->set_t);
+    free(h->add_t);
     cfg_free_pairs(&h->set);
     cfg_free_pairs(&h->add);
     cfg_free_strings(&h->remove);
@@ -58,6 +64,8 @@ static void cfg_free_route(struct cfg_route *r)
         free(r->path_re);
     }
     cfg_free_strings(&r->methods);
+    cfg_template_free(&r->redirect.to_t);
+    cfg_template_free(&r->respond.body_t);
     cfg_free_kv(&r->headers);
     cfg_free_kv(&r->query);
     free(r->backend);

@@ -105,20 +105,52 @@ static void ld_load_rewrite(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
         ld_error(ld, n, "use only one of strip_prefix, replace_prefix");
 }
 
-static void ld_load_header_ops(struct ld *ld, yaml_node_t *n, struct cfg_header_ops *h)
+/* Compiles the template `src` found at `key` of `map` into *out (flags: TMPL_*). */
+static void ld_template(struct ld *ld, yaml_node_t *map, const char *key, const char *src,
+                        unsigned flags, struct cfg_template *out)
+{
+    char err[160];
+    int rc = cfg_template_compile(src, flags, out, err, sizeof(err));
+    if (rc == -2)
+        ld->oom = true;
+    else if (rc < 0)
+        ld_error_key(ld, ld_get(ld, map, key), key, "%s", err);
+}
+
+/* The values of header pairs at `key` compiled into a new array *out. */
+static void ld_pair_templates(struct ld *ld, yaml_node_t *n, const char *key,
+                              const struct cfg_pairs *p, unsigned flags, struct cfg_template **out)
+{
+    if (p->count == 0)
+        return;
+    *out = ld_calloc(ld, p->count, sizeof(**out));
+    yaml_node_t *m = ld_get(ld, n, key);
+    size_t mark = ld_push_key(ld, key);
+    for (size_t i = 0; *out && i < p->count; i++)
+        ld_template(ld, m, p->items[i].name, p->items[i].value, flags, &(*out)[i]);
+    ld_pop(ld, mark);
+}
+
+static void ld_load_header_ops(struct ld *ld, yaml_node_t *n, struct cfg_header_ops *h,
+                               unsigned flags)
 {
     if (!ld_check_map(ld, n, hdr_keys))
         return;
-    if (ld_pairs(ld, n, "set", &h->set) == 1)
+    if (ld_pairs(ld, n, "set", &h->set) == 1) {
         ld_check_header_names(ld, n, "set", &h->set);
-    if (ld_pairs(ld, n, "add", &h->add) == 1)
+        ld_pair_templates(ld, n, "set", &h->set, flags, &h->set_t);
+    }
+    if (ld_pairs(ld, n, "add", &h->add) == 1) {
         ld_check_header_names(ld, n, "add", &h->add);
+        ld_pair_templates(ld, n, "add", &h->add, flags, &h->add_t);
+    }
     if (ld_strings(ld, n, "remove", &h->remove) == 1) {
         for (size_t i = 0; i < h->remove.count; i++)
             if (!ld_valid_token(h->remove.items[i]))
                 ld_error_key(ld, ld_get(ld, n, "remove"), "remove", "invalid header name '%s'",
                              h->remove.items[i]);
     }
+    h->any = h->set.count || h->add.count || h->remove.count;
 }
 
 static void ld_load_redirect(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
@@ -129,6 +161,8 @@ static void ld_load_redirect(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
         ld_error(ld, n, "missing required key 'to'");
     else if (r->redirect.to != NULL && r->redirect.to[0] == '\0')
         ld_error_key(ld, ld_get(ld, n, "to"), "to", "must not be empty");
+    else if (r->redirect.to != NULL)
+        ld_template(ld, n, "to", r->redirect.to, 0, &r->redirect.to_t);
     int st = r->redirect.status;
     if (ld_int(ld, n, "status", 100, 599, &st) == 1) {
         if (st == 301 || st == 302 || st == 303 || st == 307 || st == 308)
@@ -147,7 +181,8 @@ static void ld_load_respond(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
     if (!ld_check_map(ld, n, respond_keys))
         return;
     ld_int(ld, n, "status", 100, 599, &r->respond.status);
-    ld_str(ld, n, "body", &r->respond.body);
+    if (ld_str(ld, n, "body", &r->respond.body) == 1)
+        ld_template(ld, n, "body", r->respond.body, TMPL_MULTILINE, &r->respond.body_t);
     ld_str(ld, n, "content_type", &r->respond.content_type);
 }
 
@@ -184,8 +219,8 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
     LD_SUB("redirect", ld_load_redirect(ld, v_, r));
     LD_SUB("respond", ld_load_respond(ld, v_, r));
     LD_SUB("rewrite", ld_load_rewrite(ld, v_, r));
-    LD_SUB("request_headers", ld_load_header_ops(ld, v_, &r->request_headers));
-    LD_SUB("response_headers", ld_load_header_ops(ld, v_, &r->response_headers));
+    LD_SUB("request_headers", ld_load_header_ops(ld, v_, &r->request_headers, 0));
+    LD_SUB("response_headers", ld_load_header_ops(ld, v_, &r->response_headers, TMPL_RESPONSE));
 
     static const char *const http_keys[] = {"redirect", "respond", "rewrite", "request_headers",
                                             "response_headers"};
