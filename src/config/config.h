@@ -159,6 +159,10 @@ struct cfg_template {
 struct cfg_rewrite {
     char *strip_prefix;
     char *replace_from, *replace_to;
+    char *regex, *replace; /* regex: POSIX ERE on the path; replace with \1..\9 */
+    void *re;              /* regex_t compiled from regex (REG_EXTENDED) */
+    char *host;            /* the Host header sent to the server */
+    bool path;             /* one of strip_prefix, replace_prefix, regex is set */
 };
 struct cfg_header_ops {
     struct cfg_pairs set, add;
@@ -227,6 +231,7 @@ struct cfg_route {
     struct cfg_header_ops request_headers, response_headers;
     struct cfg_redirect redirect;
     struct cfg_respond respond;
+    uint64_t timeout_ms; /* 0: the backend's http.response_timeout */
     int line;
 };
 

@@ -70,6 +70,13 @@ static void cfg_free_route(struct cfg_route *r)
     cfg_free_kv(&r->query);
     free(r->backend);
     free(r->rewrite.strip_prefix);
+    free(r->rewrite.regex);
+    free(r->rewrite.replace);
+    free(r->rewrite.host);
+    if (r->rewrite.re != NULL) {
+        regfree(r->rewrite.re);
+        free(r->rewrite.re);
+    }
     free(r->rewrite.replace_from);
     free(r->rewrite.replace_to);
     cfg_free_header_ops(&r->request_headers);

@@ -6,13 +6,17 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-static const char *const route_keys[] = {
-    "match",    "backend", "rewrite", "request_headers", "response_headers",
-    "redirect", "respond", NULL};
+#include "http/uri.h"
+
+static const char *const route_keys[] = {"match",           "backend",          "rewrite",
+                                         "request_headers", "response_headers", "redirect",
+                                         "respond",         "timeout",          NULL};
 static const char *const match_keys[] = {"sni",        "alpn",    "host",    "path_prefix", "path",
                                          "path_regex", "methods", "headers", "query",       NULL};
-static const char *const rewrite_keys[] = {"strip_prefix", "replace_prefix", NULL};
+static const char *const rewrite_keys[] = {"strip_prefix", "replace_prefix", "regex",
+                                           "replace",      "host",           NULL};
 static const char *const replace_keys[] = {"from", "to", NULL};
 static const char *const hdr_keys[] = {"set", "add", "remove", NULL};
 static const char *const redirect_keys[] = {"to", "status", "keep_path", "keep_query", NULL};
@@ -101,8 +105,40 @@ static void ld_load_rewrite(struct ld *ld, yaml_node_t *n, struct cfg_route *r)
         }
         ld_pop(ld, mark);
     }
-    if (ld_get(ld, n, "strip_prefix") != NULL && rp != NULL)
-        ld_error(ld, n, "use only one of strip_prefix, replace_prefix");
+    if (ld_str(ld, n, "regex", &r->rewrite.regex) == 1)
+        r->rewrite.re = ld_regex(ld, ld_get(ld, n, "regex"), "regex", r->rewrite.regex, 0);
+    if (ld_str(ld, n, "replace", &r->rewrite.replace) == 1) {
+        for (const char *p = r->rewrite.replace; *p; p++)
+            if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '#' || *p == '?') {
+                ld_error_key(ld, ld_get(ld, n, "replace"), "replace",
+                             "a path holds no spaces, control characters, '#' or '?'");
+                break;
+            }
+    }
+    if ((r->rewrite.regex != NULL) != (r->rewrite.replace != NULL))
+        ld_error(ld, n, "regex and replace go together");
+    if (ld_str(ld, n, "host", &r->rewrite.host) == 1) {
+        struct uri_authority a;
+        if (uri_parse_authority(r->rewrite.host, strlen(r->rewrite.host), false, &a) < 0)
+            ld_error_key(ld, ld_get(ld, n, "host"), "host", "expected host or host:port");
+    }
+    int paths =
+        (ld_get(ld, n, "strip_prefix") != NULL) + (rp != NULL) + (ld_get(ld, n, "regex") != NULL);
+    if (paths > 1)
+        ld_error(ld, n, "use only one of strip_prefix, replace_prefix, regex");
+    r->rewrite.path = paths > 0;
+}
+
+/* Fields that frame or address a message: header operations may not touch them. */
+static bool is_framing_field(const char *name)
+{
+    static const char *const f[] = {"host",       "content-length",  "transfer-encoding",
+                                    "connection", "upgrade",         "te",
+                                    "keep-alive", "proxy-connection"};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+        if (strcasecmp(name, f[i]) == 0)
+            return true;
+    return false;
 }
 
 /* Compiles the template `src` found at `key` of `map` into *out (flags: TMPL_*). */
@@ -149,6 +185,21 @@ static void ld_load_header_ops(struct ld *ld, yaml_node_t *n, struct cfg_header_
             if (!ld_valid_token(h->remove.items[i]))
                 ld_error_key(ld, ld_get(ld, n, "remove"), "remove", "invalid header name '%s'",
                              h->remove.items[i]);
+    }
+    for (int k = 0; k < 3; k++) {
+        static const char *const keys[] = {"set", "add", "remove"};
+        for (size_t i = 0;; i++) {
+            const char *name = k == 2 ? (i < h->remove.count ? h->remove.items[i] : NULL)
+                               : i < (k ? h->add.count : h->set.count)
+                                   ? (k ? h->add.items[i].name : h->set.items[i].name)
+                                   : NULL;
+            if (name == NULL)
+                break;
+            if (is_framing_field(name))
+                ld_error_key(ld, ld_get(ld, n, keys[k]), keys[k],
+                             "%s is sluice's to write (it frames the message%s)", name,
+                             strcasecmp(name, "host") == 0 ? "; use rewrite.host" : "");
+        }
     }
     h->any = h->set.count || h->add.count || h->remove.count;
 }
@@ -226,14 +277,10 @@ static void ld_load_route(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
                                             "response_headers"};
     for (size_t i = 0; i < sizeof(http_keys) / sizeof(http_keys[0]); i++)
         ld_family_only(ld, n, http_keys[i], l, true);
-    /* Route policy of the routing issue: parsed and checked above, served later. */
-    static const char *const later[] = {"redirect", "respond", "rewrite", "request_headers",
-                                        "response_headers"};
-    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
-        yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
-        if (k != NULL && ld_is_http(l->protocol))
-            ld_error_key(ld, k, later[i], "%s is not supported yet by this build", later[i]);
-    }
+    if (ld_duration(ld, n, "timeout", 1, 720ull * 3600 * 1000, &r->timeout_ms) == 1 && !has_backend)
+        ld_error_key(ld, ld_get_keynode(ld, n, "timeout"), "timeout",
+                     "timeout only applies to routes with a backend");
+    ld_family_only(ld, n, "timeout", l, true);
     yaml_node_t *rw = ld_get_keynode(ld, n, "rewrite");
     if (rw != NULL && has_backend + has_redirect + has_respond == 1 && !has_backend)
         ld_error_key(ld, rw, "rewrite", "rewrite only applies to routes with a backend");

@@ -247,12 +247,21 @@ static void on_head(struct h1_conn *c, int head_len)
         return;
     }
     t->route = http_route_pick(t->lcfg, &in);
+    t->rpath = in.path;
+    t->rquery = in.query;
     bool has_body = t->m.body != H1_BODY_NONE && !(t->m.body == H1_BODY_LENGTH && t->m.length == 0);
     if (t->route == HTTP_ROUTE_NONE) {
         h1_reply(c, 404, has_body, TERM_NO_ROUTE, "no route");
         return;
     }
-    int bi = t->route >= 0 ? t->lcfg->routes[t->route].backend_index : t->lcfg->backend_index;
+    if (t->route >= 0) {
+        t->rp = &t->lcfg->routes[t->route];
+        if (t->rp->action != ROUTE_BACKEND) {
+            h1_policy_answer(c, t->rp, has_body);
+            return;
+        }
+    }
+    int bi = t->route >= 0 ? t->rp->backend_index : t->lcfg->backend_index;
     t->backend = &t->rt->backends[bi];
     h1_up_start(c);
 }

@@ -9,9 +9,37 @@
 #include "core/stats.h"
 #include "http/h1_conn.h"
 
-static const char *reason(int status)
+const char *h1_reason(int status)
 {
     switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 410:
+        return "Gone";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
     case 400:
         return "Bad Request";
     case 404:
@@ -37,7 +65,7 @@ static const char *reason(int status)
     case 505:
         return "HTTP Version Not Supported";
     default:
-        return "Error";
+        return status < 400 ? "Status" : "Error";
     }
 }
 
@@ -87,7 +115,7 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
         h1_close(c, TERM_INTERNAL_ERROR);
         return;
     }
-    const char *why = reason(status);
+    const char *why = h1_reason(status);
     char body[64];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, why);
     bool head_req =
@@ -105,6 +133,12 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
         h1_close(c, TERM_INTERNAL_ERROR);
         return;
     }
+    h1_reply_send(c, (size_t)n);
+}
+
+void h1_reply_send(struct h1_conn *c, size_t n)
+{
+    struct h1_txn *t = &c->t;
     t->out.off = 0;
     t->out.len = (uint32_t)n;
     t->resp_started = true;

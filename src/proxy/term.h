@@ -36,6 +36,8 @@ enum term {
     TERM_BAD_REQUEST,      /* a malformed or refused request (400/413/414/417/431/501/505) */
     TERM_BAD_RESPONSE,     /* a malformed response, or a server that failed before one (502) */
     TERM_UPGRADED,         /* a WebSocket tunnel's whole life after its 101 */
+    TERM_REDIRECT,         /* answered by a route's redirect */
+    TERM_RESPOND,          /* answered by a route's respond */
     TERM_COUNT
 };
 
