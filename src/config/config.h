@@ -199,6 +199,15 @@ struct cfg_kv_matches {
     size_t count;
 };
 
+/* An `error_pages` entry: the body sluice sends for a status it generates. */
+#define CFG_ERROR_PAGE_MAX (16 * 1024) /* bytes; a page is sent from the exchange buffer */
+struct cfg_error_page {
+    int status; /* 400-599, or 0 for "default" */
+    char *body; /* the file's content, read at load */
+    size_t len;
+    const char *content_type; /* static, from the file name's extension */
+};
+
 /* The listener `http` block (http listeners). */
 enum cfg_forwarded { FWD_X_FORWARDED, FWD_FORWARDED, FWD_NONE };
 struct cfg_listener_http {
@@ -212,6 +221,8 @@ struct cfg_listener_http {
     bool trust_forwarded;            /* default false */
     char *request_id;                /* default "X-Request-Id"; NULL when "" (off) */
     uint64_t tunnel_idle_timeout_ms; /* default 1h */
+    struct cfg_error_page *error_pages;
+    size_t n_error_pages;
 };
 
 struct cfg_route {

@@ -103,6 +103,9 @@ static void cfg_free_listener(struct cfg_listener *l)
     cfg_free_strings(&l->hosts);
     free(l->backend);
     free(l->http.request_id);
+    for (size_t i = 0; i < l->http.n_error_pages; i++)
+        free(l->http.error_pages[i].body);
+    free(l->http.error_pages);
     for (size_t i = 0; i < l->n_routes; i++)
         cfg_free_route(&l->routes[i]);
     free(l->routes);

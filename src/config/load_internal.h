@@ -192,6 +192,9 @@ int ld_kv_matches(struct ld *ld, yaml_node_t *map, const char *key, bool header_
                   struct cfg_kv_matches *out);
 /* Compiles `re` (REG_EXTENDED | flags) into a new regex_t, or reports it at `at`. */
 void *ld_regex(struct ld *ld, yaml_node_t *at, const char *key, const char *re, int flags);
+/* Reads the listener http `error_pages` map at `key` (load_error_pages.c). */
+void ld_load_error_pages(struct ld *ld, yaml_node_t *map, const char *key,
+                         struct cfg_listener_http *h);
 /* Loads listener `l`'s routes (the path names the listener). */
 void ld_load_routes(struct ld *ld, yaml_node_t *seq, struct cfg_listener *l);
 
