@@ -108,56 +108,72 @@ static bool query_param(struct h1_str q, const char *name, char *buf, size_t cap
     return false;
 }
 
-static bool kv_all(const struct cfg_route *r, const struct http_route_in *in)
+/* The first kv condition of m that fails (its name), or NULL. */
+static const char *kv_fails_headers(const struct cfg_kv_matches *m, const struct http_route_in *in)
 {
-    for (size_t i = 0; i < r->headers.count; i++) {
-        const struct h1_header *h = h1_find_header(in->head, r->headers.items[i].name);
-        if (!kv_holds(&r->headers.items[i], h ? &h->value : NULL))
-            return false;
+    for (size_t i = 0; i < m->count; i++) {
+        const struct h1_header *h = h1_find_header(in->head, m->items[i].name);
+        if (!kv_holds(&m->items[i], h ? &h->value : NULL))
+            return m->items[i].name;
     }
-    for (size_t i = 0; i < r->query.count; i++) {
-        char buf[1024];
-        struct h1_str v;
-        bool found = query_param(in->query, r->query.items[i].name, buf, sizeof(buf), &v);
-        if (!kv_holds(&r->query.items[i], found ? &v : NULL))
-            return false;
-    }
-    return true;
+    return NULL;
 }
 
-static bool route_matches(const struct cfg_route *r, const struct http_route_in *in)
+static const char *kv_fails_query(const struct cfg_kv_matches *m, const struct http_route_in *in)
 {
+    for (size_t i = 0; i < m->count; i++) {
+        char buf[1024];
+        struct h1_str v;
+        bool found = query_param(in->query, m->items[i].name, buf, sizeof(buf), &v);
+        if (!kv_holds(&m->items[i], found ? &v : NULL))
+            return m->items[i].name;
+    }
+    return NULL;
+}
+
+const char *http_route_mismatch(const struct cfg_route *r, const struct http_route_in *in,
+                                const char **name)
+{
+    *name = NULL;
     if (r->host && !http_host_matches(r->host, in->host.p ? in->host.p : "", in->host.len))
-        return false;
+        return "host";
     if (r->path &&
         !(strlen(r->path) == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
-        return false;
+        return "path";
     if (r->path_prefix && !prefix_matches(r->path_prefix, in->path))
-        return false;
+        return "path_prefix";
     if (r->path_re && !regex_matches(r->path_re, in->path))
-        return false;
+        return "path_regex";
     if (r->methods.count) {
         bool ok = false;
         for (size_t i = 0; i < r->methods.count && !ok; i++)
             ok = strlen(r->methods.items[i]) == in->method.len &&
                  memcmp(r->methods.items[i], in->method.p, in->method.len) == 0;
         if (!ok)
-            return false;
+            return "methods";
     }
-    return kv_all(r, in);
+    if (r->headers.count && (*name = kv_fails_headers(&r->headers, in)) != NULL)
+        return "headers";
+    if (r->query.count && (*name = kv_fails_query(&r->query, in)) != NULL)
+        return "query";
+    return NULL;
+}
+
+bool http_listener_admits(const struct cfg_listener *l, struct h1_str host)
+{
+    bool ok = l->hosts.count == 0;
+    for (size_t i = 0; i < l->hosts.count && !ok; i++)
+        ok = host.len && http_host_matches(l->hosts.items[i], host.p, host.len);
+    return ok;
 }
 
 int http_route_pick(const struct cfg_listener *l, const struct http_route_in *in)
 {
-    if (l->hosts.count) {
-        bool ok = false;
-        for (size_t i = 0; i < l->hosts.count && !ok; i++)
-            ok = in->host.len && http_host_matches(l->hosts.items[i], in->host.p, in->host.len);
-        if (!ok)
-            return HTTP_ROUTE_NONE;
-    }
+    if (!http_listener_admits(l, in->host))
+        return HTTP_ROUTE_NONE;
+    const char *name;
     for (size_t i = 0; i < l->n_routes; i++)
-        if (route_matches(&l->routes[i], in))
+        if (http_route_mismatch(&l->routes[i], in, &name) == NULL)
             return (int)i;
     return l->backend_index >= 0 ? HTTP_ROUTE_DEFAULT : HTTP_ROUTE_NONE;
 }

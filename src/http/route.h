@@ -48,6 +48,15 @@ int http_route_input(struct h1_head *h, const struct h1_msg *m, struct http_rout
  * (no route and no default backend, or a host outside l->hosts). */
 int http_route_pick(const struct cfg_listener *l, const struct http_route_in *in);
 
+/* Why route r does not take the request: the first failing condition's key ("host",
+ * "path", "path_prefix", "path_regex", "methods", "headers", "query"), with *name set to
+ * the header or parameter for the last two; NULL when every condition holds. */
+const char *http_route_mismatch(const struct cfg_route *r, const struct http_route_in *in,
+                                const char **name);
+
+/* True when the listener's `hosts` (if any) admit `host`. */
+bool http_listener_admits(const struct cfg_listener *l, struct h1_str host);
+
 /* True when `name` (len bytes) matches `pattern`: exact (case-insensitive) or "*.suffix". */
 bool http_host_matches(const char *pattern, const char *name, size_t len);
 
