@@ -256,6 +256,9 @@ static void on_head(struct h1_conn *c, int head_len)
     }
     if (t->route >= 0) {
         t->rp = &t->lcfg->routes[t->route];
+        if (t->route < LISTENER_ROUTE_COUNTERS)
+            counter_add(&c->conn.listener->stats->slots[c->conn.w->index].route_requests[t->route],
+                        1);
         if (t->rp->action != ROUTE_BACKEND) {
             h1_policy_answer(c, t->rp, has_body);
             return;
