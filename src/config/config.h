@@ -231,6 +231,7 @@ struct cfg_route {
     char *alpn;
     char *host;
     char *path_prefix, *path, *path_regex;
+    size_t path_prefix_len, path_len; /* strlen of the two, set at load */
     void *path_re; /* regex_t compiled from path_regex at load (REG_EXTENDED | REG_NOSUB) */
     struct cfg_strings methods;
     struct cfg_kv_matches headers; /* request header fields */

@@ -64,6 +64,8 @@ static void ld_load_match(struct ld *ld, yaml_node_t *n, struct cfg_route *r,
     ld_host_pattern(ld, n, "host", &r->host);
     ld_url_path(ld, n, "path_prefix", &r->path_prefix);
     ld_url_path(ld, n, "path", &r->path);
+    r->path_prefix_len = r->path_prefix ? strlen(r->path_prefix) : 0;
+    r->path_len = r->path ? strlen(r->path) : 0;
     if (ld_str(ld, n, "path_regex", &r->path_regex) == 1) /* matched in src/http/route.c */
         r->path_re =
             ld_regex(ld, ld_get(ld, n, "path_regex"), "path_regex", r->path_regex, REG_NOSUB);

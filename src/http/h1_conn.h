@@ -168,9 +168,9 @@ int h1_err_kind(int status);
 
 /* h1_policy.c: route actions (redirect, respond, rewrite, header operations) */
 struct tmpl_ctx;
-/* Fills x with the current request's variables; buf (at least 96 bytes) holds the text of
- * the client address and port. */
-void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x, char *buf, size_t cap);
+/* Fills x with the current request's variables (the client address is formatted only if
+ * a template uses it). */
+void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x);
 /* Answers the request with route r's redirect or respond (then closes when `close`). */
 void h1_policy_answer(struct h1_conn *c, const struct cfg_route *r, bool close);
 /* Applies r's path rewrite to path into out[0..cap): returns 1 with *res set when

@@ -14,15 +14,11 @@
 
 #define HS(z) ((struct h1_str){z, sizeof(z) - 1})
 
-void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x, char *buf, size_t cap)
+void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x)
 {
     struct h1_txn *t = &c->t;
-    memset(x, 0, sizeof(*x));
-    addr_format_ip(&c->client_addr.sa, buf, cap);
-    size_t il = strlen(buf);
-    int pl = snprintf(buf + il + 1, cap - il - 1, "%u", (unsigned)addr_port(&c->client_addr.sa));
-    x->client_ip = (struct h1_str){buf, il};
-    x->client_port = (struct h1_str){buf + il + 1, pl > 0 ? (size_t)pl : 0};
+    x->client_ip = x->client_port = (struct h1_str){NULL, 0}; /* formatted on first use */
+    x->client = &c->client_addr.sa;
     x->host = t->m.host;
     x->method = t->req.method;
     x->path = t->rpath;
@@ -35,12 +31,13 @@ void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x, char *buf, size_t cap)
     x->request_id = t->request_id;
     x->listener = (struct h1_str){c->conn.listener->cfg->name, strlen(c->conn.listener->cfg->name)};
     x->sni = x->tls_version = x->cert_subject = x->cert_fingerprint = x->cert_verify = HS("");
+    x->status = x->server = HS("");
     x->req = &t->req;
 }
 
 /* The redirect target: `to` rendered, then the path and query when kept. */
-static size_t location(const struct cfg_redirect *rd, const struct tmpl_ctx *x, char *out,
-                       size_t cap, bool *unsafe)
+static size_t location(const struct cfg_redirect *rd, struct tmpl_ctx *x, char *out, size_t cap,
+                       bool *unsafe)
 {
     size_t n = tmpl_render(&rd->to_t, x, out, cap, unsafe);
     if (n == TMPL_TOO_LONG)
@@ -95,13 +92,10 @@ void h1_policy_answer(struct h1_conn *c, const struct cfg_route *r, bool close)
         h1_close(c, TERM_INTERNAL_ERROR);
         return;
     }
-    char cbuf[ADDR_TEXT_MAX + 8];
     struct tmpl_ctx x;
-    h1_policy_ctx(c, &x, cbuf, sizeof(cbuf));
-    char code[4];
-    snprintf(code, sizeof(code), "%d", t->status);
-    x.status = (struct h1_str){code, 3};
-    x.server = HS("");
+    h1_policy_ctx(c, &x);
+    char code[6];
+    x.status = (struct h1_str){code, tmpl_utoa((unsigned)t->status, code)};
     /* head first, the body right after it; Content-Length patched in once known */
     char *o = t->out.buf;
     size_t cap = t->out.cap, n = 0;

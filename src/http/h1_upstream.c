@@ -240,11 +240,11 @@ static void send_start(struct h1_conn *c)
                               .client_v6 = c->client_addr.sa.sa_family == AF_INET6};
     const struct cfg_route *r = t->rp;
     struct tmpl_ctx x;
-    char cbuf[ADDR_TEXT_MAX + 8];
     if (r && (r->request_headers.any || r->rewrite.path || r->rewrite.host)) {
         o.host = r->rewrite.host;
         if (r->request_headers.any) {
-            h1_policy_ctx(c, &x, cbuf, sizeof(cbuf));
+            h1_policy_ctx(c, &x);
+            x.client_ip = (struct h1_str){ip, strlen(ip)}; /* formatted above already */
             o.ops = &r->request_headers;
             o.tx = &x;
         }
@@ -494,11 +494,10 @@ static int read_resp_head(struct h1_conn *c)
                                            .upgrade = tunnel,
                                            .keep_te = t->rm.body == H1_BODY_CHUNKED};
                 struct tmpl_ctx x;
-                char cbuf[ADDR_TEXT_MAX + 8], code[4];
+                char code[6];
                 if (t->rp && t->rp->response_headers.any) {
-                    h1_policy_ctx(c, &x, cbuf, sizeof(cbuf));
-                    snprintf(code, sizeof(code), "%d", t->status);
-                    x.status = (struct h1_str){code, 3};
+                    h1_policy_ctx(c, &x);
+                    x.status = (struct h1_str){code, tmpl_utoa((unsigned)t->status, code)};
                     if (t->at.server)
                         x.server =
                             (struct h1_str){t->at.server->address, strlen(t->at.server->address)};

@@ -86,7 +86,7 @@ bool head_ops_drop(const struct cfg_header_ops *ops, struct h1_str name)
 }
 
 /* set and add fields, rendered in place. */
-static void put_ops(struct out *o, const struct cfg_header_ops *ops, const struct tmpl_ctx *tx)
+static void put_ops(struct out *o, const struct cfg_header_ops *ops, struct tmpl_ctx *tx)
 {
     for (int k = 0; k < 2; k++) {
         const struct cfg_pairs *p = k ? &ops->add : &ops->set;
@@ -111,8 +111,8 @@ static void put_ops(struct out *o, const struct cfg_header_ops *ops, const struc
     }
 }
 
-size_t head_write_ops(const struct cfg_header_ops *ops, const struct tmpl_ctx *tx, char *buf,
-                      size_t cap, bool *over)
+size_t head_write_ops(const struct cfg_header_ops *ops, struct tmpl_ctx *tx, char *buf, size_t cap,
+                      bool *over)
 {
     struct out w = {buf, 0, cap, false};
     put_ops(&w, ops, tx);

@@ -37,7 +37,7 @@ struct head_req_opts {
     struct h1_str query;              /* with path: the query (without '?'), may be empty */
     const char *host;                 /* rewrite.host: the Host sent (over backend_host) */
     const struct cfg_header_ops *ops; /* request_headers */
-    const struct tmpl_ctx *tx;        /* their variables */
+    struct tmpl_ctx *tx;              /* their variables */
 };
 
 /* Writes the request head for a server into out[0..cap). Returns its length, or 0 when it
@@ -51,14 +51,14 @@ struct head_resp_opts {
     bool upgrade;      /* a 101 switching to websocket: keep Upgrade, say "Connection: upgrade" */
     bool keep_te;      /* chunked body forwarded verbatim: keep "Transfer-Encoding: chunked" */
     const struct cfg_header_ops *ops; /* response_headers, or NULL */
-    const struct tmpl_ctx *tx;        /* their variables */
+    struct tmpl_ctx *tx;              /* their variables */
 };
 
 /* Writes the fields of ops (set, then add) rendered with tx as "Name: value\r\n" lines into
  * out[0..cap); a value holding CR, LF or NUL after substitution is dropped. Returns the
  * length written; sets *over when they did not all fit. */
-size_t head_write_ops(const struct cfg_header_ops *ops, const struct tmpl_ctx *tx, char *out,
-                      size_t cap, bool *over);
+size_t head_write_ops(const struct cfg_header_ops *ops, struct tmpl_ctx *tx, char *out, size_t cap,
+                      bool *over);
 
 /* True when ops removes or sets the field called `name` (so the incoming one is dropped). */
 bool head_ops_drop(const struct cfg_header_ops *ops, struct h1_str name);

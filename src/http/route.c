@@ -48,9 +48,8 @@ int http_route_input(struct h1_head *h, const struct h1_msg *m, struct http_rout
     return 0;
 }
 
-static bool prefix_matches(const char *prefix, struct h1_str path)
+static bool prefix_matches(const char *prefix, size_t pl, struct h1_str path)
 {
-    size_t pl = strlen(prefix);
     if (path.len < pl || memcmp(path.p, prefix, pl) != 0)
         return false;
     return path.len == pl || prefix[pl - 1] == '/' || path.p[pl] == '/';
@@ -137,10 +136,9 @@ const char *http_route_mismatch(const struct cfg_route *r, const struct http_rou
     *name = NULL;
     if (r->host && !http_host_matches(r->host, in->host.p ? in->host.p : "", in->host.len))
         return "host";
-    if (r->path &&
-        !(strlen(r->path) == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
+    if (r->path && !(r->path_len == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
         return "path";
-    if (r->path_prefix && !prefix_matches(r->path_prefix, in->path))
+    if (r->path_prefix && !prefix_matches(r->path_prefix, r->path_prefix_len, in->path))
         return "path_prefix";
     if (r->path_re && !regex_matches(r->path_re, in->path))
         return "path_regex";

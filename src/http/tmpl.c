@@ -4,6 +4,35 @@
 #include <string.h>
 
 #include "http/h1_fields.h"
+#include "net/addr.h"
+
+size_t tmpl_utoa(unsigned v, char *out)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < sizeof(tmp));
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* Formats the client address and port into x->cbuf on first use. */
+static void client_text(struct tmpl_ctx *x)
+{
+    if (!x->client)
+        return;
+    if (!x->client_ip.p) {
+        addr_format_ip(x->client, x->cbuf, 48);
+        x->client_ip = (struct h1_str){x->cbuf, strlen(x->cbuf)};
+    }
+    if (!x->client_port.p) {
+        size_t n = tmpl_utoa(addr_port(x->client), x->cbuf + 48);
+        x->client_port = (struct h1_str){x->cbuf + 48, n};
+    }
+}
 
 bool tmpl_cookie(const struct h1_head *h, const char *name, struct h1_str *out)
 {
@@ -34,15 +63,19 @@ bool tmpl_cookie(const struct h1_head *h, const char *name, struct h1_str *out)
     return false;
 }
 
-static struct h1_str value_of(const struct cfg_tpiece *p, const struct tmpl_ctx *x)
+static struct h1_str value_of(const struct cfg_tpiece *p, struct tmpl_ctx *x)
 {
     struct h1_str none = {"", 0};
     switch (p->var) {
     case TV_LITERAL:
         return (struct h1_str){p->text, p->len};
     case TV_CLIENT_IP:
+        if (!x->client_ip.p)
+            client_text(x);
         return x->client_ip;
     case TV_CLIENT_PORT:
+        if (!x->client_port.p)
+            client_text(x);
         return x->client_port;
     case TV_HOST:
         return x->host;
@@ -86,7 +119,7 @@ static struct h1_str value_of(const struct cfg_tpiece *p, const struct tmpl_ctx 
     return none;
 }
 
-size_t tmpl_render(const struct cfg_template *t, const struct tmpl_ctx *x, char *out, size_t cap,
+size_t tmpl_render(const struct cfg_template *t, struct tmpl_ctx *x, char *out, size_t cap,
                    bool *unsafe)
 {
     size_t n = 0;
@@ -97,9 +130,11 @@ size_t tmpl_render(const struct cfg_template *t, const struct tmpl_ctx *x, char 
             return TMPL_TOO_LONG;
         if (v.len) {
             memcpy(out + n, v.p, v.len);
-            if (t->pieces[i].var != TV_LITERAL)
-                bad = bad || memchr(v.p, '\r', v.len) || memchr(v.p, '\n', v.len) ||
-                      memchr(v.p, 0, v.len);
+            if (t->pieces[i].var != TV_LITERAL) /* literals were checked at load */
+                for (size_t k = 0; k < v.len; k++) {
+                    unsigned char ch = (unsigned char)v.p[k];
+                    bad |= ch < 0x20 && (ch == '\r' || ch == '\n' || ch == 0);
+                }
         }
         n += v.len;
     }

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "config/config.h"
 #include "http/h1_parse.h"
@@ -86,10 +88,29 @@ static void test_render(void **state)
                                   "server"};
     struct h1_header f[2] = {{S("Cookie"), S("a=1; sid=\"xyz\"; b=2")}, {S("X-Id"), S("42")}};
     struct h1_head req = {.headers = f, .n_headers = 2};
-    struct tmpl_ctx x = {
-        S("10.0.0.1"), S("5555"), S("h.example"),   S("GET"), S("/p"), S("q=1"), S("/p?q=1"),
-        S("http"),     S("rid"),  S("web"),         S(""),    S(""),   S(""),    S(""),
-        S(""),         S("200"),  S("10.1.1.1:80"), &req};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(5555)};
+    inet_pton(AF_INET, "10.0.0.1", &sin.sin_addr);
+    struct h1_str lazy = {NULL, 0}; /* client_ip / client_port: formatted from `client` */
+    struct tmpl_ctx x = {lazy,
+                         lazy,
+                         S("h.example"),
+                         S("GET"),
+                         S("/p"),
+                         S("q=1"),
+                         S("/p?q=1"),
+                         S("http"),
+                         S("rid"),
+                         S("web"),
+                         S(""),
+                         S(""),
+                         S(""),
+                         S(""),
+                         S(""),
+                         S("200"),
+                         S("10.1.1.1:80"),
+                         &req,
+                         (const struct sockaddr *)&sin,
+                         {0}};
     const char *want[] = {"10.0.0.1", "5555", "h.example", "GET", "/p",         "q=1",
                           "/p?q=1",   "http", "rid",       "web", "",           "",
                           "",         "",     "",          "200", "10.1.1.1:80"};
