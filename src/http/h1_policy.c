@@ -9,6 +9,7 @@
 
 #include "http/h1_conn.h"
 #include "http/head.h"
+#include "http/route.h"
 #include "http/tmpl.h"
 #include "net/addr.h"
 
@@ -203,9 +204,7 @@ int h1_policy_rewrite(const struct cfg_route *r, struct h1_str path, char *out, 
         n = tl + rest;
     } else if (rw->re) {
         regmatch_t m[10];
-        m[0].rm_so = 0;
-        m[0].rm_eo = (regoff_t)path.len;
-        if (regexec(rw->re, path.p, 10, m, REG_STARTEND) != 0)
+        if (http_regexec(rw->re, path, 10, m) != 0)
             return 0;
         if ((size_t)m[0].rm_so > cap)
             return -1;

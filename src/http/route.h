@@ -18,6 +18,7 @@
 #ifndef SLUICE_HTTP_ROUTE_H
 #define SLUICE_HTTP_ROUTE_H
 
+#include <regex.h>
 #include <stdbool.h>
 
 #include "config/config.h"
@@ -53,6 +54,9 @@ int http_route_pick(const struct cfg_listener *l, const struct http_route_in *in
  * the header or parameter for the last two; NULL when every condition holds. */
 const char *http_route_mismatch(const struct cfg_route *r, const struct http_route_in *in,
                                 const char **name);
+
+/* regexec on s (a path or field value, no NUL in it); offsets in m are from s.p. */
+int http_regexec(const void *re, struct h1_str s, size_t nmatch, regmatch_t *m);
 
 /* True when the listener's `hosts` (if any) admit `host`. */
 bool http_listener_admits(const struct cfg_listener *l, struct h1_str host);
