@@ -74,13 +74,19 @@ bool head_is_hop_by_hop(const struct h1_head *h, struct h1_str n)
     return h1_connection_lists(h, n);
 }
 
+/* Same name (case-insensitive); the first letters are compared before the whole. */
+static bool same_name(struct h1_str n, const char *z)
+{
+    return n.len && (n.p[0] | 0x20) == (z[0] | 0x20) && name_is(n, z);
+}
+
 bool head_ops_drop(const struct cfg_header_ops *ops, struct h1_str name)
 {
     for (size_t i = 0; i < ops->remove.count; i++)
-        if (name_is(name, ops->remove.items[i]))
+        if (same_name(name, ops->remove.items[i]))
             return true;
     for (size_t i = 0; i < ops->set.count; i++)
-        if (name_is(name, ops->set.items[i].name))
+        if (same_name(name, ops->set.items[i].name))
             return true;
     return false;
 }
