@@ -138,8 +138,10 @@ static void listener_json(struct strbuf *sb, const struct rt_listener *l)
     kv_u(sb, "bytes_received", in);
     kv_u(sb, "bytes_sent", out);
     kv_u(sb, "refused_total", refused);
-    if (cfg->protocol == PROTO_HTTP)
+    if (cfg->protocol == PROTO_HTTP) {
         listener_http_json(sb, l);
+        admin_routes_json(sb, l);
+    }
     sb_puts(sb, "}");
 }
 

@@ -91,6 +91,10 @@ void ah_write_head(struct strbuf *out, const struct ah_response *resp, size_t bo
 
 void ah_response_free(struct ah_response *resp);
 
+/* admin_routes.c: appends ,"http_routes":[...] for an http listener (status API). */
+struct rt_listener;
+void admin_routes_json(struct strbuf *sb, const struct rt_listener *l);
+
 /* admin_api.c: the /api/v1 handlers. Each fills resp (status, JSON body). */
 void api_status(struct control *c, struct ah_response *resp);
 void api_reload(struct control *c, struct ah_response *resp);

@@ -123,16 +123,58 @@ struct cfg_listener_tls {
     uint64_t handshake_timeout_ms; /* extension: default 10s */
 };
 
+/* A value with variables (shared/spec/http.md "Variables"), compiled once at load into
+ * literal pieces and variable references (src/config/template.c); rendered per request
+ * by src/http/tmpl.c. */
+enum cfg_tvar {
+    TV_LITERAL, /* text */
+    TV_CLIENT_IP,
+    TV_CLIENT_PORT,
+    TV_HOST,
+    TV_METHOD,
+    TV_PATH,
+    TV_QUERY,
+    TV_REQUEST_URI,
+    TV_SCHEME,
+    TV_REQUEST_ID,
+    TV_LISTENER,
+    TV_SNI,
+    TV_TLS_VERSION,
+    TV_CLIENT_CERT_SUBJECT,
+    TV_CLIENT_CERT_FINGERPRINT,
+    TV_CLIENT_CERT_VERIFY,
+    TV_HEADER, /* text: the field name */
+    TV_COOKIE, /* text: the cookie name */
+    TV_STATUS, /* response actions only */
+    TV_SERVER, /* response actions only */
+};
+struct cfg_tpiece {
+    enum cfg_tvar var;
+    char *text; /* TV_LITERAL: the text; TV_HEADER / TV_COOKIE: the name; else NULL */
+    size_t len;
+};
+struct cfg_template {
+    struct cfg_tpiece *pieces;
+    size_t n;
+};
+
 struct cfg_rewrite {
     char *strip_prefix;
     char *replace_from, *replace_to;
+    char *regex, *replace; /* regex: POSIX ERE on the path; replace with \1..\9 */
+    void *re;              /* regex_t compiled from regex (REG_EXTENDED) */
+    char *host;            /* the Host header sent to the server */
+    bool path;             /* one of strip_prefix, replace_prefix, regex is set */
 };
 struct cfg_header_ops {
     struct cfg_pairs set, add;
     struct cfg_strings remove;
+    struct cfg_template *set_t, *add_t; /* set.items[i].value compiled: set_t[i] */
+    bool any;                           /* one of set, add, remove is not empty */
 };
 struct cfg_redirect {
     char *to;
+    struct cfg_template to_t;
     int status; /* default 302 */
     bool keep_path, keep_query;
 };
@@ -140,9 +182,33 @@ struct cfg_respond {
     int status; /* default 200 */
     char *body;
     char *content_type;
+    struct cfg_template body_t;
 };
 
 enum cfg_route_action { ROUTE_BACKEND, ROUTE_REDIRECT, ROUTE_RESPOND };
+
+/* One `headers` / `query` condition of a route match (docs/configuration.md): NAME: "v"
+ * (exact), NAME: {regex: RE} (POSIX ERE, searched), NAME: {present: true|false}. */
+enum cfg_kv_kind { KV_EXACT, KV_REGEX, KV_PRESENT, KV_ABSENT };
+struct cfg_kv_match {
+    char *name;
+    enum cfg_kv_kind kind;
+    char *value; /* KV_EXACT: the value; KV_REGEX: the expression */
+    void *re;    /* KV_REGEX: regex_t (REG_EXTENDED | REG_NOSUB) */
+};
+struct cfg_kv_matches {
+    struct cfg_kv_match *items;
+    size_t count;
+};
+
+/* An `error_pages` entry: the body sluice sends for a status it generates. */
+#define CFG_ERROR_PAGE_MAX (16 * 1024) /* bytes; a page is sent from the exchange buffer */
+struct cfg_error_page {
+    int status; /* 400-599, or 0 for "default" */
+    char *body; /* the file's content, read at load */
+    size_t len;
+    const char *content_type; /* static, from the file name's extension */
+};
 
 /* The listener `http` block (http listeners). */
 enum cfg_forwarded { FWD_X_FORWARDED, FWD_FORWARDED, FWD_NONE };
@@ -157,6 +223,8 @@ struct cfg_listener_http {
     bool trust_forwarded;            /* default false */
     char *request_id;                /* default "X-Request-Id"; NULL when "" (off) */
     uint64_t tunnel_idle_timeout_ms; /* default 1h */
+    struct cfg_error_page *error_pages;
+    size_t n_error_pages;
 };
 
 /* A route's `rate_limit` (http listeners). */
@@ -179,9 +247,11 @@ struct cfg_route {
     char *alpn;
     char *host;
     char *path_prefix, *path, *path_regex;
+    size_t path_prefix_len, path_len; /* strlen of the two, set at load */
     void *path_re; /* regex_t compiled from path_regex at load (REG_EXTENDED | REG_NOSUB) */
     struct cfg_strings methods;
-    struct cfg_pairs headers;
+    struct cfg_kv_matches headers; /* request header fields */
+    struct cfg_kv_matches query;   /* query parameters */
     enum cfg_route_action action;
     char *backend;     /* ROUTE_BACKEND */
     int backend_index; /* index into config.backends */
@@ -191,6 +261,7 @@ struct cfg_route {
     struct cfg_respond respond;
     struct cfg_rate_limit rate_limit;
     struct ratelimit *limiter; /* set by the runtime snapshot (http/ratelimit.h), or NULL */
+    uint64_t timeout_ms;       /* 0: the backend's http.response_timeout */
     int line;
 };
 
@@ -289,5 +360,17 @@ int parse_duration_ms(const char *text, uint64_t *out, const char **err); /* "1h
 int parse_size(const char *text, uint64_t *out, const char **err);        /* "512", "16k", "1m" */
 
 const char *cfg_protocol_name(enum cfg_protocol p);
+
+/* Template compiler flags. */
+#define TMPL_RESPONSE 1u  /* {status} and {server} allowed (response actions) */
+#define TMPL_MULTILINE 2u /* CR and LF allowed in the text (bodies) */
+/* Compiles `src` into *out: "{name}" is a variable, "{header.NAME}" / "{cookie.NAME}"
+ * name a request header / cookie, "{{" is a literal '{' (a lone '}' is literal). Returns 0,
+ * or -1 with err (errlen bytes) saying why: an unknown variable, an unclosed '{', a NUL,
+ * CR or LF (unless TMPL_MULTILINE), {status}/{server} without TMPL_RESPONSE; -2 when out of
+ * memory. Free with cfg_template_free. */
+int cfg_template_compile(const char *src, unsigned flags, struct cfg_template *out, char *err,
+                         size_t errlen);
+void cfg_template_free(struct cfg_template *t);
 
 #endif

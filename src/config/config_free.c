@@ -27,9 +27,28 @@ void cfg_free_pairs(struct cfg_pairs *p)
 
 static void cfg_free_header_ops(struct cfg_header_ops *h)
 {
+    for (size_t i = 0; h->set_t && i < h->set.count; i++)
+        cfg_template_free(&h->set_t[i]);
+    for (size_t i = 0; h->add_t && i < h->add.count; i++)
+        cfg_template_free(&h->add_t[i]);
+    free(h->set_t);
+    free(h->add_t);
     cfg_free_pairs(&h->set);
     cfg_free_pairs(&h->add);
     cfg_free_strings(&h->remove);
+}
+
+static void cfg_free_kv(struct cfg_kv_matches *m)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->items[i].name);
+        free(m->items[i].value);
+        if (m->items[i].re != NULL) {
+            regfree(m->items[i].re);
+            free(m->items[i].re);
+        }
+    }
+    free(m->items);
 }
 
 static void cfg_free_route(struct cfg_route *r)
@@ -45,10 +64,20 @@ static void cfg_free_route(struct cfg_route *r)
         free(r->path_re);
     }
     cfg_free_strings(&r->methods);
-    cfg_free_pairs(&r->headers);
+    cfg_template_free(&r->redirect.to_t);
+    cfg_template_free(&r->respond.body_t);
+    cfg_free_kv(&r->headers);
+    cfg_free_kv(&r->query);
     free(r->backend);
     free(r->rate_limit.header);
     free(r->rewrite.strip_prefix);
+    free(r->rewrite.regex);
+    free(r->rewrite.replace);
+    free(r->rewrite.host);
+    if (r->rewrite.re != NULL) {
+        regfree(r->rewrite.re);
+        free(r->rewrite.re);
+    }
     free(r->rewrite.replace_from);
     free(r->rewrite.replace_to);
     cfg_free_header_ops(&r->request_headers);
@@ -75,6 +104,9 @@ static void cfg_free_listener(struct cfg_listener *l)
     cfg_free_strings(&l->hosts);
     free(l->backend);
     free(l->http.request_id);
+    for (size_t i = 0; i < l->http.n_error_pages; i++)
+        free(l->http.error_pages[i].body);
+    free(l->http.error_pages);
     for (size_t i = 0; i < l->n_routes; i++)
         cfg_free_route(&l->routes[i]);
     free(l->routes);

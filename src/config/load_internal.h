@@ -186,6 +186,15 @@ void ld_load_resolver(struct ld *ld, yaml_node_t *map);
 /* Resolves a backend reference made by a listener of protocol `lproto`: returns its
  * index, or -1 after reporting "unknown backend" or a protocol mismatch at `at`. */
 int ld_backend_ref(struct ld *ld, yaml_node_t *at, const char *name, enum cfg_protocol lproto);
+/* Reads a `headers` / `query` match map at `key` (load_match.c); header names must be
+ * tokens when `header_names`. Returns 0 when absent, 1 when read, -1 on error. */
+int ld_kv_matches(struct ld *ld, yaml_node_t *map, const char *key, bool header_names,
+                  struct cfg_kv_matches *out);
+/* Compiles `re` (REG_EXTENDED | flags) into a new regex_t, or reports it at `at`. */
+void *ld_regex(struct ld *ld, yaml_node_t *at, const char *key, const char *re, int flags);
+/* Reads the listener http `error_pages` map at `key` (load_error_pages.c). */
+void ld_load_error_pages(struct ld *ld, yaml_node_t *map, const char *key,
+                         struct cfg_listener_http *h);
 /* Loads listener `l`'s routes (the path names the listener). */
 void ld_load_routes(struct ld *ld, yaml_node_t *seq, struct cfg_listener *l);
 /* A route's `rate_limit` mapping (load_ratelimit.c). */

@@ -282,12 +282,12 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
     l->line = (int)ld_line(n);
 }
 
-/* The listener `http` block (shared/spec/http.md). Keys of later issues (HTTP/2, error
- * pages, the SNI/Host check of https) are refused with "not supported yet". */
+/* The listener `http` block (shared/spec/http.md). Keys of later issues (HTTP/2, the
+ * SNI/Host check of https) are refused with "not supported yet". */
 static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_listener *l)
 {
     static const char *const fwds[] = {"x_forwarded", "forwarded", "none", NULL};
-    static const char *const later[] = {"error_pages", "h2c", "http2", "sni_host_check"};
+    static const char *const later[] = {"h2c", "http2", "sni_host_check"};
     if (!ld_check_map(ld, n, lhttp_keys))
         return;
     if (!ld_is_http(l->protocol))
@@ -318,6 +318,7 @@ static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_list
             free(rid);
     }
     ld_duration(ld, n, "tunnel_idle_timeout", 1, LD_DURATION_MAX, &l->http.tunnel_idle_timeout_ms);
+    ld_load_error_pages(ld, n, "error_pages", &l->http);
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
         yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
         if (k != NULL)

@@ -67,6 +67,8 @@ struct http_by_backend {
     struct histogram duration;
 };
 
+#define LISTENER_ROUTE_COUNTERS 64
+
 struct listener_slot {
     _Alignas(64) atomic_ulong connections;
     atomic_ulong bytes_in, bytes_out;
@@ -81,6 +83,9 @@ struct listener_slot {
     atomic_ulong ws_active;   /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
     atomic_ulong http_errors[HTTP_ERR_COUNT];
     struct http_by_backend http[HTTP_BACKENDS_PER_LISTENER]; /* [0]: no backend */
+    /* requests that took route i of the listener (by position, since start; routes past
+       LISTENER_ROUTE_COUNTERS are not counted) */
+    atomic_ulong route_requests[LISTENER_ROUTE_COUNTERS];
 };
 
 struct listener_stats {

@@ -262,22 +262,32 @@ static void on_head(struct h1_conn *c, int head_len)
         t->lcfg = c->conn.listener->cfg;
     }
     t->rt = runtime_ref(rt);
-    struct h1_str path = t->req.form == H1_ASTERISK_FORM ? (struct h1_str){"*", 1} : t->req.path;
-    if (t->req.form == H1_ABSOLUTE_FORM && path.len == 0)
-        path = (struct h1_str){"/", 1};
-    const char *q = memchr(path.p, '?', path.len);
-    if (q)
-        path.len = (size_t)(q - path.p);
-    struct http_route_in in = {t->req.method, t->m.host, path, &t->req};
+    struct http_route_in in;
+    if (http_route_input(&t->req, &t->m, &in) < 0) {
+        h1_reply(c, 400, true, TERM_BAD_REQUEST, "path climbs above the root");
+        return;
+    }
     t->route = http_route_pick(t->lcfg, &in);
+    t->rpath = in.path;
+    t->rquery = in.query;
     bool has_body = t->m.body != H1_BODY_NONE && !(t->m.body == H1_BODY_LENGTH && t->m.length == 0);
     if (t->route == HTTP_ROUTE_NONE) {
         h1_reply(c, 404, has_body, TERM_NO_ROUTE, "no route");
         return;
     }
-    if (t->route >= 0 && t->lcfg->routes[t->route].limiter && h1_rate_limited(c, has_body))
-        return;
-    int bi = t->route >= 0 ? t->lcfg->routes[t->route].backend_index : t->lcfg->backend_index;
+    if (t->route >= 0) {
+        t->rp = &t->lcfg->routes[t->route];
+        if (t->route < LISTENER_ROUTE_COUNTERS)
+            counter_add(&c->conn.listener->stats->slots[c->conn.w->index].route_requests[t->route],
+                        1);
+        if (t->rp->limiter && h1_rate_limited(c, has_body))
+            return; /* before any action: redirects and responds are limited too */
+        if (t->rp->action != ROUTE_BACKEND) {
+            h1_policy_answer(c, t->rp, has_body);
+            return;
+        }
+    }
+    int bi = t->route >= 0 ? t->rp->backend_index : t->lcfg->backend_index;
     t->backend = &t->rt->backends[bi];
     h1_up_start(c);
 }

@@ -66,7 +66,9 @@ struct h1_txn {
     struct runtime *rt; /* snapshot the request routes with (reference) */
     const struct cfg_listener *lcfg;
     struct rt_backend *backend;
-    int route; /* index, HTTP_ROUTE_DEFAULT or HTTP_ROUTE_NONE */
+    int route;                   /* index, HTTP_ROUTE_DEFAULT or HTTP_ROUTE_NONE */
+    const struct cfg_route *rp;  /* the route when route >= 0, else NULL */
+    struct h1_str rpath, rquery; /* the routed (normalised) path and the query */
     struct h1_head req;
     struct h1_msg m;
     uint32_t head_len;
@@ -167,12 +169,27 @@ int h1_head_and_body(struct h1_bodyfwd *b, struct h1_span *head, struct h1_span 
 /* Answers the current request with a generated `status` (then closes when `close`). */
 void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const char *error);
 void h1_reply_step(struct h1_conn *c);
+/* Sends the n bytes the caller wrote at t->out.buf as the whole response. */
+void h1_reply_send(struct h1_conn *c, size_t n);
+/* The reason phrase sluice writes for `status`. */
+const char *h1_reason(int status);
 int h1_err_kind(int status);
 
 /* ratelimit_req.c */
 /* The request's route has a rate_limit and its key is over budget: answers 429 with
  * Retry-After (logged rate_limited) and returns true. */
 bool h1_rate_limited(struct h1_conn *c, bool has_body);
+/* h1_policy.c: route actions (redirect, respond, rewrite, header operations) */
+struct tmpl_ctx;
+/* Fills x with the current request's variables (the client address is formatted only if
+ * a template uses it). */
+void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x);
+/* Answers the request with route r's redirect or respond (then closes when `close`). */
+void h1_policy_answer(struct h1_conn *c, const struct cfg_route *r, bool close);
+/* Applies r's path rewrite to path into out[0..cap): returns 1 with *res set when
+ * rewritten, 0 when r leaves the path alone, -1 when the result does not fit. */
+int h1_policy_rewrite(const struct cfg_route *r, struct h1_str path, char *out, size_t cap,
+                      struct h1_str *res);
 
 /* http_log.c */
 void http_log_exchange(struct h1_conn *c);

@@ -9,9 +9,37 @@
 #include "core/stats.h"
 #include "http/h1_conn.h"
 
-static const char *reason(int status)
+const char *h1_reason(int status)
 {
     switch (status) {
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 410:
+        return "Gone";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
     case 400:
         return "Bad Request";
     case 404:
@@ -24,8 +52,6 @@ static const char *reason(int status)
         return "URI Too Long";
     case 417:
         return "Expectation Failed";
-    case 429:
-        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 501:
@@ -39,7 +65,7 @@ static const char *reason(int status)
     case 505:
         return "HTTP Version Not Supported";
     default:
-        return "Error";
+        return status < 400 ? "Status" : "Error";
     }
 }
 
@@ -91,27 +117,56 @@ void h1_reply(struct h1_conn *c, int status, bool close, enum term term, const c
         h1_close(c, TERM_INTERNAL_ERROR);
         return;
     }
-    const char *why = reason(status);
-    char body[64];
-    int blen = snprintf(body, sizeof(body), "%d %s\n", status, why);
+    const char *why = h1_reason(status);
+    const struct cfg_listener_http *lh = &c->conn.listener->cfg->http;
+    const struct cfg_error_page *page = NULL;
+    for (size_t i = 0; i < lh->n_error_pages; i++)
+        if (lh->error_pages[i].status == status || (!page && lh->error_pages[i].status == 0))
+            page = &lh->error_pages[i];
+    char plain[64];
+    const char *body = plain, *ctype = "text/plain";
+    int blen = snprintf(plain, sizeof(plain), "%d %s\n", status, why);
+    if (page) {
+        body = page->body;
+        blen = (int)page->len;
+        ctype = page->content_type;
+    }
     bool head_req =
         t->head_len && t->req.method.len == 4 && memcmp(t->req.method.p, "HEAD", 4) == 0;
-    const char *rid_name = c->conn.listener->cfg->http.request_id;
+    const char *rid_name = lh->request_id;
     int n = snprintf(t->out.buf, t->out.cap,
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n%s",
-                     status, why, blen, t->close_after ? "Connection: close\r\n" : "");
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s", status, why,
+                     ctype, blen, t->close_after ? "Connection: close\r\n" : "");
     if (n > 0 && (size_t)n < t->out.cap && t->retry_after)
         n +=
             snprintf(t->out.buf + n, t->out.cap - (size_t)n, "Retry-After: %u\r\n", t->retry_after);
     if (n > 0 && (size_t)n < t->out.cap && rid_name && t->request_id.len)
         n += snprintf(t->out.buf + n, t->out.cap - (size_t)n, "%s: %.*s\r\n", rid_name,
                       (int)t->request_id.len, t->request_id.p);
-    if (n > 0 && (size_t)n < t->out.cap)
-        n += snprintf(t->out.buf + n, t->out.cap - (size_t)n, "\r\n%s", head_req ? "" : body);
-    if (n <= 0 || (size_t)n >= t->out.cap) {
+    if (n > 0 && (size_t)n + 2 < t->out.cap) {
+        memcpy(t->out.buf + n, "\r\n", 2);
+        n += 2;
+        if (!head_req) {
+            if ((size_t)blen > t->out.cap - (size_t)n)
+                n = -1;
+            else {
+                memcpy(t->out.buf + n, body, (size_t)blen);
+                n += blen;
+            }
+        }
+    } else {
+        n = -1;
+    }
+    if (n <= 0 || (size_t)n > t->out.cap) {
         h1_close(c, TERM_INTERNAL_ERROR);
         return;
     }
+    h1_reply_send(c, (size_t)n);
+}
+
+void h1_reply_send(struct h1_conn *c, size_t n)
+{
+    struct h1_txn *t = c->t;
     t->out.off = 0;
     t->out.len = (uint32_t)n;
     t->resp_started = true;

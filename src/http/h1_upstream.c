@@ -12,6 +12,7 @@
  * once a byte of a non-replayable request reached a server it is never retried: 502. */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -247,8 +248,26 @@ static void send_start(struct h1_conn *c)
     }
     char ip[ADDR_TEXT_MAX];
     addr_format_ip(&c->client_addr.sa, ip, sizeof(ip));
-    struct head_req_opts o = {
-        lh, t->backend->cfg->http.host, ip, c->client_addr.sa.sa_family == AF_INET6, NULL, 0};
+    struct head_req_opts o = {.lh = lh,
+                              .backend_host = t->backend->cfg->http.host,
+                              .client_ip = ip,
+                              .client_v6 = c->client_addr.sa.sa_family == AF_INET6};
+    const struct cfg_route *r = t->rp;
+    struct tmpl_ctx x;
+    if (r && (r->request_headers.any || r->rewrite.path || r->rewrite.host)) {
+        o.host = r->rewrite.host;
+        if (r->request_headers.any) {
+            h1_policy_ctx(c, &x);
+            x.client_ip = (struct h1_str){ip, strlen(ip)}; /* formatted above already */
+            o.ops = &r->request_headers;
+            o.tx = &x;
+        }
+        if (r->rewrite.path && h1_policy_rewrite(r, t->rpath, t->x.buf, t->x.cap, &o.path) < 0) {
+            h1_reply(c, 414, true, TERM_BAD_REQUEST, "rewritten path too long");
+            return;
+        }
+        o.query = t->rquery;
+    }
     if (t->request_id.p == t->rid) {
         o.request_id = t->rid;
         o.request_id_len = t->request_id.len;
@@ -461,7 +480,7 @@ static int read_resp_head(struct h1_conn *c)
                     /* 1xx (100 Continue, 103): passed on to HTTP/1.1 clients when the
                        socket takes it at once, then the final response follows */
                     if (t->req.minor_version == 1 && c->client.writable) {
-                        struct head_resp_opts o = {false, false, false, false};
+                        struct head_resp_opts o = {.close = false};
                         size_t n = head_write_response(&t->resp, &o, t->out.buf, t->out.cap);
                         if (n)
                             (void)sock_write(&c->client, t->out.buf, n, false, false);
@@ -484,8 +503,21 @@ static int read_resp_head(struct h1_conn *c)
                 bool tunnel = t->rm.body == H1_BODY_TUNNEL;
                 if (t->rm.body == H1_BODY_CLOSE || !t->rb.done)
                     t->close_after = true;
-                struct head_resp_opts o = {t->close_after, t->req.minor_version == 0, tunnel,
-                                           t->rm.body == H1_BODY_CHUNKED};
+                struct head_resp_opts o = {.close = t->close_after,
+                                           .client_10_ka = t->req.minor_version == 0,
+                                           .upgrade = tunnel,
+                                           .keep_te = t->rm.body == H1_BODY_CHUNKED};
+                struct tmpl_ctx x;
+                char code[6];
+                if (t->rp && t->rp->response_headers.any) {
+                    h1_policy_ctx(c, &x);
+                    x.status = (struct h1_str){code, tmpl_utoa((unsigned)t->status, code)};
+                    if (t->at.server)
+                        x.server =
+                            (struct h1_str){t->at.server->address, strlen(t->at.server->address)};
+                    o.ops = &t->rp->response_headers;
+                    o.tx = &x;
+                }
                 size_t n = head_write_response(&t->resp, &o, t->out.buf, t->out.cap);
                 if (n)
                     n = http_affinity_set_cookie(c, t->out.buf, n, t->out.cap);
@@ -790,7 +822,9 @@ uint64_t h1_up_deadline(struct h1_conn *c)
         if (!t->rb.done)
             d = t->last_client_ms + l->http.body_timeout_ms;
         else if (!t->resp_head)
-            d = t->sent_ms + t->backend->cfg->http.response_timeout_ms;
+            d = t->sent_ms + (t->rp && t->rp->timeout_ms
+                                  ? t->rp->timeout_ms
+                                  : t->backend->cfg->http.response_timeout_ms);
         if (t->resp_head && t->last_io_ms + t->backend->cfg->timeout_ms < d)
             d = t->last_io_ms + t->backend->cfg->timeout_ms;
         if (t->at.server) { /* a drained, disabled or removed server: until drain_timeout */

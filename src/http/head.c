@@ -74,6 +74,58 @@ bool head_is_hop_by_hop(const struct h1_head *h, struct h1_str n)
     return h1_connection_lists(h, n);
 }
 
+/* Same name (case-insensitive); the first letters are compared before the whole. */
+static bool same_name(struct h1_str n, const char *z)
+{
+    return n.len && (n.p[0] | 0x20) == (z[0] | 0x20) && name_is(n, z);
+}
+
+bool head_ops_drop(const struct cfg_header_ops *ops, struct h1_str name)
+{
+    for (size_t i = 0; i < ops->remove.count; i++)
+        if (same_name(name, ops->remove.items[i]))
+            return true;
+    for (size_t i = 0; i < ops->set.count; i++)
+        if (same_name(name, ops->set.items[i].name))
+            return true;
+    return false;
+}
+
+/* set and add fields, rendered in place. */
+static void put_ops(struct out *o, const struct cfg_header_ops *ops, struct tmpl_ctx *tx)
+{
+    for (int k = 0; k < 2; k++) {
+        const struct cfg_pairs *p = k ? &ops->add : &ops->set;
+        const struct cfg_template *tt = k ? ops->add_t : ops->set_t;
+        for (size_t i = 0; i < p->count && !o->over; i++) {
+            size_t mark = o->len;
+            puts_(o, p->items[i].name);
+            put(o, ": ", 2);
+            if (o->over)
+                return;
+            bool unsafe = false;
+            size_t n = tmpl_render(&tt[i], tx, o->p + o->len, o->cap - o->len, &unsafe);
+            if (n == TMPL_TOO_LONG) {
+                o->over = true;
+                return;
+            }
+            o->len += n;
+            put(o, "\r\n", 2);
+            if (unsafe)
+                o->len = mark; /* never a header that would split the head */
+        }
+    }
+}
+
+size_t head_write_ops(const struct cfg_header_ops *ops, struct tmpl_ctx *tx, char *buf, size_t cap,
+                      bool *over)
+{
+    struct out w = {buf, 0, cap, false};
+    put_ops(&w, ops, tx);
+    *over = w.over;
+    return w.len;
+}
+
 static bool is_forwarding_field(struct h1_str n)
 {
     return name_is(n, "x-forwarded-for") || name_is(n, "x-forwarded-proto") ||
@@ -138,7 +190,13 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
     struct out w = {buf, 0, cap, false};
     put_str(&w, h->method);
     put(&w, " ", 1);
-    if (h->form == H1_ABSOLUTE_FORM) {
+    if (o->path.p) {
+        put_str(&w, o->path);
+        if (o->query.len) {
+            put(&w, "?", 1);
+            put_str(&w, o->query);
+        }
+    } else if (h->form == H1_ABSOLUTE_FORM) {
         if (h->path.len == 0 || h->path.p[0] != '/')
             put(&w, "/", 1);
         put_str(&w, h->path);
@@ -146,7 +204,9 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
         put_str(&w, h->target);
     }
     puts_(&w, h->minor_version ? " HTTP/1.1\r\nHost: " : " HTTP/1.0\r\nHost: ");
-    if (o->backend_host)
+    if (o->host)
+        puts_(&w, o->host);
+    else if (o->backend_host)
         puts_(&w, o->backend_host);
     else
         put_str(&w, m->authority);
@@ -160,6 +220,8 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
            (appended to) below, so the old lines go either way, unless forwarded: none
            with trust, which passes them on untouched */
         if (drop_fwd && is_forwarding_field(n))
+            continue;
+        if (o->ops && head_ops_drop(o->ops, n))
             continue;
         put_str(&w, n);
         put(&w, ": ", 2);
@@ -177,6 +239,8 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
         puts_(&w, "Connection: keep-alive\r\n");
     }
     forwarded(&w, h, m, o);
+    if (o->ops)
+        put_ops(&w, o->ops, o->tx);
     if (o->request_id && o->lh->request_id) {
         puts_(&w, o->lh->request_id);
         put(&w, ": ", 2);
@@ -206,11 +270,15 @@ size_t head_write_response(const struct h1_head *h, const struct head_resp_opts 
             if (!keep)
                 continue;
         }
+        if (o->ops && head_ops_drop(o->ops, n))
+            continue;
         put_str(&w, n);
         put(&w, ": ", 2);
         put_str(&w, h->headers[i].value);
         put(&w, "\r\n", 2);
     }
+    if (o->ops)
+        put_ops(&w, o->ops, o->tx);
     if (o->upgrade)
         puts_(&w, "Connection: upgrade\r\n");
     else if (o->close)

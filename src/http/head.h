@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "http/h1_message.h"
 #include "http/h1_parse.h"
+#include "http/tmpl.h"
 
 struct head_req_opts {
     const struct cfg_listener_http *lh;
@@ -31,6 +32,12 @@ struct head_req_opts {
     bool client_v6;
     const char *request_id; /* the id to add (sluice made it), or NULL */
     size_t request_id_len;
+    /* route policy (all optional): */
+    struct h1_str path;               /* rewritten path (p != NULL): the target is path?query */
+    struct h1_str query;              /* with path: the query (without '?'), may be empty */
+    const char *host;                 /* rewrite.host: the Host sent (over backend_host) */
+    const struct cfg_header_ops *ops; /* request_headers */
+    struct tmpl_ctx *tx;              /* their variables */
 };
 
 /* Writes the request head for a server into out[0..cap). Returns its length, or 0 when it
@@ -43,7 +50,18 @@ struct head_resp_opts {
     bool client_10_ka; /* HTTP/1.0 client kept alive: say "Connection: keep-alive" */
     bool upgrade;      /* a 101 switching to websocket: keep Upgrade, say "Connection: upgrade" */
     bool keep_te;      /* chunked body forwarded verbatim: keep "Transfer-Encoding: chunked" */
+    const struct cfg_header_ops *ops; /* response_headers, or NULL */
+    struct tmpl_ctx *tx;              /* their variables */
 };
+
+/* Writes the fields of ops (set, then add) rendered with tx as "Name: value\r\n" lines into
+ * out[0..cap); a value holding CR, LF or NUL after substitution is dropped. Returns the
+ * length written; sets *over when they did not all fit. */
+size_t head_write_ops(const struct cfg_header_ops *ops, struct tmpl_ctx *tx, char *out, size_t cap,
+                      bool *over);
+
+/* True when ops removes or sets the field called `name` (so the incoming one is dropped). */
+bool head_ops_drop(const struct cfg_header_ops *ops, struct h1_str name);
 
 /* Writes the response head for the client into out[0..cap). Returns its length, or 0. */
 size_t head_write_response(const struct h1_head *h, const struct head_resp_opts *o, char *out,

@@ -95,7 +95,7 @@ static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
     else
         sb_puts(sb, ",\"status\":null");
     sb_json_kv_strn(sb, "request_id", t->request_id.p, t->request_id.len);
-    if (t->route >= 0 && t->lcfg && (t->backend || t->term == TERM_RATE_LIMITED))
+    if (t->route >= 0 && t->rp) /* rp: routed (route is 0 before) */
         alog_kv_num(sb, "route", (unsigned)t->route);
     else
         sb_puts(sb, ",\"route\":null");

@@ -109,3 +109,71 @@ int h1_percent_decode(const char *src, size_t len, char *out, size_t outlen)
     out[n] = 0;
     return (int)n;
 }
+
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* Nothing to normalise: no escape and no segment starting with '.'. */
+static bool path_is_normal(const char *p, size_t len)
+{
+    for (size_t i = 1; i < len; i++) /* p[0] is '/' */
+        if (p[i] == '%' || (p[i] == '.' && p[i - 1] == '/'))
+            return false;
+    return true;
+}
+
+/* Decodes the escapes of unreserved characters in place; returns the new length. */
+static size_t decode_unreserved(char *p, size_t len)
+{
+    size_t w = 0;
+    for (size_t r = 0; r < len; r++) {
+        if (p[r] == '%' && r + 2 < len) {
+            int hi = h1_hex_value((unsigned char)p[r + 1]);
+            int lo = h1_hex_value((unsigned char)p[r + 2]);
+            if (hi >= 0 && lo >= 0 && is_unreserved((unsigned char)(hi * 16 + lo))) {
+                p[w++] = (char)(hi * 16 + lo);
+                r += 2;
+                continue;
+            }
+        }
+        p[w++] = p[r];
+    }
+    return w;
+}
+
+long uri_normalize_path(char *p, size_t len)
+{
+    if (len == 0 || p[0] != '/' || path_is_normal(p, len))
+        return (long)len;
+    len = decode_unreserved(p, len);
+    /* p[0] is '/'; each input segment is the text after a '/' up to the next '/' or the
+       end. w: bytes of output (w <= r: the output never overtakes the input). */
+    size_t w = 0, r = 0;
+    while (r < len) {
+        size_t s = r + 1, e = s; /* segment [s, e) */
+        while (e < len && p[e] != '/')
+            e++;
+        size_t sl = e - s;
+        bool last = e == len;
+        if (sl == 1 && p[s] == '.') {
+            if (last)
+                p[w++] = '/';
+        } else if (sl == 2 && p[s] == '.' && p[s + 1] == '.') {
+            if (w == 0)
+                return -1; /* above the root */
+            while (w > 0 && p[w - 1] != '/')
+                w--; /* drop the last segment's text ... */
+            w--;     /* ... and its '/' */
+            if (last)
+                p[w++] = '/';
+        } else {
+            memmove(p + w, p + r, sl + 1); /* '/' and the segment */
+            w += sl + 1;
+        }
+        r = e;
+    }
+    return (long)w;
+}

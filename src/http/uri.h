@@ -43,4 +43,16 @@ bool uri_valid_path(const char *p, size_t len);
  * length, or -1 on a malformed escape, a decoded NUL byte or when out is too small. */
 int h1_percent_decode(const char *src, size_t len, char *out, size_t outlen);
 
+/* Normalises the path p[0..len) in place for routing (RFC 3986 section 6.2.2):
+ *   - escapes of unreserved characters (ALPHA DIGIT - . _ ~) are decoded ("%7Eu" -> "~u",
+ *     "%2e" -> "."); every other escape stays as sent ("%2F" is not a separator), and so
+ *     does a '%' that does not start a valid escape;
+ *   - "." and ".." segments are removed (section 5.2.4); a final "." or ".." leaves the
+ *     trailing '/' ("/a/." -> "/a/", "/a/b/.." -> "/a/");
+ *   - empty segments ("//") are kept.
+ * A path that does not start with '/' is left alone. Returns the new length (<= len), or
+ * -1 when a ".." would climb above the root ("/..", "/a/../.."): the request is refused.
+ * Costs one scan when there is nothing to do (no '%', no "/."). */
+long uri_normalize_path(char *p, size_t len);
+
 #endif

@@ -30,6 +30,8 @@ static const char *const names[TERM_COUNT] = {
     [TERM_BAD_RESPONSE] = "bad_response",
     [TERM_UPGRADED] = "upgraded",
     [TERM_RATE_LIMITED] = "rate_limited",
+    [TERM_REDIRECT] = "redirect",
+    [TERM_RESPOND] = "respond",
 };
 
 const char *term_name(enum term t)

@@ -37,6 +37,8 @@ enum term {
     TERM_BAD_RESPONSE,     /* a malformed response, or a server that failed before one (502) */
     TERM_UPGRADED,         /* a WebSocket tunnel's whole life after its 101 */
     TERM_RATE_LIMITED,     /* refused by a route's rate_limit (429) */
+    TERM_REDIRECT,         /* answered by a route's redirect */
+    TERM_RESPOND,          /* answered by a route's respond */
     TERM_COUNT
 };
 

@@ -44,10 +44,14 @@ static struct config *load(const char *listener)
 }
 
 /* Routes the raw request head `req` on c's first listener, as h1_conn.c does. */
-static int route(const struct config *c, const char *req)
+#define HTTP_ROUTE_BAD (-100) /* refused by http_route_input */
+
+static int route(const struct config *c, const char *text)
 {
     struct h1_header f[T_FIELDS];
     struct h1_head h;
+    static char req[8192]; /* normalised in place: a writable copy */
+    snprintf(req, sizeof(req), "%s", text);
     h1_head_init(&h, f, T_FIELDS);
     int r = h1_parse_request(req, strlen(req), &T_LIMITS, &h);
     if (r <= 0)
@@ -55,13 +59,9 @@ static int route(const struct config *c, const char *req)
     struct h1_msg m;
     if (h1_check_request(&h, 0, &m) != H1_OK)
         fail_msg("request refused: %s", req);
-    struct h1_str path = h.form == H1_ASTERISK_FORM ? (struct h1_str){"*", 1} : h.path;
-    if (h.form == H1_ABSOLUTE_FORM && path.len == 0)
-        path = (struct h1_str){"/", 1};
-    const char *q = memchr(path.p, '?', path.len);
-    if (q)
-        path.len = (size_t)(q - path.p);
-    struct http_route_in in = {h.method, m.host, path, &h};
+    struct http_route_in in;
+    if (http_route_input(&h, &m, &in) < 0)
+        return HTTP_ROUTE_BAD;
     return http_route_pick(&c->listeners[0], &in);
 }
 
@@ -72,6 +72,8 @@ static const char *backend_of(const struct config *c, const char *req)
     const struct cfg_listener *l = &c->listeners[0];
     if (r == HTTP_ROUTE_NONE)
         return "404";
+    if (r == HTTP_ROUTE_BAD)
+        return "400";
     int bi = r == HTTP_ROUTE_DEFAULT ? l->backend_index : l->routes[r].backend_index;
     return c->backends[bi].name;
 }
@@ -182,6 +184,80 @@ static void test_methods_headers(void **state)
     config_unref(c);
 }
 
+static void test_header_forms(void **state)
+{
+    (void)state;
+    struct config *c =
+        load("    routes:\n"
+             "      - {match: {headers: {X-Debug: {present: false}, X-Canary: {present: true}}},"
+             " backend: a}\n"
+             "      - {match: {headers: {User-Agent: {regex: \"^curl/[0-9]\"}}}, backend: b}\n"
+             "      - {match: {headers: {X-Exact: {exact: \"a b\"}}}, backend: c}\n");
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Canary: \r\n\r\n", "a"); /* present, empty */
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Canary: 0\r\nX-Debug: 1\r\n\r\n", "404");
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: curl/8.1\r\n\r\n", "b");
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent: xcurl/8.1\r\n\r\n", "404");
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Exact: a b\r\n\r\n", "c");
+    EXPECT(c, "GET / HTTP/1.1\r\nHost: h\r\nX-Exact: a  b\r\n\r\n", "404");
+    config_unref(c);
+}
+
+static void test_query(void **state)
+{
+    (void)state;
+    struct config *c =
+        load("    routes:\n"
+             "      - {match: {query: {v: \"2\", debug: {present: false}}}, backend: a}\n"
+             "      - {match: {query: {id: {regex: \"^[0-9]+$\"}}}, backend: b}\n"
+             "      - {match: {query: {\"a b\": \"x&y\"}}, backend: c}\n");
+    EXPECT(c, GET("/x?v=2", "h"), "a");
+    EXPECT(c, GET("/x?a=1&v=2&w", "h"), "a");
+    EXPECT(c, GET("/x?%76=%32", "h"), "a"); /* decoded */
+    EXPECT(c, GET("/x?v=2&debug", "h"), "404");
+    EXPECT(c, GET("/x?v=3&v=2", "h"), "404"); /* the first one counts */
+    EXPECT(c, GET("/x?v=20", "h"), "404");
+    EXPECT(c, GET("/x", "h"), "404");
+    EXPECT(c, GET("/x?id=42", "h"), "b");
+    EXPECT(c, GET("/x?id=42a&v=2", "h"), "a");
+    EXPECT(c, GET("/x?id=4x2", "h"), "404");
+    EXPECT(c, GET("/x?a%20b=x%26y", "h"), "c");
+    EXPECT(c, GET("/x?a+b=x%26y", "h"), "404"); /* '+' is not a space */
+    config_unref(c);
+}
+
+static void test_normalised_paths(void **state)
+{
+    (void)state;
+    struct config *c = load("    routes:\n"
+                            "      - {match: {path_prefix: /admin}, backend: a}\n"
+                            "      - {match: {path: /p/}, backend: b}\n"
+                            "    backend: c\n");
+    EXPECT(c, GET("/a/../admin", "h"), "a");
+    EXPECT(c, GET("/x/%2e%2e/admin/y", "h"), "a");
+    EXPECT(c, GET("/./admin", "h"), "a");
+    EXPECT(c, GET("/%61dmin?q=/../", "h"), "a"); /* the query is not a path */
+    EXPECT(c, GET("http://h/z/../admin", "h"), "a");
+    EXPECT(c, GET("/admin%2F", "h"), "c"); /* %2F is no separator */
+    EXPECT(c, GET("/p/q/..", "h"), "b");
+    EXPECT(c, GET("/..", "h"), "400");
+    EXPECT(c, GET("/a/../../admin", "h"), "400");
+    /* the target is edited in place: what is forwarded is what was routed */
+    struct h1_header f[T_FIELDS];
+    struct h1_head h;
+    char req[] = "GET /a/./b/../%63?x=/../y HTTP/1.1\r\nHost: h\r\n\r\n";
+    h1_head_init(&h, f, T_FIELDS);
+    assert_true(h1_parse_request(req, strlen(req), &T_LIMITS, &h) > 0);
+    struct h1_msg m;
+    assert_int_equal(h1_check_request(&h, 0, &m), H1_OK);
+    struct http_route_in in;
+    assert_int_equal(http_route_input(&h, &m, &in), 0);
+    assert_int_equal(h.target.len, strlen("/a/c?x=/../y"));
+    assert_memory_equal(h.target.p, "/a/c?x=/../y", h.target.len);
+    assert_int_equal(in.path.len, 4);
+    assert_memory_equal(in.query.p, "x=/../y", in.query.len);
+    config_unref(c);
+}
+
 static void test_first_match_and_all_conditions(void **state)
 {
     (void)state;
@@ -217,6 +293,9 @@ int main(void)
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_methods_headers),
         cmocka_unit_test(test_first_match_and_all_conditions),
+        cmocka_unit_test(test_header_forms),
+        cmocka_unit_test(test_query),
+        cmocka_unit_test(test_normalised_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -85,13 +85,58 @@ static void test_percent_decode(void **state)
     assert_int_equal(h1_percent_decode("", 0, out, 0), -1);
 }
 
+/* Normalises `in` and checks the result: `want` NULL means refused (above the root). */
+static void norm(const char *in, const char *want)
+{
+    char buf[256];
+    size_t len = strlen(in);
+    memcpy(buf, in, len);
+    long n = uri_normalize_path(buf, len);
+    if (want == NULL) {
+        assert_int_equal(n, -1);
+        return;
+    }
+    assert_true(n >= 0);
+    buf[n] = 0;
+    assert_string_equal(buf, want);
+}
+
+static void test_normalize_path(void **state)
+{
+    (void)state;
+    norm("/", "/");
+    norm("/a/b", "/a/b");
+    norm("/a.b/.c/x..", "/a.b/.c/x.."); /* dots inside names are names */
+    norm("/a/../admin", "/admin");      /* the classic */
+    norm("/a/./b", "/a/b");
+    norm("/a/.", "/a/");
+    norm("/a/b/..", "/a/");
+    norm("/a/..", "/");
+    norm("/.", "/");
+    norm("/a/b/../../c", "/c");
+    norm("/%61dmin", "/admin"); /* unreserved escapes decode */
+    norm("/%7Euser/%2d%2E%5f", "/~user/-._");
+    norm("/a/%2e%2E/admin", "/admin"); /* an escaped dot-segment is one */
+    norm("/a/.%2e/admin", "/admin");
+    norm("/a%2Fb", "/a%2Fb");                   /* a reserved escape stays, a separator it is not */
+    norm("/a%2F..%2Fadmin", "/a%2F..%2Fadmin"); /* one segment, not a dot-segment */
+    norm("/%20x%zz%4", "/%20x%zz%4");           /* other and malformed escapes stay as sent */
+    norm("//a//../b", "//a/b");                 /* empty segments are kept */
+    norm("//..", "/");
+    norm("/..", NULL); /* above the root: refused */
+    norm("/a/../..", NULL);
+    norm("/a/../../b", NULL);
+    norm("/%2e%2e/x", NULL);
+    norm("*", "*"); /* not a path: left alone */
+    norm("", "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_authority),
-        cmocka_unit_test(test_same_authority),
-        cmocka_unit_test(test_valid_path),
-        cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_authority),      cmocka_unit_test(test_same_authority),
+        cmocka_unit_test(test_valid_path),     cmocka_unit_test(test_percent_decode),
+        cmocka_unit_test(test_normalize_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

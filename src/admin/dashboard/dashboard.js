@@ -2,7 +2,8 @@
  * /api/v1/status and /metrics every 2 s and shows connections and throughput per listener
  * over the last 5 minutes, latency percentiles computed from the histogram buckets, and
  * for http listeners requests/s and answers by status class, for http backends upstream
- * response percentiles and the pool of idle server connections, and
+ * response percentiles and the pool of idle server connections, the routes of http
+ * listeners (match, action, requests), and
  * the servers with buttons that call the PATCH API (the bearer token, if any, is kept in
  * sessionStorage). Vanilla JS, no external resources: the page's Content-Security-Policy
  * allows scripts, styles and fetches from this server only, so inline <script>, <style>
@@ -318,6 +319,39 @@ function renderListeners() {
   $('listeners').tBodies[0].replaceChildren(...rows);
 }
 
+/* One line of text for a route's match conditions ("*" when it has none). */
+function matchText(m) {
+  const kv = (o) => Object.entries(o).map(([k, v]) => typeof v === 'string' ? k + '=' + v
+    : 'regex' in v ? k + '~' + v.regex : (v.present ? k : '!' + k)).join(' ');
+  const parts = [];
+  for (const k of ['host', 'path', 'path_prefix', 'path_regex']) if (m[k]) parts.push(k + ' ' + m[k]);
+  if (m.methods) parts.push(m.methods.join(','));
+  if (m.headers) parts.push('headers ' + kv(m.headers));
+  if (m.query) parts.push('query ' + kv(m.query));
+  return parts.length ? parts.join(' \u00b7 ') : '*';
+}
+
+function actionText(r) {
+  let t = r.action === 'backend' ? '\u2192 ' + r.backend
+    : r.action === 'redirect' ? r.status + ' \u2192 ' + r.to : 'respond ' + r.status;
+  const extra = ['rewrite', 'request_headers', 'response_headers'].filter((k) => r[k]);
+  return extra.length ? t + ' (' + extra.join(', ') + ')' : t;
+}
+
+function renderRoutes(ls) {
+  const rows = [];
+  for (const l of ls) for (const r of l.http_routes || []) {
+    rows.push(el('tr', {'data-route': l.name + '/' + r.index},
+      el('td', {}, l.name),
+      el('td', {class: 'num'}, String(r.index)),
+      el('td', {'data-field': 'match'}, matchText(r.match)),
+      el('td', {'data-field': 'action'}, actionText(r)),
+      el('td', {class: 'num', 'data-field': 'requests'}, r.requests === null ? '-' : fmtNum(r.requests))));
+  }
+  $('http-routes').hidden = !rows.length;
+  $('http-routes').tBodies[0].replaceChildren(...rows);
+}
+
 /* HTTP listeners and backends only (those with an `http` object in the status). */
 function renderHttp() {
   const ls = status.listeners.filter((l) => l.http), bs = status.backends.filter((b) => b.http);
@@ -331,6 +365,7 @@ function renderHttp() {
     el('td', {class: 'num', 'data-field': 'total'}, fmtNum(l.http.requests_total)),
     ...classes.map((c) => el('td', {class: 'num', 'data-field': c}, fmtNum(l.http.requests_by_class[c]))),
     el('td', {class: 'num', 'data-field': 'errors'}, fmtNum(l.http.errors_total)))));
+  renderRoutes(ls);
   $('http-backends').hidden = !bs.length;
   $('http-backends').tBodies[0].replaceChildren(...bs.map((b) => el('tr', {'data-backend': b.name},
     el('td', {}, b.name),
