@@ -7,15 +7,7 @@
 
 #include "http/h1_fields.h"
 #include "http/uri.h"
-
-bool http_host_matches(const char *pattern, const char *name, size_t len)
-{
-    if (pattern[0] == '*' && pattern[1] == '.') {
-        size_t pl = strlen(pattern + 1);
-        return len > pl && strncasecmp(name + len - pl, pattern + 1, pl) == 0;
-    }
-    return strlen(pattern) == len && strncasecmp(pattern, name, len) == 0;
-}
+#include "net/host_pattern.h"
 
 int http_route_input(struct h1_head *h, const struct h1_msg *m, struct http_route_in *in)
 {
@@ -149,7 +141,7 @@ const char *http_route_mismatch(const struct cfg_route *r, const struct http_rou
                                 const char **name)
 {
     *name = NULL;
-    if (r->host && !http_host_matches(r->host, in->host.p ? in->host.p : "", in->host.len))
+    if (r->host && !host_pattern_matches(r->host, in->host.p ? in->host.p : "", in->host.len))
         return "host";
     if (r->path && !(r->path_len == in->path.len && memcmp(r->path, in->path.p, in->path.len) == 0))
         return "path";
@@ -174,10 +166,8 @@ const char *http_route_mismatch(const struct cfg_route *r, const struct http_rou
 
 bool http_listener_admits(const struct cfg_listener *l, struct h1_str host)
 {
-    bool ok = l->hosts.count == 0;
-    for (size_t i = 0; i < l->hosts.count && !ok; i++)
-        ok = host.len && http_host_matches(l->hosts.items[i], host.p, host.len);
-    return ok;
+    return l->hosts.count == 0 ||
+           (host.len && host_patterns_match(l->hosts.items, l->hosts.count, host.p, host.len));
 }
 
 int http_route_pick(const struct cfg_listener *l, const struct http_route_in *in)

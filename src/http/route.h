@@ -61,7 +61,4 @@ int http_regexec(const void *re, struct h1_str s, size_t nmatch, regmatch_t *m);
 /* True when the listener's `hosts` (if any) admit `host`. */
 bool http_listener_admits(const struct cfg_listener *l, struct h1_str host);
 
-/* True when `name` (len bytes) matches `pattern`: exact (case-insensitive) or "*.suffix". */
-bool http_host_matches(const char *pattern, const char *name, size_t len);
-
 #endif
