@@ -614,13 +614,15 @@ def test_dashboard_weight_is_editable(sluice, demo, browser):
     assert browser.eval(f"document.querySelector({sel}).value") == "2"
     browser.eval(f"const w = document.querySelector({sel}); w.value = '17';"
                  "w.dispatchEvent(new Event('change'))")
+    # the toast lives 4 s from the PATCH answer: read it first, before slower checks
+    wait_for(lambda: "weight 17" in browser.eval("document.getElementById('toast').innerText"),
+             scaled(6), interval=0.1, what="the toast saying weight 17")
     wait_for(lambda: find_server(admin.status(), "pool", alpha.address)["weight"] == 17,
              scaled(6), interval=0.2, what="weight 17 in the status API")
     assert find_server(admin.status(), "pool", alpha.address)["config_weight"] == 2
     wait_for(lambda: browser.eval(f"document.querySelector({sel}).value") == "17"
              and browser.eval(f"document.querySelector({sel}).title") == "configured: 2",
              scaled(6), interval=0.2, what="the page shows weight 17")
-    assert "weight 17" in browser.eval("document.getElementById('toast').innerText")
     no_page_errors(browser)
     s.stop()
 
