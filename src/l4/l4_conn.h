@@ -17,6 +17,7 @@
 #include "proxy/pump.h"
 #include "proxy/conn.h"
 #include "proxy/sock.h"
+#include "proxy/tls_step.h"
 #include "proxy/term.h"
 #include "upstream/connect.h"
 
@@ -29,17 +30,6 @@ enum l4_state {
     L4_CONNECTING,  /* TCP connect to a server in progress */
     L4_TLS_CONNECT, /* TLS handshake with the server (re-encryption) */
     L4_ESTABLISHED, /* pumping bytes */
-};
-
-/* Details only TLS/passthrough connections need; allocated on demand. */
-struct l4_tls_info {
-    char sni[256];
-    char alpn[256];
-    char version[16];
-    char cipher[64];
-    char client_subject[512];
-    char client_fingerprint[96];
-    char error[160]; /* OpenSSL's reason for a failed handshake */
 };
 
 struct l4_conn {
@@ -58,8 +48,8 @@ struct l4_conn {
     const char *error;              /* static detail for the log */
     union sockaddr_any client_addr; /* the real client (after PROXY protocol) */
     union sockaddr_any local_addr;  /* address the client connected to */
-    struct l4_tls_info *tls;
-    uint8_t *peek; /* ClientHello peek buffers (HELLO state only) */
+    struct tls_conn_info *tls;      /* TLS and passthrough only; allocated on demand */
+    uint8_t *peek;                  /* ClientHello peek buffers (HELLO state only) */
 };
 
 /* The conn_ops of tcp and tls listeners. */

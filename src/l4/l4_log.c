@@ -28,20 +28,7 @@ static void log_json(struct l4_conn *c, enum term termination, struct strbuf *sb
         sb_puts(sb, ",\"connect_ms\":null");
     alog_kv_num(sb, "retries", c->at.n_tried > 1 ? c->at.n_tried - 1u : 0u);
     sb_json_kv_str(sb, "termination", term_name(termination));
-    if (c->tls) {
-        if (c->tls->sni[0])
-            sb_json_kv_str(sb, "sni", c->tls->sni);
-        if (c->tls->alpn[0])
-            sb_json_kv_str(sb, "alpn", c->tls->alpn);
-        if (c->tls->version[0])
-            sb_json_kv_str(sb, "tls_version", c->tls->version);
-        if (c->tls->cipher[0])
-            sb_json_kv_str(sb, "tls_cipher", c->tls->cipher);
-        if (c->tls->client_subject[0])
-            sb_json_kv_str(sb, "client_subject", c->tls->client_subject);
-        if (c->tls->client_fingerprint[0])
-            sb_json_kv_str(sb, "client_fingerprint", c->tls->client_fingerprint);
-    }
+    tls_conn_info_log(sb, c->tls);
     if (c->error)
         sb_json_kv_str(sb, "error", c->error);
     sb_puts(sb, "}\n");

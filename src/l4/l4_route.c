@@ -72,7 +72,7 @@ void l4_route_and_connect(struct l4_conn *c, const char *sni, const char *const 
     l4_connect_next(c);
 }
 
-static struct l4_tls_info *tls_info(struct l4_conn *c)
+static struct tls_conn_info *tls_info(struct l4_conn *c)
 {
     if (!c->tls)
         c->tls = calloc(1, sizeof(*c->tls));
@@ -127,7 +127,7 @@ void l4_route_peek_hello(struct l4_conn *c)
         l4_conn_close(c, r == CH_TOO_LARGE ? TERM_CLIENT_HELLO_TOO_LARGE : TERM_BAD_CLIENT_HELLO);
         return;
     }
-    struct l4_tls_info *ti = tls_info(c);
+    struct tls_conn_info *ti = tls_info(c);
     if (ti) {
         if (info.has_sni)
             snprintf(ti->sni, sizeof(ti->sni), "%s", info.sni);
