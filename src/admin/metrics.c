@@ -342,11 +342,11 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
                    "HTTP request duration, first request byte to last response byte.");
         for (size_t i = 0; i < rt->n_listeners; i++) {
             const struct rt_listener *l = &rt->listeners[i];
-            if (l->cfg->protocol != PROTO_HTTP)
+            if (!cfg_proto_is_http(l->cfg->protocol))
                 continue;
             http_requests(sb, l, NULL, pass == 1);
             for (size_t b = 0; b < rt->n_backends; b++)
-                if (rt->backends[b].cfg->protocol == PROTO_HTTP)
+                if (cfg_proto_is_http(rt->backends[b].cfg->protocol))
                     http_requests(sb, l, rt->backends[b].stats, pass == 1);
         }
     }
@@ -354,7 +354,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
            "Time from an HTTP request sent to a server to its response head.");
     for (size_t b = 0; b < rt->n_backends; b++) {
         const struct rt_backend *be = &rt->backends[b];
-        if (be->cfg->protocol != PROTO_HTTP)
+        if (!cfg_proto_is_http(be->cfg->protocol))
             continue;
         struct histogram h;
         memset(&h, 0, sizeof(h));
@@ -367,7 +367,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < rt->n_listeners; i++) {
             const struct rt_listener *l = &rt->listeners[i];
-            if (l->cfg->protocol == PROTO_HTTP)
+            if (cfg_proto_is_http(l->cfg->protocol))
                 sample(sb, pass ? "sluice_websocket_tunnels_active" : "sluice_http_requests_active",
                        "listener", l->cfg->name, NULL, NULL,
                        listener_sum(l->stats, pass ? offsetof(struct listener_slot, ws_active)
@@ -377,7 +377,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
            "HTTP responses sluice generated itself, by reason.");
     for (size_t i = 0; i < rt->n_listeners; i++) {
         const struct rt_listener *l = &rt->listeners[i];
-        if (l->cfg->protocol != PROTO_HTTP)
+        if (!cfg_proto_is_http(l->cfg->protocol))
             continue;
         for (int k = 0; k < HTTP_ERR_COUNT; k++)
             sample(sb, "sluice_http_errors_total", "listener", l->cfg->name, "reason",
@@ -390,7 +390,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
            "HTTP requests sent on a pooled (reused) server connection.");
     for (size_t b = 0; b < rt->n_backends; b++) {
         const struct rt_backend *be = &rt->backends[b];
-        if (be->cfg->protocol != PROTO_HTTP)
+        if (!cfg_proto_is_http(be->cfg->protocol))
             continue;
         unsigned long long idle = 0, reused = 0;
         for (size_t i = 0; i < be->n_servers; i++)

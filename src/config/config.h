@@ -15,6 +15,11 @@
 #include "net/addr.h"
 
 enum cfg_protocol { PROTO_TCP, PROTO_TLS, PROTO_HTTP, PROTO_HTTPS };
+/* http or https: served by the HTTP engine */
+static inline bool cfg_proto_is_http(enum cfg_protocol p)
+{
+    return p == PROTO_HTTP || p == PROTO_HTTPS;
+}
 enum cfg_balance { BAL_ROUND_ROBIN, BAL_LEAST_CONNECTIONS, BAL_RANDOM_TWO, BAL_CONSISTENT_HASH };
 enum cfg_hash_key { HASH_CLIENT_IP, HASH_HOST, HASH_PATH, HASH_HEADER, HASH_COOKIE };
 enum cfg_proxy_protocol { PP_NONE, PP_V1, PP_V2, PP_ACCEPT };
@@ -223,6 +228,7 @@ struct cfg_listener_http {
     bool trust_forwarded;            /* default false */
     char *request_id;                /* default "X-Request-Id"; NULL when "" (off) */
     uint64_t tunnel_idle_timeout_ms; /* default 1h */
+    bool sni_host_check;             /* https: default true (421 on a mismatch) */
     struct cfg_error_page *error_pages;
     size_t n_error_pages;
 };

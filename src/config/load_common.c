@@ -92,7 +92,7 @@ char *ld_resolve_path(struct ld *ld, const char *p)
 
 bool ld_is_http(enum cfg_protocol p)
 {
-    return p == PROTO_HTTP || p == PROTO_HTTPS;
+    return cfg_proto_is_http(p);
 }
 
 int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_protocol *out)

@@ -217,15 +217,21 @@ static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_liste
     ld_str(ld, n, "ciphersuites", &t->ciphersuites);
     if (ld_strings(ld, n, "alpn", &t->alpn) == 1) {
         yaml_node_t *an = ld_get(ld, n, "alpn");
-        for (size_t i = 0; i < t->alpn.count; i++)
+        for (size_t i = 0; i < t->alpn.count; i++) {
             if (strlen(t->alpn.items[i]) > 255)
                 ld_error_key(ld, an, "alpn", "protocol names are at most 255 bytes");
+            else if (l->protocol == PROTO_HTTPS && strcmp(t->alpn.items[i], "http/1.1") != 0)
+                ld_error_key(ld, an, "alpn",
+                             "an https listener speaks http/1.1 (%s is not supported yet by this "
+                             "build)",
+                             t->alpn.items[i]);
+        }
     } else if (ld_get(ld, n, "alpn") == NULL && l->protocol == PROTO_HTTPS) {
-        t->alpn.items = ld_calloc(ld, 2, sizeof(char *));
+        /* the spec's default is [h2, http/1.1]; h2 joins it when HTTP/2 is served */
+        t->alpn.items = ld_calloc(ld, 1, sizeof(char *));
         if (t->alpn.items != NULL) {
-            t->alpn.items[0] = ld_strdup(ld, "h2");
-            t->alpn.items[1] = ld_strdup(ld, "http/1.1");
-            t->alpn.count = 2;
+            t->alpn.items[0] = ld_strdup(ld, "http/1.1");
+            t->alpn.count = 1;
         }
     }
     ld_bool(ld, n, "session_tickets", &t->session_tickets);
@@ -279,6 +285,7 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
     l->http.keepalive_requests = 1000;
     l->http.forwarded = FWD_X_FORWARDED;
     l->http.tunnel_idle_timeout_ms = 3600 * 1000;
+    l->http.sni_host_check = true;
     l->line = (int)ld_line(n);
 }
 
@@ -287,7 +294,7 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
 static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_listener *l)
 {
     static const char *const fwds[] = {"x_forwarded", "forwarded", "none", NULL};
-    static const char *const later[] = {"h2c", "http2", "sni_host_check"};
+    static const char *const later[] = {"h2c", "http2"};
     if (!ld_check_map(ld, n, lhttp_keys))
         return;
     if (!ld_is_http(l->protocol))
@@ -319,6 +326,11 @@ static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_list
     }
     ld_duration(ld, n, "tunnel_idle_timeout", 1, LD_DURATION_MAX, &l->http.tunnel_idle_timeout_ms);
     ld_load_error_pages(ld, n, "error_pages", &l->http);
+    if (ld_bool(ld, n, "sni_host_check", &l->http.sni_host_check) == 1 &&
+        l->protocol != PROTO_HTTPS)
+        ld_error_key(ld, ld_get_keynode(ld, n, "sni_host_check"), "sni_host_check",
+                     "sni_host_check needs an https listener (protocol is %s)",
+                     cfg_protocol_name(l->protocol));
     for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
         yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
         if (k != NULL)
@@ -401,7 +413,6 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
         ld_load_listener_http(ld, v, l);
         ld_pop(ld, mark);
     }
-    ld_refuse_http(ld, n, l->protocol);
 }
 
 void ld_load_listeners(struct ld *ld, yaml_node_t *seq)

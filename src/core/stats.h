@@ -54,6 +54,7 @@ enum http_err {
     HTTP_ERR_GATEWAY_TIMEOUT,   /* 504 */
     HTTP_ERR_VERSION,           /* 505 */
     HTTP_ERR_RATE_LIMITED,      /* 429 */
+    HTTP_ERR_MISDIRECTED,       /* 421 (https sni_host_check) */
     HTTP_ERR_COUNT
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];

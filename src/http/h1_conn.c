@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/worker.h"
 #include "http/h1_error.h"
 #include "http/h1_fields.h"
 #include "http/route.h"
 #include "proxy/front.h"
+#include "tls/tls_server.h"
 
 #define HEAD_BUF_START 4096
 #define XBUF_MIN (16 * 1024)
@@ -94,9 +96,10 @@ static uint64_t deadline(struct h1_conn *c)
     switch (c->st) {
     case H1_PROXY:
         return c->conn.start_ms + l->proxy_protocol_timeout_ms;
-    case H1_IDLE:
-        return c->requests == 0 ? c->conn.start_ms + l->http.header_timeout_ms
-                                : c->idle_since + l->idle_timeout_ms;
+    case H1_TLS:
+        return c->idle_since + l->tls.handshake_timeout_ms;
+    case H1_IDLE: /* the first request's header_timeout starts when TLS (if any) is up */
+        return c->idle_since + (c->requests == 0 ? l->http.header_timeout_ms : l->idle_timeout_ms);
     case H1_HEAD:
         return c->t->start_ms + l->http.header_timeout_ms;
     case H1_REPLY:
@@ -111,8 +114,9 @@ void h1_rearm(struct h1_conn *c)
     timer_arm(&c->conn.w->loop, &c->timer, deadline(c));
 }
 
-/* The connection ends before its first request: a missing or malformed PROXY header.
- * Logged (one line, no request fields) and counted as a refusal, as on L4 listeners. */
+/* The connection ends before its first request: a missing or malformed PROXY header, or
+ * a failed TLS handshake. Logged (one line, no request fields); a PROXY failure is
+ * counted as a refusal, as on L4 listeners. */
 static void proxy_header_failed(struct h1_conn *c, enum term why, const char *error)
 {
     struct listener_slot *ls = &c->conn.listener->stats->slots[c->conn.w->index];
@@ -126,6 +130,24 @@ static void proxy_header_failed(struct h1_conn *c, enum term why, const char *er
     c->t->term = why;
     c->t->error = error;
     h1_close(c, why);
+}
+
+/* After accept (and the PROXY header): the TLS handshake on https, else the first
+ * request; each with its own deadline from now. */
+static void enter_first_state(struct h1_conn *c)
+{
+    c->st = c->conn.listener->tls ? H1_TLS : H1_IDLE;
+    c->idle_since = loop_now(&c->conn.w->loop);
+    h1_rearm(c);
+}
+
+/* The TLS handshake failed or timed out: one log line (no request fields), counted. */
+static void tls_failed(struct h1_conn *c, const char *error)
+{
+    struct listener_slot *ls = &c->conn.listener->stats->slots[c->conn.w->index];
+    counter_add(&ls->tls_handshake_errors, 1);
+    log_debug("listener %s: TLS handshake failed: %s", c->conn.listener->cfg->name, error);
+    proxy_header_failed(c, TERM_TLS_ERROR, error);
 }
 
 /* H1_PROXY: reads the PROXY header (proxy/front.c); then the first request. */
@@ -142,11 +164,39 @@ static void read_proxy_header(struct h1_conn *c)
         proxy_header_failed(c, why, error);
         return;
     case FRONT_DONE:
-        c->st = H1_IDLE;
-        c->idle_since = loop_now(&c->conn.w->loop);
-        h1_rearm(c);
+        enter_first_state(c);
         return;
     }
+}
+
+/* H1_TLS: one step of the handshake (under the worker's handshake budget); once it is
+ * done, the first request. A failure or timeout closes the connection, logged with
+ * termination tls_error and counted in sluice_tls_handshake_errors_total. */
+static void tls_accept(struct h1_conn *c)
+{
+    struct worker *w = c->conn.w;
+    if (!c->client.ssl && tls_step_server_init(&c->client, c->conn.listener->tls) < 0) {
+        h1_close(c, TERM_INTERNAL_ERROR);
+        return;
+    }
+    if (!tls_step_ready(&c->client) || !worker_budget_take(w, &c->conn))
+        return;
+    if (!c->tls && !(c->tls = calloc(1, sizeof(*c->tls)))) {
+        h1_close(c, TERM_INTERNAL_ERROR);
+        return;
+    }
+    int r = tls_step_run(&c->client, c->tls->error, sizeof(c->tls->error));
+    if (r == 0)
+        return;
+    if (r < 0) {
+        tls_failed(c, c->tls->error);
+        return;
+    }
+    struct listener_slot *ls = &c->conn.listener->stats->slots[w->index];
+    tls_step_accepted(&c->client, ls, loop_now(&w->loop) - c->idle_since, c->tls);
+    c->st = H1_IDLE;
+    c->idle_since = loop_now(&w->loop);
+    h1_rearm(c);
 }
 
 static void on_timer(struct loop *loop, struct timer *tm)
@@ -159,6 +209,9 @@ static void on_timer(struct loop *loop, struct timer *tm)
     switch (c->st) {
     case H1_PROXY:
         proxy_header_failed(c, TERM_BAD_PROXY_HEADER, "no PROXY header in time");
+        return;
+    case H1_TLS:
+        tls_failed(c, "TLS handshake not complete in time");
         return;
     case H1_IDLE:
         h1_close(c, TERM_IDLE_TIMEOUT);
@@ -250,6 +303,12 @@ static void on_head(struct h1_conn *c, int head_len)
     }
     if (t->req.form == H1_AUTHORITY_FORM) {
         h1_reply(c, 501, true, TERM_BAD_REQUEST, "CONNECT is not served");
+        return;
+    }
+    if (c->client.ssl && lh->sni_host_check &&
+        !tls_server_host_served(c->client.ssl, t->m.host.p, t->m.host.len)) {
+        h1_reply(c, 421, false, TERM_BAD_REQUEST,
+                 "Host is served by another certificate than the SNI's");
         return;
     }
     t->close_after =
@@ -463,11 +522,14 @@ void h1_close(struct h1_conn *c, enum term why)
     go_bare(c);
     if (why == TERM_NONE || why == TERM_SHUTDOWN || why == TERM_IDLE_TIMEOUT) {
         char sink[4096];
+        sock_free_ssl(&c->client, true); /* close_notify, in the FIN's segment */
         shutdown(c->client.h.fd, SHUT_WR);
         for (int i = 0; i < 16 && recv(c->client.h.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++) {
         }
     }
     sock_close(&c->client, true);
+    free(c->tls);
+    c->tls = NULL;
     conn_release(&c->conn);
 }
 
@@ -484,6 +546,11 @@ static void advance(struct h1_conn *c)
             if (c->st == H1_PROXY)
                 return;
             continue; /* the request may have come with the header */
+        case H1_TLS:
+            tls_accept(c);
+            if (c->st == H1_TLS)
+                return;
+            continue; /* the request may have come with the Finished */
         case H1_IDLE:
         case H1_HEAD:
             read_head(c);
@@ -546,9 +613,13 @@ static void h1_start(struct worker *w, struct rt_listener *l, int fd, const stru
         return;
     }
     c->client.writable = true;
-    c->st = l->cfg->proxy_protocol_accept ? H1_PROXY : H1_IDLE;
-    c->idle_since = c->conn.start_ms;
-    h1_rearm(c);
+    if (l->cfg->proxy_protocol_accept) {
+        c->st = H1_PROXY;
+        c->idle_since = c->conn.start_ms;
+        h1_rearm(c);
+    } else {
+        enter_first_state(c);
+    }
     /* the request often came with the handshake's last ACK: read it now */
     c->client.readable = true;
     advance(c);
@@ -565,9 +636,12 @@ static void h1_rearm_op(struct conn *base)
     h1_rearm(c);
 }
 
+/* A handshake step that the worker's budget deferred. */
 static void h1_step_op(struct conn *base)
 {
-    (void)base; /* no deferred steps without TLS */
+    struct h1_conn *c = (struct h1_conn *)base;
+    if (c->st == H1_TLS)
+        advance(c);
 }
 
 /* Graceful stop: an idle connection closes now, a busy one after its response. */

@@ -27,6 +27,7 @@
 #include "proxy/conn.h"
 #include "proxy/pump.h"
 #include "proxy/sock.h"
+#include "proxy/tls_step.h"
 #include "upstream/connect.h"
 #include "upstream/pool.h"
 
@@ -34,6 +35,7 @@ extern const struct conn_ops h1_conn_ops;
 
 enum h1_state {
     H1_PROXY,    /* reading the PROXY protocol header (listener proxy_protocol: accept) */
+    H1_TLS,      /* https: the TLS handshake with the client */
     H1_IDLE,     /* between requests: no buffer held */
     H1_HEAD,     /* reading a request head */
     H1_QUEUED,   /* every usable server is at max_connections_per_server: waiting */
@@ -122,6 +124,7 @@ struct h1_conn {
     uint32_t in_off, in_len, in_cap;
     struct h1_header *fields;
     struct h1_txn *t;
+    struct tls_conn_info *tls; /* https: what the handshake negotiated (NULL on http) */
 };
 
 /* h1_conn.c */

@@ -28,10 +28,18 @@ void h1_policy_ctx(struct h1_conn *c, struct tmpl_ctx *x)
         x->request_uri = HS("/");
     else
         x->request_uri = t->req.path; /* path and query, as forwarded */
-    x->scheme = HS("http");
+    x->scheme = c->client.ssl ? HS("https") : HS("http");
     x->request_id = t->request_id;
     x->listener = (struct h1_str){c->conn.listener->cfg->name, strlen(c->conn.listener->cfg->name)};
     x->sni = x->tls_version = x->cert_subject = x->cert_fingerprint = x->cert_verify = HS("");
+    if (c->tls) {
+        x->sni = (struct h1_str){c->tls->sni, strlen(c->tls->sni)};
+        x->tls_version = (struct h1_str){c->tls->version, strlen(c->tls->version)};
+        x->cert_subject = (struct h1_str){c->tls->client_subject, strlen(c->tls->client_subject)};
+        x->cert_fingerprint =
+            (struct h1_str){c->tls->client_fingerprint, strlen(c->tls->client_fingerprint)};
+        x->cert_verify = (struct h1_str){c->tls->client_verify, strlen(c->tls->client_verify)};
+    }
     x->status = x->server = HS("");
     x->req = &t->req;
 }

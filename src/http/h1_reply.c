@@ -84,6 +84,8 @@ int h1_err_kind(int status)
         return HTTP_ERR_URI_TOO_LONG;
     case 417:
         return HTTP_ERR_EXPECTATION;
+    case 421:
+        return HTTP_ERR_MISDIRECTED;
     case 429:
         return HTTP_ERR_RATE_LIMITED;
     case 431:

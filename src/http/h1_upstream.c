@@ -230,7 +230,7 @@ void h1_up_start(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     t->at.backend = t->backend;
-    t->use_splice = true;
+    t->use_splice = !c->client.ssl; /* splice() would bypass OpenSSL */
     t->counted_active = true;
     counter_add(&c->conn.listener->stats->slots[c->conn.w->index].http_active, 1);
     pick_and_go(c);
@@ -251,7 +251,8 @@ static void send_start(struct h1_conn *c)
     struct head_req_opts o = {.lh = lh,
                               .backend_host = t->backend->cfg->http.host,
                               .client_ip = ip,
-                              .client_v6 = c->client_addr.sa.sa_family == AF_INET6};
+                              .client_v6 = c->client_addr.sa.sa_family == AF_INET6,
+                              .https = c->client.ssl != NULL};
     const struct cfg_route *r = t->rp;
     struct tmpl_ctx x;
     if (r && (r->request_headers.any || r->rewrite.path || r->rewrite.host)) {
@@ -395,9 +396,15 @@ static int req_body_step(struct h1_conn *c)
             return -1;
         }
         t->rb.left = t->req_dir.budget + t->req_dir.pending;
-        if (t->rb.left == 0)
-            t->rb.done = true;
-        else if (c->client.eof) {
+        if (t->rb.left == 0) {
+            /* done once the last bytes left OpenSSL's write buffer too (TLS server) */
+            int f = sock_flush(srv);
+            if (f < 0) {
+                fail_before_response(c, TERM_SERVER_ABORTED, "write to server failed");
+                return -1;
+            }
+            t->rb.done = f == 1;
+        } else if (c->client.eof) {
             client_gone(c, "client closed within the body");
             return -1;
         }
@@ -564,6 +571,20 @@ static void server_gone(struct h1_conn *c, const char *why)
     abort_exchange(c, TERM_SERVER_ABORTED, why);
 }
 
+/* All response body bytes were handed to the client socket: the body is done once the
+ * last of them left OpenSSL's write buffer too (https listeners coalesce bulk records).
+ * Returns 1 done, 0 to wait for writability, -1 when c was closed. */
+static int resp_body_flushed(struct h1_conn *c)
+{
+    int f = sock_flush(&c->client);
+    if (f < 0) {
+        client_gone(c, "client went away");
+        return -1;
+    }
+    c->t->sb.done = f == 1;
+    return f;
+}
+
 /* Moves response body bytes. Returns 1 when the response ended, 0 to wait, -1 when c
  * was closed. */
 static int resp_body_step(struct h1_conn *c)
@@ -632,20 +653,16 @@ static int resp_body_step(struct h1_conn *c)
     }
     if (b->kind == H1_BODY_LENGTH) {
         b->left = t->resp_dir.budget + t->resp_dir.pending;
-        if (b->left == 0) {
-            b->done = true;
-            return 1;
-        }
+        if (b->left == 0)
+            return resp_body_flushed(c);
         if (srv->eof) {
             server_gone(c, "server closed within the body");
             return -1;
         }
         return 0;
     }
-    if (srv->eof && t->resp_dir.pending == 0) { /* close-delimited: the end of the body */
-        b->done = true;
-        return 1;
-    }
+    if (srv->eof && t->resp_dir.pending == 0) /* close-delimited: the end of the body */
+        return resp_body_flushed(c);
     return 0;
 }
 

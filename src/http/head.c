@@ -159,7 +159,7 @@ static void forwarded(struct out *w, const struct h1_head *h, const struct h1_ms
         if (xp)
             field(w, "X-Forwarded-Proto", xp->value);
         else
-            puts_(w, "X-Forwarded-Proto: http\r\n");
+            puts_(w, o->https ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
         if (xh)
             field(w, "X-Forwarded-Host", xh->value);
         else if (m->authority.p)
@@ -180,7 +180,7 @@ static void forwarded(struct out *w, const struct h1_head *h, const struct h1_ms
             put_str(w, m->authority);
             puts_(w, "\"");
         }
-        puts_(w, ";proto=http\r\n");
+        puts_(w, o->https ? ";proto=https\r\n" : ";proto=http\r\n");
     }
 }
 

@@ -30,6 +30,7 @@ struct head_req_opts {
     const char *backend_host; /* backend http.host, or NULL */
     const char *client_ip;    /* text form, IPv6 without brackets */
     bool client_v6;
+    bool https;             /* the client came over TLS: X-Forwarded-Proto / proto= */
     const char *request_id; /* the id to add (sluice made it), or NULL */
     size_t request_id_len;
     /* route policy (all optional): */

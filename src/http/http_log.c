@@ -113,6 +113,7 @@ static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
     alog_kv_num(sb, "retries", t->at.n_tried > 1 ? t->at.n_tried - 1u : 0u);
     sb_puts(sb, t->reused ? ",\"reused\":true" : ",\"reused\":false");
     sb_json_kv_str(sb, "termination", term_name(t->term));
+    tls_conn_info_log(sb, c->tls);
     if (t->error)
         sb_json_kv_str(sb, "error", t->error);
     sb_puts(sb, "}\n");

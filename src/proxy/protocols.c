@@ -10,6 +10,7 @@ const struct conn_ops *proxy_protocol_ops(enum cfg_protocol p)
     case PROTO_TLS:
         return &l4_conn_ops;
     case PROTO_HTTP:
+    case PROTO_HTTPS:
         return &h1_conn_ops;
     default:
         return NULL;

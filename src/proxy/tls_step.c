@@ -122,6 +122,13 @@ void tls_step_accepted(struct sock *s, struct listener_slot *ls, uint64_t elapse
     if (pi.peer_verified) {
         snprintf(ti->client_subject, sizeof(ti->client_subject), "%s", pi.peer_subject);
         snprintf(ti->client_fingerprint, sizeof(ti->client_fingerprint), "%s", pi.peer_fingerprint);
+        snprintf(ti->client_verify, sizeof(ti->client_verify), "SUCCESS");
+    } else if (SSL_get0_peer_certificate(s->ssl)) {
+        long v = SSL_get_verify_result(s->ssl);
+        snprintf(ti->client_verify, sizeof(ti->client_verify), "FAILED:%s",
+                 v == X509_V_OK ? "not verified" : X509_verify_cert_error_string(v));
+    } else {
+        snprintf(ti->client_verify, sizeof(ti->client_verify), "NONE");
     }
 }
 

@@ -24,7 +24,8 @@ struct tls_conn_info {
     char cipher[64];
     char client_subject[512]; /* mTLS: a verified client certificate's subject, else "" */
     char client_fingerprint[96];
-    char error[160]; /* OpenSSL's reason for a failed handshake or I/O */
+    char client_verify[96]; /* SUCCESS, NONE or FAILED:<reason> */
+    char error[160];        /* OpenSSL's reason for a failed handshake or I/O */
 };
 
 /* Puts a server-side session for listener TLS context `srv` on accepted socket s.

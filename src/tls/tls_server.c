@@ -24,6 +24,7 @@
  * Every context is configured identically apart from its certificates, because OpenSSL
  * takes some settings from the initial context (verify mode, options) and others from the
  * switched-to one (certificates, verify store, CA names, ALPN callback). */
+#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -120,6 +121,23 @@ SSL *tls_server_ssl_new(struct tls_server *s)
     return ssl;
 }
 
+bool tls_server_host_served(SSL *ssl, const char *host, size_t len)
+{
+    const struct tls_server *s = SSL_get_ex_data(ssl, ssl_idx);
+    char name[256];
+    if (s == NULL || len == 0 || len >= sizeof(name))
+        return s == NULL || len == 0; /* no Host to compare; an overlong one is nobody's */
+    for (size_t i = 0; i < len; i++)
+        name[i] = (char)tolower((unsigned char)host[i]);
+    if (name[len - 1] == '.') /* absolute form of the same name */
+        len--;
+    name[len] = '\0';
+    int g = tls_names_lookup(&s->names, name);
+    if (g < 0)
+        g = s->default_group;
+    return SSL_get_SSL_CTX(ssl) == s->groups[g].ctx;
+}
+
 /* ---- per-connection callbacks ---- */
 
 static int sid_for(const struct tls_group *g, const char *sni, unsigned char out[32])
@@ -208,12 +226,12 @@ struct build {
 
 static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char *err, size_t errlen)
 {
-    static char *https_default[] = {"h2", "http/1.1"};
+    static char *https_default[] = {"http/1.1"};
     char *const *items = l->tls.alpn.items;
     size_t n = l->tls.alpn.count, total = 0;
     if (n == 0 && l->protocol == PROTO_HTTPS) {
         items = https_default;
-        n = 2;
+        n = 1;
     }
     if (n == 0)
         return 0;

@@ -8,6 +8,7 @@
 #ifndef SLUICE_TLS_SERVER_H
 #define SLUICE_TLS_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -27,6 +28,11 @@ struct tls_server *tls_server_new(const struct cfg_listener *l, char *err, size_
  * out of memory. The caller owns it (SSL_free). It keeps `s` alive by itself, so
  * tls_server_free() may be called while such connections still run. */
 SSL *tls_server_ssl_new(struct tls_server *s);
+
+/* sni_host_check: true when the certificate that the connection's SNI chose is the one
+ * that `host` (a Host field's name, without port, any case) would choose, or when host
+ * is empty; false when another certificate serves that name (domain fronting). */
+bool tls_server_host_served(SSL *ssl, const char *host, size_t len);
 
 /* Drops the caller's reference; contexts are freed when the last SSL made from `s` is
  * freed too. NULL is ignored. */
