@@ -103,7 +103,8 @@ class LoopbackSegments:
                     stamp = sec + nsec / 1e9
             seg = self._parse(frame)
             if seg and (seg[0] in self.ports or seg[1] in self.ports):
-                self.segments.append(seg + (stamp,))
+                # (src port, dst port, flags, payload length, time, sequence number)
+                self.segments.append(seg[:4] + (stamp, seg[4]))
 
     @staticmethod
     def _parse(frame):
@@ -115,9 +116,9 @@ class LoopbackSegments:
         if ip[9] != socket.IPPROTO_TCP or len(ip) < ihl + 20:
             return None
         tcp = ip[ihl:]
-        src, dst = struct.unpack("!HH", tcp[:4])
+        src, dst, seq = struct.unpack("!HHI", tcp[:8])
         header = (tcp[12] >> 4) * 4
-        return src, dst, tcp[13], total - ihl - header
+        return src, dst, tcp[13], total - ihl - header, seq
 
     def _ended(self):
         """True once every connection seen has ended on the wire: a RST, or a FIN from
@@ -174,7 +175,8 @@ def answer_and_close(sock):
 def assert_fin_with_data(segments, src, dst, min_payload):
     """The segments from src to dst carry exactly one FIN, on a segment with at least
     min_payload bytes of data."""
-    fins = [s for s in from_to(segments, src, dst) if s[2] & FIN]
+    # a retransmission (same sequence number: a loaded machine) is the same segment
+    fins = list({s[5]: s for s in from_to(segments, src, dst) if s[2] & FIN}.values())
     assert len(fins) == 1, from_to(segments, src, dst)
     assert fins[0][3] >= min_payload, (fins, from_to(segments, src, dst))
     assert not any(s[2] & RST for s in from_to(segments, src, dst))
