@@ -665,8 +665,23 @@ static void test_http_parsed_then_refused(void **state)
         "    health: {path: /healthz, expect_status: \"200-399\", expect_body: ok}\n"
         "    affinity: {cookie: SLUICE_AFFINITY}\n"
         "    keepalive: {max_idle: 64, idle_timeout: 60s}\n";
-    EXPECT_ERRORS(yaml, NAME ":4:15: listeners[0].protocol: protocol https is not supported yet by "
-                             "this build");
+    struct config *c = load_ok(NAME, yaml); /* https listeners are served now */
+    assert_int_equal(c->listeners[0].protocol, PROTO_HTTPS);
+    assert_true(c->listeners[0].http.sni_host_check); /* default on */
+    assert_int_equal(c->listeners[0].tls.alpn.count, 1); /* [http/1.1] until HTTP/2 */
+    assert_string_equal(c->listeners[0].tls.alpn.items[0], "http/1.1");
+    config_unref(c);
+    EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:80\"\n    protocol: http\n"
+                  "    backend: api\n    http: {sni_host_check: true}\n"
+                  "backends:\n  - name: api\n    protocol: http\n    servers: [10.0.0.5:8080]\n",
+                  NAME ":6:12: listeners[0].http.sni_host_check: sni_host_check needs an https "
+                       "listener (protocol is http)");
+    EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:443\"\n    protocol: https\n"
+                  "    backend: api\n"
+                  "    tls: {certificates: [{cert: a.pem, key: a.key}], alpn: [h2, http/1.1]}\n"
+                  "backends:\n  - name: api\n    protocol: http\n    servers: [10.0.0.5:8080]\n",
+                  NAME ":6:60: listeners[0].tls.alpn: an https listener speaks http/1.1 (h2 is "
+                       "not supported yet by this build)");
 
     EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:80\"\n    protocol: http\n"
                   "    routes:\n"
