@@ -667,7 +667,7 @@ static void test_http_parsed_then_refused(void **state)
         "    keepalive: {max_idle: 64, idle_timeout: 60s}\n";
     struct config *c = load_ok(NAME, yaml); /* https listeners are served now */
     assert_int_equal(c->listeners[0].protocol, PROTO_HTTPS);
-    assert_true(c->listeners[0].http.sni_host_check); /* default on */
+    assert_true(c->listeners[0].http.sni_host_check);    /* default on */
     assert_int_equal(c->listeners[0].tls.alpn.count, 1); /* [http/1.1] until HTTP/2 */
     assert_string_equal(c->listeners[0].tls.alpn.items[0], "http/1.1");
     config_unref(c);
