@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "http/h1_chars.h"
+#include "http/out.h"
 
 #define REC_HDR 8u
 
@@ -159,27 +160,6 @@ bool h2_req_is_websocket(const struct h2_req *r)
 }
 
 /* ---- writing ---- */
-
-struct out {
-    char *p;
-    size_t len, cap;
-    bool over;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->over || o->cap - o->len < n) {
-        o->over = true;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
 
 /* Checks the pseudo-header fields once the block is complete (RFC 9113 8.3, RFC 8441). */
 static int check_complete(struct h2_req *r)

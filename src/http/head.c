@@ -4,35 +4,7 @@
 #include <strings.h>
 
 #include "http/h1_fields.h"
-
-/* A bounded writer: appends while there is room, remembers when there was not. */
-struct out {
-    char *p;
-    size_t len, cap;
-    bool over;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (n == 0)
-        return; /* s may be NULL (an empty view): memcpy must not see it */
-    if (o->over || n > o->cap - o->len) {
-        o->over = true;
-        return;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_str(struct out *o, struct h1_str s)
-{
-    put(o, s.p, s.len);
-}
+#include "http/out.h"
 
 static void field(struct out *o, const char *name, struct h1_str value)
 {

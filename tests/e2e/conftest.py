@@ -91,6 +91,23 @@ def blackhole():
 
 
 @pytest.fixture
+def backend():
+    """A factory of recording HTTP backends (httpbackend.HttpBackend(**kw)), closed after
+    the test. Modules that need another kind of backend define their own `backend`."""
+    from httpbackend import HttpBackend
+    made = []
+
+    def make(**kw):
+        b = HttpBackend(**kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+@pytest.fixture
 def scripted():
     made = []
 

@@ -13,21 +13,6 @@ import urllib.request
 import pytest
 
 from helpers import free_port, l4_config, scaled, wait_closed, wait_for
-from httpbackend import HttpBackend
-
-
-@pytest.fixture
-def backend():
-    made = []
-
-    def make():
-        b = HttpBackend()
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def http_config(port, servers, routes=None, lhttp=None, bhttp=None, workers=1, backend_kw=None,

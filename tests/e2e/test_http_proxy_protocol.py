@@ -13,7 +13,7 @@ import pytest
 
 from helpers import free_port, scaled, wait_closed, wait_for
 from httpbackend import HttpBackend
-from test_http_proxy import backend, http_config, read_response  # noqa: F401 (fixture)
+from test_http_proxy import http_config, read_response
 
 
 def listener_config(port, b, admin_port):

@@ -14,23 +14,8 @@ import urllib.request
 import pytest
 
 from helpers import connect, free_port, l4_config, scaled, wait_for
-from httpbackend import HttpBackend
 from test_http_proxy import read_response
 from tls_certs import cert_entry, client_context, pki  # noqa: F401
-
-
-@pytest.fixture
-def backend():
-    made = []
-
-    def make(**kw):
-        b = HttpBackend(**kw)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
 
 
 def https_config(port, pki, servers, certs=None, tls=None, lhttp=None, routes=None,
