@@ -362,17 +362,26 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
             hist_sum_into(&h, &be->stats->slots[w].upstream_response);
         histogram(sb, "sluice_upstream_response_seconds", "backend", be->cfg->name, &h);
     }
-    header(sb, "sluice_http_requests_active", "gauge", "HTTP requests in progress.");
-    header(sb, "sluice_websocket_tunnels_active", "gauge", "WebSocket tunnels open.");
-    for (int pass = 0; pass < 2; pass++)
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } gauges[] = {
+        {"sluice_http_requests_active", "HTTP requests in progress.",
+         offsetof(struct listener_slot, http_active)},
+        {"sluice_websocket_tunnels_active", "WebSocket tunnels open.",
+         offsetof(struct listener_slot, ws_active)},
+        {"sluice_http2_streams_active", "HTTP/2 streams open.",
+         offsetof(struct listener_slot, h2_streams)},
+    };
+    for (size_t g = 0; g < sizeof(gauges) / sizeof(gauges[0]); g++) {
+        header(sb, gauges[g].name, "gauge", gauges[g].help);
         for (size_t i = 0; i < rt->n_listeners; i++) {
             const struct rt_listener *l = &rt->listeners[i];
             if (cfg_proto_is_http(l->cfg->protocol))
-                sample(sb, pass ? "sluice_websocket_tunnels_active" : "sluice_http_requests_active",
-                       "listener", l->cfg->name, NULL, NULL,
-                       listener_sum(l->stats, pass ? offsetof(struct listener_slot, ws_active)
-                                                   : offsetof(struct listener_slot, http_active)));
+                sample(sb, gauges[g].name, "listener", l->cfg->name, NULL, NULL,
+                       listener_sum(l->stats, gauges[g].off));
         }
+    }
     header(sb, "sluice_http_errors_total", "counter",
            "HTTP responses sluice generated itself, by reason.");
     for (size_t i = 0; i < rt->n_listeners; i++) {

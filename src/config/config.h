@@ -229,6 +229,10 @@ struct cfg_listener_http {
     char *request_id;                /* default "X-Request-Id"; NULL when "" (off) */
     uint64_t tunnel_idle_timeout_ms; /* default 1h */
     bool sni_host_check;             /* https: default true (421 on a mismatch) */
+    bool h2c;                        /* http: HTTP/2 with prior knowledge; default false */
+    int h2_max_streams;              /* http2.max_concurrent_streams, default 100 */
+    uint32_t h2_window;              /* http2.initial_window_size, default 64k */
+    uint32_t h2_max_header_list;     /* http2.max_header_list_size, default 32k */
     struct cfg_error_page *error_pages;
     size_t n_error_pages;
 };

@@ -220,18 +220,17 @@ static void ld_load_listener_tls(struct ld *ld, yaml_node_t *n, struct cfg_liste
         for (size_t i = 0; i < t->alpn.count; i++) {
             if (strlen(t->alpn.items[i]) > 255)
                 ld_error_key(ld, an, "alpn", "protocol names are at most 255 bytes");
-            else if (l->protocol == PROTO_HTTPS && strcmp(t->alpn.items[i], "http/1.1") != 0)
-                ld_error_key(ld, an, "alpn",
-                             "an https listener speaks http/1.1 (%s is not supported yet by this "
-                             "build)",
+            else if (l->protocol == PROTO_HTTPS && strcmp(t->alpn.items[i], "http/1.1") != 0 &&
+                     strcmp(t->alpn.items[i], "h2") != 0)
+                ld_error_key(ld, an, "alpn", "an https listener speaks h2 and http/1.1, not %s",
                              t->alpn.items[i]);
         }
     } else if (ld_get(ld, n, "alpn") == NULL && l->protocol == PROTO_HTTPS) {
-        /* the spec's default is [h2, http/1.1]; h2 joins it when HTTP/2 is served */
-        t->alpn.items = ld_calloc(ld, 1, sizeof(char *));
+        t->alpn.items = ld_calloc(ld, 2, sizeof(char *));
         if (t->alpn.items != NULL) {
-            t->alpn.items[0] = ld_strdup(ld, "http/1.1");
-            t->alpn.count = 1;
+            t->alpn.items[0] = ld_strdup(ld, "h2");
+            t->alpn.items[1] = ld_strdup(ld, "http/1.1");
+            t->alpn.count = 2;
         }
     }
     ld_bool(ld, n, "session_tickets", &t->session_tickets);
@@ -286,6 +285,9 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
     l->http.forwarded = FWD_X_FORWARDED;
     l->http.tunnel_idle_timeout_ms = 3600 * 1000;
     l->http.sni_host_check = true;
+    l->http.h2_max_streams = 100;
+    l->http.h2_window = 64 * 1024;
+    l->http.h2_max_header_list = 32 * 1024;
     l->line = (int)ld_line(n);
 }
 
@@ -294,7 +296,8 @@ static void ld_listener_defaults(struct cfg_listener *l, yaml_node_t *n)
 static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_listener *l)
 {
     static const char *const fwds[] = {"x_forwarded", "forwarded", "none", NULL};
-    static const char *const later[] = {"h2c", "http2"};
+    static const char *const h2_keys[] = {"max_concurrent_streams", "initial_window_size",
+                                          "max_header_list_size", NULL};
     if (!ld_check_map(ld, n, lhttp_keys))
         return;
     if (!ld_is_http(l->protocol))
@@ -331,11 +334,23 @@ static void ld_load_listener_http(struct ld *ld, yaml_node_t *n, struct cfg_list
         ld_error_key(ld, ld_get_keynode(ld, n, "sni_host_check"), "sni_host_check",
                      "sni_host_check needs an https listener (protocol is %s)",
                      cfg_protocol_name(l->protocol));
-    for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
-        yaml_node_t *k = ld_get_keynode(ld, n, later[i]);
-        if (k != NULL)
-            ld_error_key(ld, k, later[i], "%s is not supported yet by this build", later[i]);
+    if (ld_bool(ld, n, "h2c", &l->http.h2c) == 1 && l->protocol != PROTO_HTTP)
+        ld_error_key(ld, ld_get_keynode(ld, n, "h2c"), "h2c",
+                     "h2c needs an http listener (https negotiates h2 by ALPN)");
+    yaml_node_t *h2 = ld_get(ld, n, "http2");
+    size_t mark = h2 ? ld_push_key(ld, "http2") : 0;
+    if (h2 && ld_check_map(ld, h2, h2_keys)) {
+        uint64_t v;
+        ld_int(ld, h2, "max_concurrent_streams", 1, 10000, &l->http.h2_max_streams);
+        v = l->http.h2_window;
+        if (ld_size(ld, h2, "initial_window_size", 1024, 2147483647, &v) == 1)
+            l->http.h2_window = (uint32_t)v;
+        v = l->http.h2_max_header_list;
+        if (ld_size(ld, h2, "max_header_list_size", 1024, 16 * 1024 * 1024, &v) == 1)
+            l->http.h2_max_header_list = (uint32_t)v;
     }
+    if (h2)
+        ld_pop(ld, mark);
 }
 
 static void ld_load_name(struct ld *ld, yaml_node_t *n, struct cfg_listener *l, size_t idx)

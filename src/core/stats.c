@@ -19,6 +19,7 @@ const char *const http_err_names[HTTP_ERR_COUNT] = {
     [HTTP_ERR_VERSION] = "version_not_supported",
     [HTTP_ERR_RATE_LIMITED] = "rate_limited",
     [HTTP_ERR_MISDIRECTED] = "misdirected",
+    [HTTP_ERR_H2_ABUSE] = "http2_abuse",
 };
 
 const double hist_bounds[HIST_BOUNDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

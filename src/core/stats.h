@@ -55,6 +55,7 @@ enum http_err {
     HTTP_ERR_VERSION,           /* 505 */
     HTTP_ERR_RATE_LIMITED,      /* 429 */
     HTTP_ERR_MISDIRECTED,       /* 421 (https sni_host_check) */
+    HTTP_ERR_H2_ABUSE,          /* an HTTP/2 connection closed for too many resets/errors */
     HTTP_ERR_COUNT
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];
@@ -82,6 +83,7 @@ struct listener_slot {
     /* http listeners */
     atomic_ulong http_active; /* requests in progress (sluice_http_requests_active) */
     atomic_ulong ws_active;   /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
+    atomic_ulong h2_streams;  /* HTTP/2 streams open (sluice_http2_streams_active) */
     atomic_ulong http_errors[HTTP_ERR_COUNT];
     struct http_by_backend http[HTTP_BACKENDS_PER_LISTENER]; /* [0]: no backend */
     /* requests that took route i of the listener (by position, since start; routes past

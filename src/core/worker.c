@@ -287,6 +287,49 @@ void worker_undefer(struct worker *w, struct conn *c)
     c->step_prev = c->step_next = NULL;
 }
 
+void worker_soon(struct worker *w, struct conn *c)
+{
+    if (c->soon_queued)
+        return;
+    c->soon_queued = true;
+    c->soon_next = NULL;
+    if (w->soon_tail)
+        w->soon_tail->soon_next = c;
+    else
+        w->soon_head = c;
+    w->soon_tail = c;
+}
+
+void worker_unsoon(struct worker *w, struct conn *c)
+{
+    if (!c->soon_queued)
+        return;
+    struct conn *prev = NULL;
+    for (struct conn *it = w->soon_head; it; prev = it, it = it->soon_next) {
+        if (it != c)
+            continue;
+        if (prev)
+            prev->soon_next = c->soon_next;
+        else
+            w->soon_head = c->soon_next;
+        if (w->soon_tail == c)
+            w->soon_tail = prev;
+        break;
+    }
+    c->soon_queued = false;
+    c->soon_next = NULL;
+}
+
+/* Runs the queued soon() work in order, including work queued while it runs. */
+static void run_soon(struct worker *w)
+{
+    while (w->soon_head) {
+        struct conn *c = w->soon_head;
+        worker_unsoon(w, c);
+        c->ops->soon(c);
+    }
+}
+
 /* Runs deferred steps in arrival order while the turn's budget lasts (each step takes
  * its unit through worker_budget_take). */
 static void run_deferred(struct worker *w)
@@ -306,7 +349,8 @@ static void *worker_main(void *arg)
          * both share one budget so established traffic is served every turn. */
         w->budget = WORKER_STEPS_PER_TURN;
         run_deferred(w);
-        loop_run_once(&w->loop, w->deferred_head ? 0 : -1);
+        loop_run_once(&w->loop, w->deferred_head || w->soon_head ? 0 : -1);
+        run_soon(w);
         if (w->access_log.len)
             alog_flush(w);
         if (w->stopping && w->n_conns == 0)

@@ -47,6 +47,7 @@ struct worker {
     struct timer stop_timer;
     struct conn *conns;                         /* doubly linked list of open connections */
     struct conn *deferred_head, *deferred_tail; /* steps waiting for budget (FIFO) */
+    struct conn *soon_head, *soon_tail;         /* worker_soon() work (FIFO) */
     unsigned budget;                            /* expensive steps left in this loop turn */
     unsigned n_conns;
     bool stopping;
@@ -73,5 +74,11 @@ void worker_conn_closed(struct worker *w);
 bool worker_budget_take(struct worker *w, struct conn *c);
 /* Removes c from the queue if it is there (it closes). */
 void worker_undefer(struct worker *w, struct conn *c);
+
+/* Queues c->ops->soon(c) to run once the current batch of events is handled (once, however
+ * often it is asked before then). */
+void worker_soon(struct worker *w, struct conn *c);
+/* Takes c off that queue (it closes). */
+void worker_unsoon(struct worker *w, struct conn *c);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/worker.h"
 #include "http/h1_error.h"
 #include "http/h1_fields.h"
+#include "http/h2_conn.h"
 #include "http/route.h"
 #include "proxy/front.h"
 #include "tls/tls_server.h"
@@ -28,7 +29,7 @@ static void advance(struct h1_conn *c);
 
 bool h1_dead(const struct h1_conn *c)
 {
-    return c->client.h.fd < 0;
+    return !sock_open(&c->client);
 }
 
 static const struct cfg_listener_http *lh_of(const struct h1_conn *c)
@@ -194,6 +195,10 @@ static void tls_accept(struct h1_conn *c)
     }
     struct listener_slot *ls = &c->conn.listener->stats->slots[w->index];
     tls_step_accepted(&c->client, ls, loop_now(&w->loop) - c->idle_since, c->tls);
+    if (strcmp(c->tls->alpn, "h2") == 0) {
+        h2_conn_adopt(c, NULL, 0); /* c is gone */
+        return;
+    }
     c->st = H1_IDLE;
     c->idle_since = loop_now(&w->loop);
     h1_rearm(c);
@@ -311,8 +316,8 @@ static void on_head(struct h1_conn *c, int head_len)
                  "Host is served by another certificate than the SNI's");
         return;
     }
-    t->close_after =
-        !t->m.keep_alive || c->stopping || c->requests >= (unsigned)lh->keepalive_requests;
+    t->close_after = !t->m.keep_alive || c->stopping || c->stream ||
+                     c->requests >= (unsigned)lh->keepalive_requests;
     /* route with the snapshot current now: a reload takes effect at request boundaries */
     struct runtime *rt = c->conn.w->rt;
     t->lcfg = find_listener(rt, c->conn.listener->cfg->name);
@@ -357,7 +362,13 @@ static void read_head(struct h1_conn *c)
     const struct cfg_listener_http *lh = lh_of(c);
     struct h1_limits lim = {lh->max_header_size, (size_t)lh->max_headers};
     for (;;) {
-        if (c->in && c->in_len > c->in_off) {
+        if (c->requests == 0 && lh->h2c && c->in && c->in_len > c->in_off &&
+            h2_preface_match(c->in + c->in_off, c->in_len - c->in_off)) {
+            if (c->in_len - c->in_off >= H2_PREFACE_LEN) { /* HTTP/2 prior knowledge */
+                h2_conn_adopt(c, c->in + c->in_off, c->in_len - c->in_off); /* c is gone */
+                return;
+            }
+        } else if (c->in && c->in_len > c->in_off) {
             if (c->st == H1_IDLE) {
                 c->st = H1_HEAD;
                 t->start_ms = loop_now(&c->conn.w->loop);
@@ -513,6 +524,10 @@ void h1_close(struct h1_conn *c, enum term why)
     if (h1_dead(c))
         return;
     if (c->t && c->t->start_ms) {
+        if (!c->t->term && c->stream && c->t->in_tunnel) { /* the stream ended the tunnel */
+            c->t->term = TERM_UPGRADED;
+            c->t->error = c->t->error ? c->t->error : term_name(why);
+        }
         if (!c->t->term)
             c->t->term = why;
         http_log_exchange(c);
@@ -520,6 +535,15 @@ void h1_close(struct h1_conn *c, enum term why)
     timer_cancel(&w->loop, &c->timer);
     txn_release(c);
     go_bare(c);
+    if (c->stream) { /* an HTTP/2 stream: the owner is told; no slot, not listed */
+        struct h1_stream_link *link = c->stream;
+        sock_close(&c->client, false);
+        runtime_unref(c->conn.rt);
+        if (loop_defer_free(&w->loop, c) < 0)
+            log_error("out of memory: leaking one stream object");
+        link->gone(link);
+        return;
+    }
     if (why == TERM_NONE || why == TERM_SHUTDOWN || why == TERM_IDLE_TIMEOUT) {
         char sink[4096];
         sock_free_ssl(&c->client, true); /* close_notify, in the FIN's segment */
@@ -622,6 +646,43 @@ static void h1_start(struct worker *w, struct rt_listener *l, int fd, const stru
     }
     /* the request often came with the handshake's last ACK: read it now */
     c->client.readable = true;
+    advance(c);
+}
+
+struct h1_conn *h1_stream_open(struct conn *parent, struct sock_mem *mem,
+                               struct h1_stream_link *link, const union sockaddr_any *client,
+                               const union sockaddr_any *local, bool have_local,
+                               struct tls_conn_info *tls)
+{
+    struct worker *w = parent->w;
+    struct h1_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->conn.ops = &h1_conn_ops;
+    c->conn.w = w;
+    c->conn.rt = runtime_ref(parent->rt);
+    c->conn.listener = parent->listener;
+    c->conn.start_ms = loop_now(&w->loop);
+    c->stream = link;
+    c->client.h.fd = -1;
+    c->client.mem = mem;
+    c->client.loop = &w->loop;
+    c->client.readable = c->client.writable = true;
+    c->client_addr = *client;
+    c->local_addr = *local;
+    c->have_local = have_local;
+    c->tls = tls;
+    timer_init(&c->timer, on_timer);
+    c->st = H1_IDLE;
+    c->idle_since = c->conn.start_ms;
+    h1_rearm(c);
+    return c;
+}
+
+void h1_stream_event(struct h1_conn *c)
+{
+    if (h1_dead(c))
+        return;
     advance(c);
 }
 

@@ -124,8 +124,26 @@ struct h1_conn {
     uint32_t in_off, in_len, in_cap;
     struct h1_header *fields;
     struct h1_txn *t;
-    struct tls_conn_info *tls; /* https: what the handshake negotiated (NULL on http) */
+    struct tls_conn_info *tls;     /* https: what the handshake negotiated (NULL on http) */
+    struct h1_stream_link *stream; /* an HTTP/2 stream (see h1_stream_open), else NULL */
 };
+
+/* The link between an HTTP/2 stream (h2_conn.c) and the client connection that serves
+ * its one request: `gone` runs when that connection has closed (from inside h1_close). */
+struct h1_stream_link {
+    void (*gone)(struct h1_stream_link *link);
+};
+
+/* Opens a client connection on the in-memory stream `mem` for one request of the HTTP/2
+ * connection `parent` (same listener, client and TLS details; `tls` stays the parent's).
+ * The request head and body come through mem->in; the response leaves through mem->out.
+ * Returns NULL when out of memory. */
+struct h1_conn *h1_stream_open(struct conn *parent, struct sock_mem *mem,
+                               struct h1_stream_link *link, const union sockaddr_any *client,
+                               const union sockaddr_any *local, bool have_local,
+                               struct tls_conn_info *tls);
+/* The owner changed what the stream can read or write: lets the engine go on. */
+void h1_stream_event(struct h1_conn *c);
 
 /* h1_conn.c */
 void h1_close(struct h1_conn *c, enum term why);

@@ -230,7 +230,7 @@ void h1_up_start(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     t->at.backend = t->backend;
-    t->use_splice = !c->client.ssl; /* splice() would bypass OpenSSL */
+    t->use_splice = !c->client.ssl && !c->client.mem; /* a socket, in clear, both ends */
     t->counted_active = true;
     counter_add(&c->conn.listener->stats->slots[c->conn.w->index].http_active, 1);
     pick_and_go(c);

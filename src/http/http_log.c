@@ -84,7 +84,10 @@ static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
         sb_json_kv_strn(sb, "host", t->m.authority.p, t->m.authority.len);
         sb_json_kv_strn(sb, "path", p.p, p.len);
         sb_json_kv_strn(sb, "query", q.p, q.len);
-        sb_json_kv_str(sb, "protocol", t->req.minor_version ? "HTTP/1.1" : "HTTP/1.0");
+        sb_json_kv_str(sb, "protocol",
+                       c->stream              ? "HTTP/2"
+                       : t->req.minor_version ? "HTTP/1.1"
+                                              : "HTTP/1.0");
         sb_json_kv_strn(sb, "user_agent", ua ? ua->value.p : NULL, ua ? ua->value.len : 0);
     } else {
         sb_puts(sb, ",\"method\":null,\"host\":null,\"path\":null,\"query\":null,\"protocol\":null,"

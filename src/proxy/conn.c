@@ -32,6 +32,7 @@ void conn_release(struct conn *c)
 {
     struct worker *w = c->w;
     worker_undefer(w, c);
+    worker_unsoon(w, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -45,4 +46,21 @@ void conn_release(struct conn *c)
     if (loop_defer_free(&w->loop, c) < 0)
         log_error("out of memory: leaking one connection object");
     worker_conn_closed(w);
+}
+
+void conn_replace(struct conn *from, struct conn *to, const struct conn_ops *ops)
+{
+    struct worker *w = from->w;
+    worker_undefer(w, from);
+    worker_unsoon(w, from);
+    *to = *from;
+    to->ops = ops;
+    if (to->prev)
+        to->prev->next = to;
+    else
+        w->conns = to;
+    if (to->next)
+        to->next->prev = to;
+    from->prev = from->next = NULL;
+    from->rt = NULL;
 }

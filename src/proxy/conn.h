@@ -38,6 +38,9 @@ struct conn_ops {
     /* Graceful stop began (optional): finish what is in progress, take nothing new
      * (HTTP: an idle keep-alive connection closes now, a busy one after its response). */
     void (*stop)(struct conn *c);
+    /* Work that worker_soon() queued (optional): runs after the current batch of events,
+     * outside any other connection's call stack (HTTP/2: send what its streams wrote). */
+    void (*soon)(struct conn *c);
 };
 
 struct conn {
@@ -47,6 +50,8 @@ struct conn {
     struct runtime *rt; /* snapshot this connection started with (reference) */
     struct rt_listener *listener;
     struct conn *step_prev, *step_next; /* the worker's queue of deferred steps */
+    struct conn *soon_next;             /* the worker's queue of worker_soon() work */
+    bool soon_queued;
     uint64_t start_ms;
 };
 
@@ -58,6 +63,11 @@ void conn_init(struct conn *c, const struct conn_ops *ops, struct worker *w, str
 /* The end of every close: unlinks c (and its deferred step), gives back the slot and the
  * snapshot, and frees c once the current loop turn is over. */
 void conn_release(struct conn *c);
+
+/* Puts `to` in the place of `from` (the same listener slot, snapshot reference, start time
+ * and place in the worker's list) with other ops: a connection that changes protocol
+ * (HTTP/1.1 to HTTP/2). `from` is left unlinked; the caller frees it (loop_defer_free). */
+void conn_replace(struct conn *from, struct conn *to, const struct conn_ops *ops);
 
 /* Gives back a slot reserved for a connection that never got an object (out of memory). */
 void conn_release_slot(struct rt_listener *l);

@@ -1,4 +1,5 @@
 #include "proxy/pump.h"
+#include "proxy/sock_mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -240,6 +241,10 @@ void pump_forward_fin(struct pump_dir *d, struct sock *src, struct sock *dst)
     if (!src->eof || d->pending > 0 || dst->shut)
         return;
     dst->shut = true;
+    if (dst->mem) {
+        sock_mem_shut(dst->mem, false);
+        return;
+    }
     if (dst->ssl) {
         tls_sock_fin_follows(dst->ssl);
         SSL_shutdown(dst->ssl); /* appends the alert and flushes (OpenSSL does) */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proxy/sock_mem.h"
 #include "tls/tls_io.h"
 
 /* Room the records of `len` plaintext bytes need in a write buffer (tls_io.h): each 16 KiB
@@ -32,6 +33,8 @@ void sock_on_events(struct sock *s, uint32_t events)
 
 ssize_t sock_read(struct sock *s, char *buf, size_t len)
 {
+    if (s->mem)
+        return sock_mem_read(s->mem, buf, len);
     if (s->ssl) {
         size_t got = 0;
         int r = SSL_read_ex(s->ssl, buf, len, &got);
@@ -85,6 +88,8 @@ int sock_flush(struct sock *s)
 
 ssize_t sock_write(struct sock *s, const char *buf, size_t len, bool coalesce, bool hold)
 {
+    if (s->mem)
+        return sock_mem_write(s->mem, buf, len);
     if (s->ssl) {
         if ((coalesce || hold) && tls_buffer_writes(s->ssl, tls_records_size(len)) < 0)
             return -ENOMEM;
@@ -128,6 +133,10 @@ ssize_t sock_write(struct sock *s, const char *buf, size_t len, bool coalesce, b
 
 void sock_set_out(struct sock *s, bool on)
 {
+    if (s->mem) { /* the owner makes it writable again when `out` drains */
+        s->out_armed = on;
+        return;
+    }
     int r = loop_mod(s->loop, &s->h, on ? SOCK_EVENTS_IN | EPOLLOUT : SOCK_EVENTS_IN);
     if (r < 0) {
         log_warn("epoll_ctl on fd %d failed: %s", s->h.fd, strerror(-r));
@@ -162,12 +171,20 @@ void sock_free_ssl(struct sock *s, bool notify)
 void sock_reset_on_close(struct sock *s)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    if (s->h.fd >= 0)
+    if (s->mem)
+        s->mem->out_reset = true; /* sock_close reports it */
+    else if (s->h.fd >= 0)
         setsockopt(s->h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 void sock_close(struct sock *s, bool notify)
 {
+    if (s->mem) {
+        struct sock_mem *m = s->mem;
+        s->mem = NULL;
+        sock_mem_shut(m, m->out_reset);
+        return;
+    }
     sock_free_ssl(s, notify);
     if (s->h.fd < 0)
         return;
@@ -177,7 +194,7 @@ void sock_close(struct sock *s, bool notify)
 
 ssize_t sock_write2(struct sock *s, const char *a, size_t alen, const char *b, size_t blen)
 {
-    if (s->ssl || blen == 0) {
+    if (s->ssl || s->mem || blen == 0) {
         ssize_t n = sock_write(s, a, alen, false, false);
         if (n < (ssize_t)alen || blen == 0)
             return n;

@@ -18,6 +18,7 @@
 #include "core/loop.h"
 
 typedef struct ssl_st SSL;
+struct sock_mem;
 
 #define SOCK_EVENTS_IN (EPOLLIN | EPOLLRDHUP | EPOLLET)
 
@@ -29,6 +30,7 @@ struct sock {
     struct io_handler h; /* first: the epoll cookie; h.fd = -1 when closed */
     struct loop *loop;
     SSL *ssl;
+    struct sock_mem *mem; /* an in-memory stream (proxy/sock_mem.h) instead of h.fd */
     /* one bit each: two sockets per connection, and every idle connection holds them */
     bool readable : 1, writable : 1;
     bool out_armed : 1;   /* EPOLLOUT is in the epoll interest set (see sock_blocked) */
@@ -82,10 +84,17 @@ void sock_free_ssl(struct sock *s, bool notify);
 
 /* Makes the coming close() of s send an RST instead of a FIN (SO_LINGER 0): a reset on
  * one side is passed on as a reset to the other. */
+/* True while s is open: a socket, or an in-memory stream. */
+static inline bool sock_open(const struct sock *s)
+{
+    return s->h.fd >= 0 || s->mem != NULL;
+}
+
 void sock_reset_on_close(struct sock *s);
 
 /* Closes s: its TLS session (see sock_free_ssl for `notify`), then the fd. Leaves
- * h.fd = -1 (closing the fd also drops it from epoll). Safe on a closed socket. */
+ * h.fd = -1 (closing the fd also drops it from epoll). Safe on a closed socket. An
+ * in-memory stream is ended (reset when sock_reset_on_close came first) and detached. */
 void sock_close(struct sock *s, bool notify);
 
 #endif

@@ -226,12 +226,12 @@ struct build {
 
 static int encode_alpn(struct tls_server *s, const struct cfg_listener *l, char *err, size_t errlen)
 {
-    static char *https_default[] = {"http/1.1"};
+    static char *https_default[] = {"h2", "http/1.1"};
     char *const *items = l->tls.alpn.items;
     size_t n = l->tls.alpn.count, total = 0;
     if (n == 0 && l->protocol == PROTO_HTTPS) {
         items = https_default;
-        n = 1;
+        n = 2;
     }
     if (n == 0)
         return 0;

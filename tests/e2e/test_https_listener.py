@@ -77,27 +77,34 @@ def test_https_keepalive_forwarding_and_log(sluice, backend, pki):
         assert e["protocol"] == "HTTP/1.1"
 
 
-def test_alpn_picks_http11_and_curl_works(sluice, backend, pki):
-    """A client offering h2 and http/1.1 gets http/1.1 (HTTP/2 is not served yet); curl's
-    default over https (which offers h2) and --http1.1 both work, verifying the chain."""
+def test_alpn_and_curl(sluice, backend, pki):
+    """ALPN: h2 for a client that offers it (the server's order: h2 first), http/1.1 for
+    one that offers only that; curl's default over https gets HTTP/2, --http1.1 HTTP/1.1,
+    both verifying the chain."""
     b = backend()
     port = free_port()
     s = sluice(https_config(port, pki, [b.address]))
-    ctx = client_context(pki, alpn=["h2", "http/1.1"])
-    c = ctx.wrap_socket(connect(port), server_hostname="a.example.com")
-    assert c.selected_alpn_protocol() == "http/1.1"
+    for offer, want in ((["http/1.1", "h2"], "h2"), (["http/1.1"], "http/1.1")):
+        ctx = client_context(pki, alpn=offer)
+        c = ctx.wrap_socket(connect(port), server_hostname="a.example.com")
+        assert c.selected_alpn_protocol() == want
+        c.close()
+    c = client_context(pki, alpn=["http/1.1"]).wrap_socket(connect(port),
+                                                          server_hostname="a.example.com")
     assert get(c)[0] == 200
     c.close()
-    for args in ([], ["--http1.1"]):
+    for args, version in (([], "2"), (["--http1.1"], "1.1")):
         r = subprocess.run(["curl", "-sS", "--cacert", pki.root.cert, "--resolve",
                             f"a.example.com:{port}:127.0.0.1", *args,
                             "-w", "\n%{http_code} %{http_version}",
                             f"https://a.example.com:{port}/curl"],
                            capture_output=True, text=True, timeout=scaled(10))
         assert r.returncode == 0, r.stderr
-        assert r.stdout.endswith("\n200 1.1"), r.stdout
+        assert r.stdout.endswith(f"\n200 {version}"), r.stdout
         assert r.stdout.startswith("path=/curl body=0")
-    assert s.access_log(count=3)[-1]["alpn"] == "http/1.1"
+    logs = s.access_log(count=3)
+    assert [e["alpn"] for e in logs[-2:]] == ["h2", "http/1.1"]
+    assert [e["protocol"] for e in logs[-2:]] == ["HTTP/2", "HTTP/1.1"]
 
 
 def test_sni_host_check(sluice, backend, pki):
@@ -284,7 +291,8 @@ def test_scheme_in_redirects(sluice, backend, pki):
 @pytest.mark.parametrize("lst,msg", [
     ({"protocol": "http", "http": {"sni_host_check": True}},
      "sni_host_check needs an https listener"),
-    ({"protocol": "https", "tls_alpn": ["h2", "http/1.1"]}, "h2 is not supported yet"),
+    ({"protocol": "https", "tls_alpn": ["h2", "spdy/3"]}, "speaks h2 and http/1.1, not spdy/3"),
+    ({"protocol": "https", "http": {"h2c": True}}, "h2c needs an http listener"),
 ])
 def test_config_refusals(tmp_path, pki, lst, msg):
     from helpers import SLUICE_BIN

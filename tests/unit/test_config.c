@@ -668,8 +668,9 @@ static void test_http_parsed_then_refused(void **state)
     struct config *c = load_ok(NAME, yaml); /* https listeners are served now */
     assert_int_equal(c->listeners[0].protocol, PROTO_HTTPS);
     assert_true(c->listeners[0].http.sni_host_check);    /* default on */
-    assert_int_equal(c->listeners[0].tls.alpn.count, 1); /* [http/1.1] until HTTP/2 */
-    assert_string_equal(c->listeners[0].tls.alpn.items[0], "http/1.1");
+    assert_int_equal(c->listeners[0].tls.alpn.count, 2); /* [h2, http/1.1] */
+    assert_string_equal(c->listeners[0].tls.alpn.items[0], "h2");
+    assert_string_equal(c->listeners[0].tls.alpn.items[1], "http/1.1");
     config_unref(c);
     EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:80\"\n    protocol: http\n"
                   "    backend: api\n    http: {sni_host_check: true}\n"
@@ -678,10 +679,20 @@ static void test_http_parsed_then_refused(void **state)
                        "listener (protocol is http)");
     EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:443\"\n    protocol: https\n"
                   "    backend: api\n"
-                  "    tls: {certificates: [{cert: a.pem, key: a.key}], alpn: [h2, http/1.1]}\n"
+                  "    tls: {certificates: [{cert: a.pem, key: a.key}], alpn: [h2, spdy/3]}\n"
                   "backends:\n  - name: api\n    protocol: http\n    servers: [10.0.0.5:8080]\n",
-                  NAME ":6:60: listeners[0].tls.alpn: an https listener speaks http/1.1 (h2 is "
-                       "not supported yet by this build)");
+                  NAME ":6:60: listeners[0].tls.alpn: an https listener speaks h2 and http/1.1, "
+                       "not spdy/3");
+    EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:443\"\n    protocol: https\n"
+                  "    backend: api\n"
+                  "    tls: {certificates: [{cert: a.pem, key: a.key}]}\n"
+                  "    http: {h2c: true, http2: {max_concurrent_streams: 0, window: 1}}\n"
+                  "backends:\n  - name: api\n    protocol: http\n    servers: [10.0.0.5:8080]\n",
+                  NAME ":7:12: listeners[0].http.h2c: h2c needs an http listener (https "
+                       "negotiates h2 by ALPN)",
+                  NAME ":7:55: listeners[0].http.http2.max_concurrent_streams: 0 out of range "
+                       "(1-10000)",
+                  NAME ":7:58: listeners[0].http.http2.window: unknown key 'window'");
 
     EXPECT_ERRORS("listeners:\n  - name: web\n    bind: \"*:80\"\n    protocol: http\n"
                   "    routes:\n"

@@ -528,15 +528,13 @@ static void test_alpn(void **state)
     char err[1024];
     struct tls_peer_info info;
     lcfg_init(&c, all_certs, 1);
-    c.l.protocol = PROTO_HTTPS; /* default [http/1.1] until HTTP/2 is served */
+    c.l.protocol = PROTO_HTTPS; /* default [h2, http/1.1] */
     struct tls_server *s = tls_server_new(&c.l, err, sizeof(err));
     assert_non_null(s);
-    struct copts both = {.alpn = "h2,http/1.1"}, h1 = {.alpn = "http/1.1"},
-                 none = {.alpn = "spdy/3,foo"}, h2 = {.alpn = "h2"};
+    struct copts both = {.alpn = "http/1.1,h2"}, h1 = {.alpn = "http/1.1"},
+                 none = {.alpn = "spdy/3,foo"};
     assert_int_equal(run(s, &both, NULL, NULL, 0, &info), 0);
-    assert_string_equal(info.alpn, "http/1.1");
-    assert_int_equal(run(s, &h2, NULL, NULL, 0, &info), 0);
-    assert_string_equal(info.alpn, ""); /* no h2: no ALPN, HTTP/1.1 */
+    assert_string_equal(info.alpn, "h2"); /* server preference */
     assert_int_equal(run(s, &h1, NULL, NULL, 0, &info), 0);
     assert_string_equal(info.alpn, "http/1.1");
     assert_int_equal(run(s, &none, NULL, NULL, 0, &info), 0);

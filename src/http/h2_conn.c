@@ -1,0 +1,966 @@
+/* HTTP/2 to clients (see h2_conn.h).
+ *
+ * The socket is read into nghttp2_session_mem_recv and written from
+ * nghttp2_session_mem_send through one output buffer. Each request stream gets:
+ *   - an h2_req that collects and checks its header fields, then writes them as an
+ *     HTTP/1.1 head (h2_req.h) into the stream's in-memory `in`;
+ *   - a client connection of the HTTP/1.1 engine on that in-memory stream
+ *     (h1_stream_open), which parses, routes and forwards the request as for HTTP/1.1 and
+ *     writes the response into `out`;
+ *   - request DATA appended to `in` (chunk-encoded when no content-length was given),
+ *     the stream's flow-control window given back only once the engine has taken the
+ *     bytes (backpressure: a slow server closes the client's window);
+ *   - the response head parsed from `out` with the strict HTTP/1.1 parser and submitted
+ *     as HEADERS; the body decoded from its HTTP/1.1 framing by a data provider that
+ *     defers while `out` is empty; chunked trailers become HTTP/2 trailers. The engine's
+ *     writes block while `out` holds `OUT_MAX` bytes: memory per stream is bounded.
+ * The engine calls back (sock_mem_ops) only to record news; the work runs in the
+ * connection's soon() handler, after the current batch of events, so that nghttp2 and
+ * the engine never call into each other re-entrantly. */
+#include "http/h2_conn.h"
+
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "core/worker.h"
+#include "http/h1_conn.h"
+#include "http/h1_message.h"
+#include "http/h1_parse.h"
+#include "http/h2_req.h"
+#include "net/addr.h"
+#include "proxy/sock_mem.h"
+
+#define OUT_MAX (64 * 1024)  /* a stream's response bytes waiting for the client */
+#define OBUF_MAX (64 * 1024) /* connection output gathered before one write */
+#define RESP_FIELDS 128      /* response head fields converted */
+#define READ_CHUNK (16 * 1024)
+
+static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+enum resp_state { R_HEAD, R_LENGTH, R_CHUNKED, R_CLOSE, R_DONE };
+enum chunk_state { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
+
+struct h2_stream {
+    struct h1_stream_link link; /* first: the engine's connection reports its end here */
+    struct h2_conn *h;
+    struct h2_stream *prev, *next;
+    int32_t id;
+    struct h2_req req;
+    struct sock_mem mem;
+    struct h1_conn *h1; /* the engine's connection, NULL once it has closed */
+    bool bad;           /* refused while its fields came: reset, no request */
+    bool chunked_in;    /* the request body goes to the engine chunk-encoded */
+    bool in_ended;
+    bool head_method;
+    bool websocket;
+    bool news;           /* `out` changed since the last look */
+    bool deferred;       /* the data provider is waiting for bytes */
+    bool submitted;      /* response HEADERS submitted */
+    uint32_t unconsumed; /* DATA bytes taken from the client's window, not given back */
+    enum resp_state rs;
+    enum chunk_state cs;
+    uint64_t left; /* R_LENGTH: body bytes still to come; C_DATA: in this chunk */
+};
+
+struct h2_conn {
+    struct conn conn; /* first */
+    struct sock client;
+    struct timer timer;
+    nghttp2_session *s;
+    union sockaddr_any client_addr, local_addr;
+    bool have_local;
+    bool closing;
+    struct tls_conn_info *tls;
+    struct h2_stream *streams;
+    unsigned n_streams;
+    unsigned glitches;     /* stream errors and resets in the current window */
+    uint64_t glitch_start; /* when that window began */
+    uint64_t idle_since;
+    char *obuf;
+    size_t ooff, olen;
+};
+
+static const struct conn_ops h2_conn_ops;
+static void h2_close(struct h2_conn *h, enum term why);
+static void h2_flush(struct h2_conn *h);
+
+int h2_preface_match(const char *p, size_t n)
+{
+    size_t k = n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN;
+    return memcmp(p, PREFACE, k) == 0;
+}
+
+static const struct cfg_listener_http *lh_of(const struct h2_conn *h)
+{
+    return &h->conn.listener->cfg->http;
+}
+
+static void rearm(struct h2_conn *h)
+{
+    if (h->n_streams > 0) {
+        timer_cancel(&h->conn.w->loop, &h->timer);
+        return;
+    }
+    timer_arm(&h->conn.w->loop, &h->timer, h->idle_since + h->conn.listener->cfg->idle_timeout_ms);
+}
+
+/* ---- the engine's news (sock_mem_ops: record only) ---- */
+
+static void mem_took(void *owner)
+{
+    struct h2_stream *st = owner;
+    if (st->unconsumed && sock_mem_pending(&st->mem.in) == 0)
+        worker_soon(st->h->conn.w, &st->h->conn);
+}
+
+static void mem_wrote(void *owner)
+{
+    struct h2_stream *st = owner;
+    st->news = true;
+    worker_soon(st->h->conn.w, &st->h->conn);
+}
+
+static const struct sock_mem_ops mem_ops = {mem_took, mem_wrote};
+
+static void stream_gone(struct h1_stream_link *link)
+{
+    struct h2_stream *st = (struct h2_stream *)link;
+    st->h1 = NULL;
+    st->news = true;
+    worker_soon(st->h->conn.w, &st->h->conn);
+}
+
+/* Lets the engine run on stream st after its input or room changed. */
+static void poke(struct h2_stream *st)
+{
+    if (!st->h1)
+        return;
+    st->h1->client.readable = true;
+    if (sock_mem_pending(&st->mem.out) < OUT_MAX)
+        st->h1->client.writable = true;
+    h1_stream_event(st->h1);
+}
+
+/* ---- streams ---- */
+
+static struct h2_stream *stream_new(struct h2_conn *h, int32_t id)
+{
+    struct h2_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->link.gone = stream_gone;
+    st->h = h;
+    st->id = id;
+    h2_req_init(&st->req, lh_of(h)->h2_max_header_list);
+    st->mem.out_max = OUT_MAX;
+    st->mem.ops = &mem_ops;
+    st->mem.owner = st;
+    st->next = h->streams;
+    if (h->streams)
+        h->streams->prev = st;
+    h->streams = st;
+    h->n_streams++;
+    counter_add(&h->conn.listener->stats->slots[h->conn.w->index].h2_streams, 1);
+    rearm(h);
+    return st;
+}
+
+/* Ends stream st's life on our side: the engine's connection (aborted with `why` if it
+ * still runs), the buffers. */
+static void stream_free(struct h2_stream *st, enum term why)
+{
+    struct h2_conn *h = st->h;
+    if (st->h1)
+        h1_close(st->h1, why); /* calls stream_gone */
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        h->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    h->n_streams--;
+    counter_add(&h->conn.listener->stats->slots[h->conn.w->index].h2_streams, (unsigned long)-1);
+    h2_req_free(&st->req);
+    sock_mem_free(&st->mem);
+    free(st);
+    if (h->n_streams == 0)
+        h->idle_since = loop_now(&h->conn.w->loop);
+    rearm(h);
+}
+
+/* Streams a client may reset or get reset (refused requests, protocol errors) per
+ * GLITCH_WINDOW_MS: twice the concurrent-stream limit, at least 100. Past it the
+ * connection ends with GOAWAY ENHANCE_YOUR_CALM: a rapid-reset flood (CVE-2023-44487)
+ * or its server-provoked variant costs the client its connection, not sluice its CPU. */
+#define GLITCH_WINDOW_MS 10000
+
+/* Counts one stream reset or stream error against h's budget. */
+static void glitch(struct h2_conn *h, const char *what)
+{
+    uint64_t now = loop_now(&h->conn.w->loop);
+    if (now - h->glitch_start > GLITCH_WINDOW_MS) {
+        h->glitch_start = now;
+        h->glitches = 0;
+    }
+    unsigned limit = 2u * (unsigned)lh_of(h)->h2_max_streams;
+    if (++h->glitches <= (limit < 100 ? 100 : limit) || h->closing)
+        return;
+    char client[ADDR_TEXT_MAX];
+    addr_format(&h->client_addr.sa, client, sizeof(client));
+    log_warn("listener %s: HTTP/2 client %s: more than %u stream resets and errors in %d s "
+             "(last: %s); closing the connection",
+             h->conn.listener->cfg->name, client, limit < 100 ? 100 : limit,
+             GLITCH_WINDOW_MS / 1000, what);
+    counter_add(&h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_H2_ABUSE],
+                1);
+    h->closing = true;
+    nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+static void reset_stream(struct h2_conn *h, struct h2_stream *st, uint32_t code)
+{
+    nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, code);
+    st->bad = true;
+    glitch(h, "a stream refused");
+}
+
+/* Appends request body bytes for the engine (chunk-encoded when chunked_in). */
+static int push_body(struct h2_stream *st, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (st->chunked_in) {
+        char size[24];
+        int k = snprintf(size, sizeof(size), "%zx\r\n", n);
+        if (sock_mem_append(&st->mem.in, size, (size_t)k) < 0)
+            return -1;
+    }
+    if (sock_mem_append(&st->mem.in, (const char *)p, n) < 0)
+        return -1;
+    return st->chunked_in ? sock_mem_append(&st->mem.in, "\r\n", 2) : 0;
+}
+
+static void end_request(struct h2_stream *st)
+{
+    if (st->in_ended)
+        return;
+    st->in_ended = true;
+    if (st->chunked_in)
+        (void)sock_mem_append(&st->mem.in, "0\r\n\r\n", 5);
+    st->mem.in_eof = true;
+    poke(st);
+}
+
+/* The request's HEADERS are complete: hand the request to the engine. */
+static void start_request(struct h2_conn *h, struct h2_stream *st, bool end_stream)
+{
+    size_t cap = lh_of(h)->max_header_size + 4096;
+    char *head = malloc(cap);
+    char key[25] = "";
+    if (h2_req_is_websocket(&st->req)) {
+        unsigned char raw[18];
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            free(head);
+            reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+            return;
+        }
+        EVP_EncodeBlock((unsigned char *)key, raw, 16); /* 24 characters with padding */
+        key[24] = '\0';
+    }
+    int n = head ? h2_req_write_h1(&st->req, !end_stream, key, head, cap) : -1;
+    if (n < 0) {
+        log_debug("listener %s: HTTP/2 stream %d refused: %s", h->conn.listener->cfg->name, st->id,
+                  head ? st->req.error : "out of memory");
+        counter_add(
+            &h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_BAD_REQUEST], 1);
+        free(head);
+        reset_stream(h, st, NGHTTP2_PROTOCOL_ERROR);
+        return;
+    }
+    st->websocket = h2_req_is_websocket(&st->req);
+    st->chunked_in = !end_stream && !st->req.has_length && !st->websocket &&
+                     memmem(head, (size_t)n, "\r\nTransfer-Encoding: chunked\r\n", 30) != NULL;
+    st->head_method =
+        st->req.method_len == 4 && memcmp(st->req.mem + st->req.method, "HEAD", 4) == 0;
+    int r = sock_mem_append(&st->mem.in, head, (size_t)n);
+    free(head);
+    h2_req_free(&st->req); /* the fields are in the head now */
+    st->h1 = r < 0 ? NULL
+                   : h1_stream_open(&h->conn, &st->mem, &st->link, &h->client_addr, &h->local_addr,
+                                    h->have_local, h->tls);
+    if (!st->h1) {
+        reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    if (end_stream) {
+        end_request(st);
+        return;
+    }
+    poke(st);
+}
+
+/* ---- nghttp2 callbacks (receiving) ---- */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct h2_conn *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if (h->closing) {
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
+    struct h2_stream *st = stream_new(h, f->hd.stream_id);
+    if (!st)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    struct h2_conn *h = ud;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st || st->bad || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* trailers of a request: not forwarded (documented) */
+    if (h2_req_field(&st->req, (const char *)name, nlen, (const char *)value, vlen) < 0) {
+        log_debug("listener %s: HTTP/2 stream %d refused: %s", h->conn.listener->cfg->name, st->id,
+                  st->req.error);
+        counter_add(
+            &h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_BAD_REQUEST], 1);
+        reset_stream(h, st, NGHTTP2_PROTOCOL_ERROR);
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct h2_conn *h = ud;
+    if (f->hd.type == NGHTTP2_RST_STREAM)
+        glitch(h, "RST_STREAM from the client");
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+        return 0;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st || st->bad)
+        return 0;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+        start_request(h, st, end);
+    else if (end)
+        end_request(st);
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    (void)flags;
+    struct h2_conn *h = ud;
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st || st->bad || !st->h1) {
+        nghttp2_session_consume(h->s, id, len); /* nobody reads it: give the window back */
+        return 0;
+    }
+    if (push_body(st, data, len) < 0) {
+        reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+        return 0;
+    }
+    st->unconsumed += (uint32_t)len;
+    poke(st);
+    return 0;
+}
+
+static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int err, void *ud)
+{
+    (void)s;
+    (void)f;
+    glitch(ud, nghttp2_strerror(err));
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    struct h2_stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st)
+        return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    if (code == NGHTTP2_PROTOCOL_ERROR && !st->bad && !st->h1 && st->rs == R_HEAD) {
+        /* nghttp2's own checks of HTTP messaging refused the request */
+        struct h2_conn *h = ud;
+        counter_add(
+            &h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_BAD_REQUEST], 1);
+        log_debug("listener %s: HTTP/2 stream %d refused by HTTP messaging rules",
+                  h->conn.listener->cfg->name, id);
+        glitch(h, "a malformed request");
+    }
+    stream_free(st,
+                code == NGHTTP2_NO_ERROR && st->rs == R_DONE ? TERM_COMPLETE : TERM_CLIENT_ABORTED);
+    return 0;
+}
+
+/* ---- the response: HTTP/1.1 bytes from the engine to HTTP/2 frames ---- */
+
+static bool hop_by_hop(const struct h1_str n)
+{
+    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "upgrade",    "te"};
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (n.len == strlen(hop[i]) && strncasecmp(n.p, hop[i], n.len) == 0)
+            return true;
+    return false;
+}
+
+/* Fields of a head (or trailer) as nghttp2 name/value pairs, names lowercased into lc
+ * (nghttp2 copies them on submit). Returns the count. */
+static size_t to_nv(const struct h1_header *fields, size_t n, nghttp2_nv *nv, size_t max, char *lc,
+                    size_t lc_cap, bool websocket)
+{
+    size_t k = 0, used = 0;
+    for (size_t i = 0; i < n && k < max; i++) {
+        const struct h1_header *f = &fields[i];
+        if (hop_by_hop(f->name))
+            continue;
+        if (websocket && f->name.len == 20 &&
+            strncasecmp(f->name.p, "sec-websocket-accept", 20) == 0)
+            continue;
+        if (used + f->name.len > lc_cap)
+            break;
+        for (size_t j = 0; j < f->name.len; j++) {
+            char ch = f->name.p[j];
+            lc[used + j] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        nv[k++] = (nghttp2_nv){(uint8_t *)lc + used, (uint8_t *)f->value.p, f->name.len,
+                               f->value.len, NGHTTP2_NV_FLAG_NONE};
+        used += f->name.len;
+    }
+    return k;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud);
+
+/* Parses the response head at the front of `out` and submits it. Returns 1 done, 0 to
+ * wait for more bytes, -1 on a broken response (the stream is reset). */
+static int submit_head(struct h2_conn *h, struct h2_stream *st)
+{
+    struct sock_mem_buf *o = &st->mem.out;
+    for (;;) {
+        struct h1_header fields[RESP_FIELDS];
+        struct h1_head head;
+        h1_head_init(&head, fields, RESP_FIELDS);
+        struct h1_limits lim = {OUT_MAX, RESP_FIELDS};
+        size_t have = sock_mem_pending(o);
+        int n = have ? h1_parse_response(o->p + o->off, have, &lim, &head) : H1_NEED_MORE;
+        if (n == H1_NEED_MORE)
+            return st->mem.out_eof ? -1 : 0;
+        if (n < 0)
+            return -1;
+        if (head.status >= 100 && head.status < 200 && head.status != 101) {
+            sock_mem_consume(o, (size_t)n); /* interim responses are not passed on */
+            continue;
+        }
+        struct h1_exchange x = {st->head_method, false, st->websocket};
+        struct h1_msg m;
+        if (h1_check_response(&head, &x, &m) != H1_OK)
+            return -1;
+        nghttp2_nv nv[RESP_FIELDS + 1];
+        char lc[8192], status[4];
+        int code = head.status == 101 && st->websocket ? 200 : head.status;
+        snprintf(status, sizeof(status), "%03d", code);
+        nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
+        size_t k = 1 + to_nv(head.headers, head.n_headers, nv + 1, RESP_FIELDS, lc, sizeof(lc),
+                             st->websocket);
+        if (head.status == 101)
+            st->rs = R_CLOSE; /* the tunnel: bytes both ways until one side ends */
+        else if (m.body == H1_BODY_NONE)
+            st->rs = R_DONE;
+        else if (m.body == H1_BODY_LENGTH)
+            st->rs = m.length ? R_LENGTH : R_DONE;
+        else if (m.body == H1_BODY_CHUNKED)
+            st->rs = R_CHUNKED;
+        else
+            st->rs = R_CLOSE;
+        st->left = m.length;
+        st->cs = C_SIZE;
+        nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
+        int r = nghttp2_submit_response(h->s, st->id, nv, k, st->rs == R_DONE ? NULL : &dp);
+        sock_mem_consume(o, (size_t)n);
+        if (r != 0)
+            return -1;
+        st->submitted = true;
+        return 1;
+    }
+}
+
+/* Parses trailer lines at p[0..n) (ending with the empty line) and submits them. */
+static int submit_trailers(struct h2_conn *h, struct h2_stream *st, const char *p, size_t n)
+{
+    struct h1_header fields[RESP_FIELDS];
+    size_t k = 0;
+    for (size_t at = 0; at < n && k < RESP_FIELDS;) {
+        const char *eol = memmem(p + at, n - at, "\r\n", 2);
+        if (!eol || eol == p + at)
+            break;
+        const char *colon = memchr(p + at, ':', (size_t)(eol - (p + at)));
+        if (colon) {
+            const char *v = colon + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *e = eol;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            fields[k++] =
+                (struct h1_header){{p + at, (size_t)(colon - (p + at))}, {v, (size_t)(e - v)}};
+        }
+        at = (size_t)(eol - p) + 2;
+    }
+    if (k == 0)
+        return 0;
+    nghttp2_nv nv[RESP_FIELDS];
+    char lc[8192];
+    size_t m = to_nv(fields, k, nv, RESP_FIELDS, lc, sizeof(lc), false);
+    return m ? nghttp2_submit_trailer(h->s, st->id, nv, m) : 0;
+}
+
+/* Decodes chunked body bytes from `out` into buf. Returns bytes written, or -1 when the
+ * body ended (after them; *trailers set when trailers were submitted), or -2 broken. */
+static ssize_t decode_chunked(struct h2_stream *st, uint8_t *buf, size_t length, bool *ended,
+                              bool *trailers)
+{
+    struct sock_mem_buf *o = &st->mem.out;
+    size_t w = 0;
+    while (w < length && sock_mem_pending(o) > 0) {
+        const char *p = o->p + o->off;
+        size_t have = sock_mem_pending(o);
+        if (st->cs == C_SIZE) {
+            const char *eol = memmem(p, have, "\r\n", 2);
+            if (!eol)
+                break;
+            uint64_t size = 0;
+            const char *q = p;
+            for (; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
+                int d = *q >= '0' && *q <= '9'   ? *q - '0'
+                        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+                        : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
+                                                 : -1;
+                if (d < 0 || size >> 60)
+                    return -2;
+                size = size * 16 + (uint64_t)d;
+            }
+            sock_mem_consume(o, (size_t)(eol - p) + 2);
+            st->left = size;
+            st->cs = size ? C_DATA : C_TRAILER;
+        } else if (st->cs == C_DATA) {
+            size_t n = have < st->left ? have : (size_t)st->left;
+            if (n > length - w)
+                n = length - w;
+            memcpy(buf + w, p, n);
+            w += n;
+            st->left -= n;
+            sock_mem_consume(o, n);
+            if (st->left == 0)
+                st->cs = C_DATA_END;
+        } else if (st->cs == C_DATA_END) {
+            if (have < 2)
+                break;
+            if (p[0] != '\r' || p[1] != '\n')
+                return -2;
+            sock_mem_consume(o, 2);
+            st->cs = C_SIZE;
+        } else { /* C_TRAILER: the trailer section, up to and with its empty line */
+            size_t end;
+            if (have >= 2 && p[0] == '\r' && p[1] == '\n') {
+                end = 2;
+            } else {
+                const char *e = memmem(p, have, "\r\n\r\n", 4);
+                if (!e)
+                    break;
+                end = (size_t)(e - p) + 4;
+                if (submit_trailers(st->h, st, p, end) != 0)
+                    return -2;
+                *trailers = true;
+            }
+            sock_mem_consume(o, end);
+            *ended = true;
+            return (ssize_t)w;
+        }
+    }
+    return (ssize_t)w;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    (void)id;
+    (void)ud;
+    struct h2_stream *st = src->ptr;
+    struct sock_mem_buf *o = &st->mem.out;
+    if (st->mem.out_reset)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
+    ssize_t w = 0;
+    bool ended = false, trailers = false;
+    if (st->rs == R_CHUNKED) {
+        w = decode_chunked(st, buf, length, &ended, &trailers);
+        if (w == -2)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    } else {
+        size_t n = sock_mem_pending(o);
+        if (st->rs == R_LENGTH && n > st->left)
+            n = (size_t)st->left;
+        if (n > length)
+            n = length;
+        if (n) {
+            memcpy(buf, o->p + o->off, n);
+            sock_mem_consume(o, n);
+        }
+        w = (ssize_t)n;
+        if (st->rs == R_LENGTH) {
+            st->left -= n;
+            ended = st->left == 0;
+        } else {
+            ended = st->mem.out_eof && sock_mem_pending(o) == 0;
+        }
+    }
+    if (!ended && w == 0) {
+        if (st->mem.out_eof && sock_mem_pending(o) == 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the engine gave up mid-body */
+        st->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (ended) {
+        st->rs = R_DONE;
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (trailers)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    st->news = true; /* room in `out`: the engine may write again */
+    return w;
+}
+
+/* Looks at what the engine did on each stream: submits heads, resumes bodies, gives
+ * window back, lets blocked engines write again. */
+static void streams_step(struct h2_conn *h)
+{
+    for (struct h2_stream *st = h->streams, *next; st; st = next) {
+        next = st->next;
+        if (st->unconsumed && sock_mem_pending(&st->mem.in) == 0) {
+            nghttp2_session_consume(h->s, st->id, st->unconsumed);
+            st->unconsumed = 0;
+        }
+        if (!st->news || st->bad)
+            continue;
+        st->news = false;
+        if (!st->submitted && st->rs == R_HEAD) {
+            int r = submit_head(h, st);
+            if (r < 0) {
+                reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+                continue;
+            }
+        }
+        if (st->submitted && st->deferred) {
+            st->deferred = false;
+            nghttp2_session_resume_data(h->s, st->id);
+        }
+        if (st->h1 && !st->h1->client.writable && sock_mem_pending(&st->mem.out) < OUT_MAX)
+            poke(st);
+    }
+}
+
+/* ---- the socket ---- */
+
+/* Writes what nghttp2 has to send, through obuf. */
+static void h2_flush(struct h2_conn *h)
+{
+    if (h->closing && !h->s)
+        return;
+    streams_step(h);
+    for (;;) {
+        if (h->ooff < h->olen) {
+            if (!h->client.writable)
+                return;
+            ssize_t n = sock_write(&h->client, h->obuf + h->ooff, h->olen - h->ooff, true, false);
+            if (n == -EAGAIN) {
+                sock_blocked(&h->client);
+                return;
+            }
+            if (n == SOCK_WANTS_OTHER_IO)
+                return;
+            if (n < 0) {
+                h2_close(h, TERM_CLIENT_RESET);
+                return;
+            }
+            h->ooff += (size_t)n;
+            if (h->ooff < h->olen)
+                continue;
+            h->ooff = h->olen = 0;
+        }
+        const uint8_t *data;
+        ssize_t n;
+        while (h->olen < OBUF_MAX && (n = nghttp2_session_mem_send(h->s, &data)) > 0) {
+            if (!h->obuf && !(h->obuf = malloc(OBUF_MAX + 16384))) {
+                h2_close(h, TERM_INTERNAL_ERROR);
+                return;
+            }
+            if (h->olen + (size_t)n > OBUF_MAX + 16384) { /* a big frame: write what there is */
+                size_t room = OBUF_MAX + 16384 - h->olen;
+                memcpy(h->obuf + h->olen, data, room);
+                h->olen += room;
+                /* nghttp2 gave us the whole frame; keep the rest in a grown buffer */
+                char *bigger = realloc(h->obuf, h->olen + ((size_t)n - room));
+                if (!bigger) {
+                    h2_close(h, TERM_INTERNAL_ERROR);
+                    return;
+                }
+                h->obuf = bigger;
+                memcpy(h->obuf + h->olen, data + room, (size_t)n - room);
+                h->olen += (size_t)n - room;
+                break;
+            }
+            memcpy(h->obuf + h->olen, data, (size_t)n);
+            h->olen += (size_t)n;
+        }
+        if (h->olen == 0)
+            break;
+    }
+    if (h->obuf && h->olen == 0) {
+        free(h->obuf);
+        h->obuf = NULL;
+    }
+    streams_step(h); /* sending may have made room in streams' buffers */
+    if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && h->olen == 0)
+        h2_close(h, TERM_NONE);
+}
+
+static void on_readable(struct h2_conn *h)
+{
+    char buf[READ_CHUNK];
+    while (h->client.readable && sock_open(&h->client)) {
+        ssize_t n = sock_read(&h->client, buf, sizeof(buf));
+        if (n == -EAGAIN || n == SOCK_WANTS_OTHER_IO) {
+            h->client.readable = false;
+            break;
+        }
+        if (n <= 0) {
+            h2_close(h, n == 0 ? TERM_CLIENT_CLOSED : TERM_CLIENT_RESET);
+            return;
+        }
+        ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)n);
+        if (r < 0) {
+            log_debug("listener %s: HTTP/2 session error: %s", h->conn.listener->cfg->name,
+                      nghttp2_strerror((int)r));
+            h2_flush(h); /* the GOAWAY nghttp2 queued */
+            h2_close(h, TERM_BAD_REQUEST);
+            return;
+        }
+    }
+}
+
+static void on_event(struct loop *loop, struct io_handler *ioh, uint32_t events)
+{
+    (void)loop;
+    struct h2_conn *h = (struct h2_conn *)((char *)ioh - offsetof(struct h2_conn, client.h));
+    if (!sock_open(&h->client))
+        return;
+    sock_on_events(&h->client, events);
+    on_readable(h);
+    if (sock_open(&h->client))
+        h2_flush(h);
+    if (sock_open(&h->client) && h->client.out_armed && h->client.writable && !(events & EPOLLIN))
+        sock_set_out(&h->client, false);
+}
+
+static void on_timer(struct loop *loop, struct timer *t)
+{
+    struct h2_conn *h = (struct h2_conn *)((char *)t - offsetof(struct h2_conn, timer));
+    if (h->n_streams > 0)
+        return;
+    if (loop_now(loop) < h->idle_since + h->conn.listener->cfg->idle_timeout_ms) {
+        rearm(h);
+        return;
+    }
+    nghttp2_session_terminate_session(h->s, NGHTTP2_NO_ERROR);
+    h2_flush(h);
+    h2_close(h, TERM_IDLE_TIMEOUT);
+}
+
+static void h2_close(struct h2_conn *h, enum term why)
+{
+    if (!sock_open(&h->client))
+        return;
+    h->closing = true;
+    while (h->streams)
+        stream_free(h->streams, why == TERM_NONE ? TERM_CLIENT_ABORTED : why);
+    timer_cancel(&h->conn.w->loop, &h->timer);
+    nghttp2_session_del(h->s);
+    h->s = NULL;
+    free(h->obuf);
+    h->obuf = NULL;
+    sock_close(&h->client, true);
+    free(h->tls);
+    h->tls = NULL;
+    conn_release(&h->conn);
+}
+
+/* ---- conn_ops ---- */
+
+static void op_close(struct conn *c, enum term why)
+{
+    h2_close((struct h2_conn *)c, why);
+}
+
+static void op_rearm(struct conn *c)
+{
+    struct h2_conn *h = (struct h2_conn *)c;
+    for (struct h2_stream *st = h->streams; st; st = st->next)
+        if (st->h1)
+            h1_rearm(st->h1);
+}
+
+static void op_step(struct conn *c)
+{
+    (void)c;
+}
+
+/* Graceful stop: GOAWAY; the streams in progress finish, then the connection closes. */
+static void op_stop(struct conn *c)
+{
+    struct h2_conn *h = (struct h2_conn *)c;
+    h->closing = true;
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+    h2_flush(h);
+    if (sock_open(&h->client) && h->n_streams == 0)
+        h2_close(h, TERM_SHUTDOWN);
+}
+
+static void op_soon(struct conn *c)
+{
+    struct h2_conn *h = (struct h2_conn *)c;
+    if (sock_open(&h->client))
+        h2_flush(h);
+    if (sock_open(&h->client) && h->closing && h->n_streams == 0)
+        h2_close(h, TERM_SHUTDOWN);
+}
+
+static const struct conn_ops h2_conn_ops = {
+    .name = "http2",
+    .close = op_close,
+    .rearm = op_rearm,
+    .step = op_step,
+    .stop = op_stop,
+    .soon = op_soon,
+};
+
+/* ---- adoption ---- */
+
+static nghttp2_session *session_new(struct h2_conn *h)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return NULL;
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_option *opt;
+    nghttp2_session *s = NULL;
+    if (nghttp2_option_new(&opt) == 0) {
+        nghttp2_option_set_no_auto_window_update(opt, 1);
+        nghttp2_option_set_max_settings(opt, 32);
+        nghttp2_option_set_max_outbound_ack(opt, 1000);
+        nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+        nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+        if (nghttp2_session_server_new2(&s, cb, h, opt) != 0)
+            s = NULL;
+        nghttp2_option_del(opt);
+    }
+    nghttp2_session_callbacks_del(cb);
+    if (!s)
+        return NULL;
+    const struct cfg_listener_http *lh = lh_of(h);
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)lh->h2_max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lh->h2_window},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lh->h2_max_header_list},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
+    };
+    if (nghttp2_submit_settings(s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0) {
+        nghttp2_session_del(s);
+        return NULL;
+    }
+    return s;
+}
+
+void h2_conn_adopt(struct h1_conn *c, const char *pre, size_t n)
+{
+    struct worker *w = c->conn.w;
+    struct h2_conn *h = calloc(1, sizeof(*h));
+    char *early = n ? malloc(n) : NULL; /* pre may point into c's buffer, freed below */
+    if (!h || (n && !early)) {
+        free(h);
+        free(early);
+        h1_close(c, TERM_INTERNAL_ERROR);
+        return;
+    }
+    if (n)
+        memcpy(early, pre, n);
+    conn_replace(&c->conn, &h->conn, &h2_conn_ops);
+    h->client = c->client;
+    h->client.h.cb = on_event;
+    h->client_addr = c->client_addr;
+    h->local_addr = c->local_addr;
+    h->have_local = c->have_local;
+    if (!h->have_local) {
+        socklen_t len = sizeof(h->local_addr);
+        if (getsockname(h->client.h.fd, &h->local_addr.sa, &len) < 0)
+            memset(&h->local_addr, 0, sizeof(h->local_addr));
+        h->have_local = true;
+    }
+    h->tls = c->tls;
+    h->idle_since = loop_now(&w->loop);
+    timer_init(&h->timer, on_timer);
+    /* the h1 object is done: no log line, no slot (the h2 connection holds it now) */
+    timer_cancel(&w->loop, &c->timer);
+    free(c->in);
+    free(c->fields);
+    free(c->t);
+    c->tls = NULL;
+    c->client.h.fd = -1;
+    c->client.ssl = NULL;
+    if (loop_defer_free(&w->loop, c) < 0)
+        log_error("out of memory: leaking one connection object");
+    /* the handler moved: epoll must point at the new one */
+    int mod = loop_mod(&w->loop, &h->client.h,
+                       h->client.out_armed ? SOCK_EVENTS_IN | EPOLLOUT : SOCK_EVENTS_IN);
+    h->s = mod < 0 ? NULL : session_new(h);
+    if (!h->s) {
+        free(early);
+        h2_close(h, TERM_INTERNAL_ERROR);
+        return;
+    }
+    ssize_t r = n ? nghttp2_session_mem_recv(h->s, (const uint8_t *)early, n) : 0;
+    free(early);
+    if (r < 0) {
+        h2_flush(h);
+        h2_close(h, TERM_BAD_REQUEST);
+        return;
+    }
+    h->client.readable = true;
+    on_readable(h);
+    if (sock_open(&h->client))
+        h2_flush(h);
+    if (sock_open(&h->client))
+        rearm(h);
+}
