@@ -59,7 +59,7 @@ FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all deps check-build-deps test unit e2e asan fuzz fuzz-smoke run bench clean format \
-	man install uninstall deb image package-check
+	man install uninstall deb image package-check systemd-check
 all: $(BUILD)/sluice $(BUILD)/sluice-demo
 
 deps:
@@ -182,6 +182,13 @@ image:
 	  $(MAKE) deb && deb=$$(ls ../sluice_$(VERSION)_$$(dpkg --print-architecture).deb); \
 	fi; \
 	packaging/container/build-image.sh "$$deb" build/image
+
+# The .deb under a real systemd (PID 1 in a podman container): install, enabled and active
+# unit, user and capabilities, reload (and a refused broken one), log rotation, stop, purge.
+# Opt-in like the image (minutes, the Debian mirror for the cached root file system), not
+# part of `make test`. DEB=path skips `make deb`.
+systemd-check:
+	scripts/systemd-check.sh $(DEB)
 
 # Removes what install put there, never the configuration file.
 uninstall:
