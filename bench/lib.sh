@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# bench/lib.sh: helpers shared by the benchmark scripts (l4.sh, tls.sh, testssl.sh), which
+# bench/lib.sh: helpers shared by the benchmark scripts (l4.sh, tls.sh, testssl.sh, http.sh,
+# https.sh, http_routes.sh), which
 # source it first thing: `. "$(dirname "$0")/lib.sh"`. Sourcing it sets PIDS=(), CLK_TCK and
 # the EXIT / INT / TERM traps; everything else is a function. Not meant to be run.
 #
@@ -192,6 +193,11 @@ cpu_ticks() { sum_proc_tree "$1" stat '{print $14 + $15}'; }
 # ---------------------------------------------------------------------------------------
 # Certificates
 
+# TLS 1.2 cipher list of the TLS benchmarks (Mozilla "intermediate", sluice's default),
+# given to HAProxy and nginx; TLS 1.3 suites stay OpenSSL's defaults everywhere.
+# shellcheck disable=SC2034 # read by the calling script
+TLS12_CIPHERS="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+
 # Runs openssl quietly; on failure runs it again with its output shown, then dies.
 ossl() { openssl "$@" >/dev/null 2>&1 || { openssl "$@"; die "openssl $1 failed"; }; }
 
@@ -249,4 +255,259 @@ EOF
         die "nginx rejected the origin configuration"
     start_bg "$LOAD_CPUS" "$dir.log" "$NGINX" -p "$dir" -e "$dir/logs/error.log" -c "$dir/nginx.conf"
     wait_port "$port" "$LAST_PID" origin
+}
+
+# ---------------------------------------------------------------------------------------
+# HTTP proxy benchmarks (http.sh, https.sh): configurations, wrk runs, idle memory, tables.
+# They use RUN, LOAD_CPUS, SECONDS_PER_RUN and CONNS of the calling script.
+
+# Prints a sluice configuration: one worker, access log off, listener "front" on
+# 127.0.0.1:PORT of PROTOCOL (http or https; keep-alive idle 300s) to backend "origin"
+# (127.0.0.1:ORIGIN_PORT, keep-alive pool of 256). LISTENER_EXTRA (indented lines, e.g.
+# a tls block) is appended to the listener. Usage: sluice_http_conf PORT ORIGIN_PORT
+# [PROTOCOL [LISTENER_EXTRA]]
+sluice_http_conf() {
+    cat <<EOF
+workers: 1
+max_connections: 100000
+log: {access: off, level: warn}
+listeners:
+  - name: front
+    bind: 127.0.0.1:$1
+    protocol: ${3:-http}
+    idle_timeout: 300s
+    backend: origin
+${4:-}
+backends:
+  - name: origin
+    protocol: http
+    servers: [127.0.0.1:$2]
+    keepalive: {max_idle: 256, idle_timeout: 300s}
+EOF
+}
+
+# Prints a HAProxy configuration: one thread, mode http, keep-alive both sides (300s),
+# http-reuse always, frontend on 127.0.0.1:PORT (BIND_EXTRA appended to the bind line,
+# e.g. "ssl crt ..."), GLOBAL_EXTRA (indented lines) in the global section.
+# Usage: haproxy_http_conf PORT ORIGIN_PORT [BIND_EXTRA [GLOBAL_EXTRA]]
+haproxy_http_conf() {
+    cat <<EOF
+global
+    nbthread 1
+    maxconn 9000
+${4:-}
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+    timeout http-keep-alive 300s
+    option http-keep-alive
+    http-reuse always
+frontend front
+    bind 127.0.0.1:$1 ${3:-}
+    default_backend origin
+backend origin
+    server o1 127.0.0.1:$2
+EOF
+}
+
+# Prints an nginx.conf for a proxy run from DIR: one worker, keep-alive to the client
+# (300s) and an upstream keepalive pool of 256, proxy_pass of everything; LISTEN_EXTRA is
+# appended to the listen directive (e.g. "ssl"), SERVER_EXTRA (lines) to the server block.
+# Usage: nginx_http_proxy_conf DIR PORT ORIGIN_PORT [LISTEN_EXTRA [SERVER_EXTRA]]
+nginx_http_proxy_conf() {
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
+worker_rlimit_nofile 19000;
+events { worker_connections 9000; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    upstream origin { server 127.0.0.1:$3; keepalive 256; }
+    server {
+        listen 127.0.0.1:$2 backlog=4096 ${4:-};
+${5:-}
+        location / {
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering on;
+        }
+    }
+}
+EOF
+}
+
+# Sets ORDER to ITEMS rotated so that round R (from 1) starts with item R.
+# Usage: rotate_order R ITEMS...
+rotate_order() {
+    local r=$1 i
+    shift
+    ORDER=()
+    for i in $(seq 0 $(($# - 1))); do
+        local k=$(((i + r - 1) % $# + 1))
+        ORDER+=("${!k}")
+    done
+}
+
+# Prints the errors wrk reported in LOGFILE ("non-2xx N", "socket: connect A, read B, ..."),
+# nothing when there were none. Usage: wrk_errors LOGFILE
+wrk_errors() {
+    sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/non-2xx \1;/p; s/.*Socket errors: \(.*\)/socket errors: \1;/p' \
+        "$1" | tr '\n' ' ' | sed 's/ *$//'
+}
+
+# Runs wrk (one thread, SECONDS_PER_RUN unless ARGS say otherwise) on LOAD_CPUS, output
+# to LOGFILE, with LD_PRELOAD=$WRK_PRELOAD when that is set; logs wrk's errors; prints its
+# requests per second (empty if none). Usage: wrk_rate LOGFILE URL [WRK ARGS...]
+wrk_rate() {
+    local logfile=$1 url=$2 errors pre=()
+    shift 2
+    [ -z "${WRK_PRELOAD:-}" ] || pre=(env LD_PRELOAD="$WRK_PRELOAD")
+    taskset -c "$LOAD_CPUS" "${pre[@]}" wrk -t1 -d"${SECONDS_PER_RUN}s" "$@" "$url" >"$logfile" 2>&1 || true
+    errors=$(wrk_errors "$logfile")
+    [ -z "$errors" ] || log "$(basename "$logfile"): errors: $errors"
+    sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' "$logfile" | head -n 1
+}
+
+# Prints the proxy's CPU time (microseconds) per operation from two cpu_ticks readings,
+# for RATE operations per second over SECONDS_PER_RUN; NA without a rate.
+# Usage: cpu_us_per TICKS_BEFORE TICKS_AFTER RATE
+cpu_us_per() {
+    python3 -c "import sys; t0, t1, r = sys.argv[1:]
+print(round((float(t1) - float(t0)) * 1e6 / $CLK_TCK / (float(r) * $SECONDS_PER_RUN), 2) if r else 'NA')" \
+        "$1" "$2" "${3:-}"
+}
+
+# Prints the RSS growth per idle keep-alive client connection (bytes) of process PID and
+# its children: N connections to 127.0.0.1:PORT each make one request (GET /64, Host:
+# bench) and stay open; RSS (sum of VmRSS) before them (after one warm-up connection) and
+# 1 s after. With "tls", each connection is TLS (handshake, any certificate accepted).
+# Usage: idle_conn_bytes PID PORT N [tls]
+idle_conn_bytes() {
+    python3 - "$@" <<'EOF'
+import os, socket, ssl, sys, time
+pid, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+ctx = None
+if len(sys.argv) > 4 and sys.argv[4] == "tls":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["http/1.1"])
+def tree(p):
+    out = [p]
+    for t in os.listdir(f"/proc/{p}/task"):
+        try:
+            kids = open(f"/proc/{p}/task/{t}/children").read().split()
+        except OSError:
+            kids = []
+        for k in kids:
+            out += tree(int(k))
+    return out
+def rss():
+    total = 0
+    for p in tree(pid):
+        for line in open(f"/proc/{p}/status"):
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+def connect():
+    s = socket.create_connection(("127.0.0.1", port))
+    if ctx:
+        s = ctx.wrap_socket(s, server_hostname="bench.local")
+    s.sendall(b"GET /64 HTTP/1.1\r\nHost: bench\r\n\r\n")
+    got = b""
+    while not (b"\r\n\r\n" in got and got.endswith(b"a" * 64)):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit("connection closed")
+        got += chunk
+    return s
+held = [connect()]
+time.sleep(0.5)
+before = rss()
+for _ in range(n):
+    held.append(connect())
+time.sleep(1)
+print(round((rss() - before) / n))
+EOF
+}
+
+# Writes and prints the markdown table of an HTTP benchmark from RESULTS (TSV: round,
+# contender, one column per measurement; a value that is not a number is left out of the
+# medians: "pending" when sluice cannot run the configuration, "invalid" when wrk reported
+# errors). Per column: the median over the rounds and the median of the per-round ratios
+# to haproxy. COLUMN is KEY:DECIMALS:LABEL (decimals shown of the median); NAMES
+# is "contender=name|contender=name...". Usage: median_table RESULTS MD META NAMES COLUMN...
+median_table() {
+    python3 - "$@" <<'EOF'
+import csv, statistics, sys
+tsv, md, meta, names = sys.argv[1:5]
+cols = [c.split(":", 2) for c in sys.argv[5:]]
+names = dict(kv.split("=", 1) for kv in names.split("|") if kv)
+rows = list(csv.DictReader(open(tsv), delimiter="\t"))
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+by_round, order = {}, []
+for r in rows:
+    by_round.setdefault(r["round"], {})[r["contender"]] = r
+    if r["contender"] not in order:
+        order.append(r["contender"])
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+def value(p, k):
+    raw = [rr[p][k] for rr in by_round.values() if p in rr]
+    vals = [num(v) for v in raw]
+    if all(v is None for v in vals) and "pending" in raw:
+        return "pending"
+    m = med(vals)
+    bad = raw.count("invalid")
+    return m, bad
+def ratio(p, k):
+    rs = []
+    for rr in by_round.values():
+        a, b = num(rr.get(p, {}).get(k)), num(rr.get("haproxy", {}).get(k))
+        if a is not None and b:
+            rs.append(a / b)
+    m = med(rs)
+    return "n/a" if m is None else f"{m:.2f}x"
+head = ["| contender | " + " | ".join(f"{label} | vs HAProxy" for _, _, label in cols) + " |",
+        "|---|" + "---:|" * (2 * len(cols))]
+for p in order:
+    cells = [names.get(p, p)]
+    for k, fmt, _ in cols:
+        v = value(p, k)
+        if isinstance(v, str):
+            cells += [v, v]
+            continue
+        m, bad = v
+        text = "n/a" if m is None else f"{m:.{int(fmt)}f}"
+        if bad:
+            text += f" ({bad} invalid)"
+        cells += [text, ratio(p, k)]
+    head.append("| " + " | ".join(cells) + " |")
+text = "\n".join(head) + "\n\n" + meta + "\n"
+open(md, "w").write(text)
+print(text)
+EOF
+}
+
+# Checks that URL answers 200 with a body of SIZE bytes (curl, extra CURL ARGS such as
+# --cacert); dies otherwise. Prints curl's "http_version tls_version" details to the log.
+# Usage: check_200 WHAT URL SIZE [CURL ARGS...]
+check_200() {
+    local what=$1 url=$2 size=$3 got
+    shift 3
+    got=$(curl -sS -o /dev/null --max-time 5 -w '%{http_code} %{size_download}' "$@" "$url" 2>&1) ||
+        die "$what: $url failed: $got"
+    [ "$got" = "200 $size" ] || die "$what: $url answered '$got', expected '200 $size'"
 }
