@@ -159,7 +159,7 @@ static void backend_json(struct strbuf *sb, const struct rt_backend *b, uint64_t
     kv_u(sb, "drain_timeout_ms", cfg->drain_timeout_ms);
     kv_u(sb, "connect_timeout_ms", cfg->connect_timeout_ms);
     kv_u(sb, "servers_usable", usable);
-    if (cfg->protocol == PROTO_HTTP) {
+    if (cfg_protocol_is_http(cfg->protocol)) {
         /* the pool of idle server connections, and how many requests reused one */
         unsigned long long idle = 0, reused = 0, responses = 0;
         for (size_t i = 0; i < b->n_servers; i++)

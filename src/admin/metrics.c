@@ -346,7 +346,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
                 continue;
             http_requests(sb, l, NULL, pass == 1);
             for (size_t b = 0; b < rt->n_backends; b++)
-                if (rt->backends[b].cfg->protocol == PROTO_HTTP)
+                if (cfg_protocol_is_http(rt->backends[b].cfg->protocol))
                     http_requests(sb, l, rt->backends[b].stats, pass == 1);
         }
     }
@@ -354,7 +354,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
            "Time from an HTTP request sent to a server to its response head.");
     for (size_t b = 0; b < rt->n_backends; b++) {
         const struct rt_backend *be = &rt->backends[b];
-        if (be->cfg->protocol != PROTO_HTTP)
+        if (!cfg_protocol_is_http(be->cfg->protocol))
             continue;
         struct histogram h;
         memset(&h, 0, sizeof(h));
@@ -390,7 +390,7 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
            "HTTP requests sent on a pooled (reused) server connection.");
     for (size_t b = 0; b < rt->n_backends; b++) {
         const struct rt_backend *be = &rt->backends[b];
-        if (be->cfg->protocol != PROTO_HTTP)
+        if (!cfg_protocol_is_http(be->cfg->protocol))
             continue;
         unsigned long long idle = 0, reused = 0;
         for (size_t i = 0; i < be->n_servers; i++)

@@ -360,6 +360,11 @@ int parse_duration_ms(const char *text, uint64_t *out, const char **err); /* "1h
 int parse_size(const char *text, uint64_t *out, const char **err);        /* "512", "16k", "1m" */
 
 const char *cfg_protocol_name(enum cfg_protocol p);
+/* True for the HTTP protocols (http, https). */
+static inline bool cfg_protocol_is_http(enum cfg_protocol p)
+{
+    return p == PROTO_HTTP || p == PROTO_HTTPS;
+}
 
 /* Template compiler flags. */
 #define TMPL_RESPONSE 1u  /* {status} and {server} allowed (response actions) */

@@ -456,7 +456,7 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     ld_section(ld, n, "keepalive", ld_load_keepalive, b);
     b->http.response_timeout_ms = b->timeout_ms;
     ld_section(ld, n, "http", ld_load_backend_http, b);
-    ld_refuse_http(ld, n, b->protocol);
+    ld_refuse_http(ld, n, b->protocol, false);
 }
 
 void ld_load_backends(struct ld *ld, yaml_node_t *seq)

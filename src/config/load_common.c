@@ -105,9 +105,9 @@ int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_proto
     return r;
 }
 
-void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p)
+void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p, bool listener)
 {
-    if (!ld_is_http(p) || (CFG_HTTP_SUPPORTED && p == PROTO_HTTP))
+    if (!ld_is_http(p) || (CFG_HTTP_SUPPORTED && (p == PROTO_HTTP || !listener)))
         return;
     ld_error_key(ld, ld_get(ld, map, "protocol"), "protocol",
                  "protocol %s is not supported yet by this build", cfg_protocol_name(p));

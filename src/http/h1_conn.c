@@ -567,7 +567,7 @@ static void h1_rearm_op(struct conn *base)
 
 static void h1_step_op(struct conn *base)
 {
-    (void)base; /* no deferred steps without TLS */
+    h1_up_tls_resume((struct h1_conn *)base); /* a handshake with an https server */
 }
 
 /* Graceful stop: an idle connection closes now, a busy one after its response. */

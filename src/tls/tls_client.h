@@ -15,7 +15,8 @@
 
 struct tls_client;
 
-/* Builds the context from b->tls: minimum TLS 1.2, no ALPN, chain and host-name
+/* Builds the context from b->tls: minimum TLS 1.2, ALPN http/1.1 for an https backend
+ * (none for tls), chain and host-name
  * verification unless verify is false, trust from `ca` or the system store, optional
  * client certificate (cert + key). When b->has_tls is false the defaults apply (verify
  * against the system store, no client certificate). Returns NULL with a message naming
