@@ -19,7 +19,8 @@ v2), kept byte for byte in `proxy_headers[conn_id]`; a connection without one is
 
 With tls=<server ssl.SSLContext> every connection is TLS (after the PROXY header, if any):
 what each handshake negotiated is kept in `tls_info[conn_id]` (sni, alpn, version,
-resumed, peer certificate) and a failed one in `tls_errors`. Two more paths then:
+resumed, peer certificate) and a failed one in `tls_errors`; `tls_notified` counts the
+connections that sluice ended with close_notify. Two more paths then:
     /tls-close       -> the response, then close_notify and FIN (a server ending a pooled
                         connection cleanly); counted in `tls_closed`
     /ticket          -> the response, then, once the test sets `ticket_go`, a TLS 1.3
@@ -108,6 +109,7 @@ class HttpBackend:
         self.tls_info = {}
         self.tls_errors = []
         self.tls_closed = 0
+        self.tls_notified = 0
         self.ticket_go = threading.Event()
         self.ticket_sent = threading.Event()
         self._sni = threading.local()
@@ -193,7 +195,9 @@ class HttpBackend:
             while True:
                 while b"\r\n\r\n" not in buf:
                     d = s.recv(65536)
-                    if not d:
+                    if not d:  # on TLS: close_notify (an EOF without it raises)
+                        with self.lock:
+                            self.tls_notified += self.tls is not None
                         return
                     buf += d
                 i = buf.index(b"\r\n\r\n") + 4
@@ -215,7 +219,7 @@ class HttpBackend:
         """The server side of the TLS handshake on s: the SSLSocket, or None (recorded)."""
         self._sni.name = None
         try:
-            t = self.tls.wrap_socket(s, server_side=True)
+            t = self.tls.wrap_socket(s, server_side=True, suppress_ragged_eofs=False)
         except (ssl.SSLError, OSError) as e:
             with self.lock:
                 self.tls_errors.append(str(e))

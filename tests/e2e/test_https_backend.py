@@ -400,3 +400,14 @@ def test_proxy_protocol_v2_goes_before_the_handshake(sluice, tls_backend, pki):
     assert b.connections == 1 and [r.conn_id for r in b.requests] == [1, 1, 1]
     assert b.proxy_headers[1] == v2_header("127.0.0.1", cport, "127.0.0.1", port)
     assert b.tls_info[1]["version"] == "TLSv1.3"
+
+
+def test_pool_ends_idle_connections_with_close_notify(sluice, tls_backend, pki):
+    """keepalive.idle_timeout closes an idle pooled TLS connection cleanly: close_notify
+    before the FIN (the server sees the end of the TLS stream, not a truncation)."""
+    b = tls_backend()
+    port = free_port()
+    sluice(https_config(port, [b.address], {"ca": pki.root.cert},
+                        keepalive={"idle_timeout": "200ms"}))
+    assert get(port)[0] == 200
+    wait_for(lambda: b.tls_notified == 1, scaled(5), what="close_notify from sluice")
