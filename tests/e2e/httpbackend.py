@@ -80,18 +80,26 @@ def read_proxy_header(s):
         buf += d
 
 
-def send_session_ticket(tls_sock):
-    """Sends a TLS 1.3 NewSessionTicket on the established server-side `tls_sock` now,
-    outside any handshake (Python has no call for it: OpenSSL's SSL_new_session_ticket
-    through ctypes, on the SSL* of the _ssl object, checked to be the right one)."""
+def _ssl_ptr(tls_sock):
+    """(libssl, the SSL* of a Python SSLSocket), read from the _ssl object and checked to
+    be the one of this socket."""
     lib = ctypes.CDLL("libssl.so.3")
     for name in ("SSL_new_session_ticket", "SSL_do_handshake", "SSL_get_fd"):
         getattr(lib, name).argtypes = [ctypes.c_void_p]
     # _ssl._SSLSocket: PyObject_HEAD (2 pointers), a weakref to the socket, then SSL *ssl
     ptr = ctypes.c_void_p.from_address(id(tls_sock._sslobj) + 3 * ctypes.sizeof(ctypes.c_void_p))
     assert lib.SSL_get_fd(ptr.value) == tls_sock.fileno(), "not the SSL* of this socket"
-    assert lib.SSL_new_session_ticket(ptr.value) == 1
-    assert lib.SSL_do_handshake(ptr.value) == 1  # writes the queued ticket
+    return lib, ptr.value
+
+
+def send_session_ticket(tls_sock):
+    """Sends a TLS 1.3 NewSessionTicket on the established server-side `tls_sock` now,
+    outside any handshake (OpenSSL's SSL_new_session_ticket)."""
+    lib, ssl_ptr = _ssl_ptr(tls_sock)
+    assert lib.SSL_new_session_ticket(ssl_ptr) == 1
+    assert lib.SSL_do_handshake(ssl_ptr) == 1  # writes the queued ticket
+
+
 
 
 def rand_body(n):
@@ -114,6 +122,8 @@ class HttpBackend:
         self.ticket_sent = threading.Event()
         self._sni = threading.local()
         if tls is not None:
+            # Python's default: an EOF without close_notify reads as a clean end
+            tls.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
             tls.sni_callback = lambda sslobj, name, ctx: setattr(self._sni, "name", name)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -219,7 +229,7 @@ class HttpBackend:
         """The server side of the TLS handshake on s: the SSLSocket, or None (recorded)."""
         self._sni.name = None
         try:
-            t = self.tls.wrap_socket(s, server_side=True, suppress_ragged_eofs=False)
+            t = self.tls.wrap_socket(s, server_side=True)
         except (ssl.SSLError, OSError) as e:
             with self.lock:
                 self.tls_errors.append(str(e))
@@ -279,7 +289,7 @@ class HttpBackend:
                     self.ticket_sent.set()
                 return True
             try:
-                s.settimeout(5)
+                s.settimeout(30)  # sluice must act on the close_notify alone
                 s.unwrap()  # close_notify; then waits for sluice's answer or its FIN
             except (ssl.SSLError, OSError):
                 pass
