@@ -411,3 +411,47 @@ def test_pool_ends_idle_connections_with_close_notify(sluice, tls_backend, pki):
                         keepalive={"idle_timeout": "200ms"}))
     assert get(port)[0] == 200
     wait_for(lambda: b.tls_notified == 1, scaled(5), what="close_notify from sluice")
+
+
+def test_upload_to_a_slow_reading_server_is_flushed_to_the_end(sluice, scripted, pki):
+    """A server reading an 8 MiB body slowly keeps sluice's socket full most of the time
+    (writes blocked, TLS records waiting in the write buffer): the whole body arrives."""
+    ctx = server_ctx(pki.backend)
+    n = 8 << 20
+
+    def slow(sock):
+        t = ctx.wrap_socket(sock, server_side=True)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            buf += t.recv(65536)
+        got = len(buf) - buf.index(b"\r\n\r\n") - 4
+        while got < n:
+            time.sleep(0.001)
+            got += len(t.recv(16384))
+        t.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        t.close()
+        return got
+
+    srv = scripted(slow)
+    port = free_port()
+    sluice(https_config(port, [srv.address], {"ca": pki.root.cert}))
+    c = conn(port)
+    c.sendall(b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % n + os.urandom(n))
+    st, _, body, _ = read_response(c)
+    assert (st, body) == (200, b"ok")
+    assert srv.wait_results(1) == [n]
+
+
+def test_handshakes_over_the_worker_budget_are_deferred_not_lost(sluice, tls_backend, pki):
+    """40 concurrent requests each need a new server connection at once: more handshakes
+    than a worker runs in one turn (16). The rest wait for the next turns and finish."""
+    b = tls_backend()
+    port = free_port()
+    sluice(https_config(port, [b.address], {"ca": pki.root.cert}))
+    clients = [conn(port) for _ in range(40)]
+    for c in clients:
+        c.sendall(b"GET /slow/300 HTTP/1.1\r\nHost: a\r\n\r\n")
+    for c in clients:
+        assert read_response(c)[0] == 200
+        c.close()
+    assert len(b.tls_info) == 40
