@@ -370,7 +370,6 @@ int parse_duration_ms(const char *text, uint64_t *out, const char **err); /* "1h
 int parse_size(const char *text, uint64_t *out, const char **err);        /* "512", "16k", "1m" */
 
 const char *cfg_protocol_name(enum cfg_protocol p);
-
 /* Template compiler flags. */
 #define TMPL_RESPONSE 1u  /* {status} and {server} allowed (response actions) */
 #define TMPL_MULTILINE 2u /* CR and LF allowed in the text (bodies) */

@@ -107,7 +107,7 @@ int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_proto
 
 void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p)
 {
-    if (!ld_is_http(p) || (CFG_HTTP_SUPPORTED && p == PROTO_HTTP))
+    if (!ld_is_http(p) || CFG_HTTP_SUPPORTED)
         return;
     ld_error_key(ld, ld_get(ld, map, "protocol"), "protocol",
                  "protocol %s is not supported yet by this build", cfg_protocol_name(p));

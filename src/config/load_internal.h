@@ -14,9 +14,10 @@
 
 #include "config/config.h"
 
-/* http listeners and backends are served (src/http/); https ones are parsed and checked
- * fully, then refused with "protocol https is not supported yet" until TLS lands for
- * HTTP. Set to 0 to refuse http as well. */
+/* http listeners and http and https backends are served (src/http/); https listeners are
+ * parsed and checked fully, then refused with "protocol https is not supported yet" until
+ * TLS lands on the client side of HTTP. Set to 0 to refuse http (and https backends) as
+ * well. */
 #ifndef CFG_HTTP_SUPPORTED
 #define CFG_HTTP_SUPPORTED 1
 #endif
@@ -172,8 +173,8 @@ bool ld_valid_token(const char *s);
 char *ld_resolve_path(struct ld *ld, const char *p);
 /* Reads a protocol value (tcp|tls|http|https). */
 int ld_protocol(struct ld *ld, yaml_node_t *map, const char *key, enum cfg_protocol *out);
-/* Adds "protocol X is not supported yet by this build" at `map`.protocol for https (and
- * http when CFG_HTTP_SUPPORTED is 0). */
+/* Adds "protocol X is not supported yet by this build" at `map`.protocol for http and
+ * https when CFG_HTTP_SUPPORTED is 0 (a build without the HTTP engine). */
 void ld_refuse_http(struct ld *ld, yaml_node_t *map, enum cfg_protocol p);
 
 bool ld_is_http(enum cfg_protocol p);

@@ -428,6 +428,7 @@ static void ld_load_listener(struct ld *ld, yaml_node_t *n, size_t idx)
         ld_load_listener_http(ld, v, l);
         ld_pop(ld, mark);
     }
+    ld_refuse_http(ld, n, l->protocol);
 }
 
 void ld_load_listeners(struct ld *ld, yaml_node_t *seq)

@@ -357,6 +357,7 @@ static void *worker_main(void *arg)
             break;
     }
     upool_close_all(w);
+    bufcache_clear(&w->xbufs);
     alog_flush(w);
     atomic_store(&w->stopped, true);
     return NULL;

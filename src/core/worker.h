@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "core/bufcache.h"
 #include "core/loop.h"
 #include "core/runtime.h"
 #include "core/strbuf.h"
@@ -53,6 +54,7 @@ struct worker {
     bool stopping;
     struct pipe_pool *pipes;
     struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
+    struct bufcache xbufs;    /* HTTP exchange buffers for reuse (core/bufcache.h) */
     struct upconn *pool_all;  /* idle keep-alive connections to servers (upstream/pool.h) */
     struct h1_conn *h1_wait_head, *h1_wait_tail; /* requests waiting for a server slot (FIFO) */
 };

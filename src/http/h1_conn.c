@@ -65,16 +65,24 @@ static int need_txn(struct h1_conn *c)
     return c->t ? 0 : -1;
 }
 
-/* The exchange buffer: response fields, outgoing heads, response bytes. */
+/* The exchange buffer's parts for c's listener: x (response bytes), out (outgoing heads,
+ * a head plus the fields sluice adds), the response field array. */
+static size_t xmem_parts(const struct h1_conn *c, size_t *x, size_t *out)
+{
+    *x = lh_of(c)->max_header_size > XBUF_MIN ? lh_of(c)->max_header_size : XBUF_MIN;
+    *out = *x + 4096;
+    return H1_RESP_FIELDS * sizeof(struct h1_header) + *out + *x;
+}
+
+/* The exchange buffer: response fields, outgoing heads, response bytes. Taken from (and
+ * given back to) the worker's buffer cache. */
 int h1_xmem(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     if (t->xmem)
         return 0;
-    size_t x = lh_of(c)->max_header_size > XBUF_MIN ? lh_of(c)->max_header_size : XBUF_MIN;
-    size_t out = x + 4096; /* a head plus the fields sluice adds */
-    size_t fields = H1_RESP_FIELDS * sizeof(struct h1_header);
-    t->xmem = malloc(fields + out + x);
+    size_t x, out, fields = H1_RESP_FIELDS * sizeof(struct h1_header);
+    t->xmem = bufcache_get(&c->conn.w->xbufs, xmem_parts(c, &x, &out));
     if (!t->xmem)
         return -1;
     t->out = (struct h1_span){t->xmem + fields, 0, 0, (uint32_t)out};
@@ -455,7 +463,8 @@ static void txn_release(struct h1_conn *c)
     if (t->counted_active)
         counter_add(&c->conn.listener->stats->slots[w->index].http_active, (unsigned long)-1);
     runtime_unref(t->rt);
-    free(t->xmem);
+    size_t x, out;
+    bufcache_put(&w->xbufs, t->xmem, xmem_parts(c, &x, &out));
     free(t->cb.buf);
     memset(t, 0, sizeof(*t));
 }
@@ -702,7 +711,9 @@ static void h1_step_op(struct conn *base)
 {
     struct h1_conn *c = (struct h1_conn *)base;
     if (c->st == H1_TLS)
-        advance(c);
+        advance(c); /* the client's handshake */
+    else
+        h1_up_tls_resume(c); /* a handshake with an https server */
 }
 
 /* Graceful stop: an idle connection closes now, a busy one after its response. */

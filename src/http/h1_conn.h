@@ -100,6 +100,7 @@ struct h1_txn {
     struct h1_str request_id;
     enum term term;
     const char *error;
+    char tls_error[128];  /* OpenSSL's reason for a failed handshake or read (server) */
     int err_kind;         /* 1 + enum http_err of a generated reply; 0 when forwarded */
     uint64_t affinity_id; /* the server the request's affinity cookie named, or 0 */
     unsigned retry_after; /* a 429's Retry-After (seconds), 0: none */
@@ -159,6 +160,9 @@ void h1_up_step(struct h1_conn *c);         /* CONNECT / EXCHANGE / TUNNEL progr
 void h1_up_timeout(struct h1_conn *c);      /* the deadline of those states passed */
 uint64_t h1_up_deadline(struct h1_conn *c); /* their deadline */
 void h1_up_release(struct h1_conn *c, bool reusable);
+/* conn_ops.step: runs the TLS handshake step with the server (https backend) that the
+ * worker's budget deferred, when c is still in H1_CONNECT; no-op otherwise. */
+void h1_up_tls_resume(struct h1_conn *c);
 
 /* h1_queue.c */
 /* No server could be picked: when a usable server of the backend is only full

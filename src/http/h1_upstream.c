@@ -16,12 +16,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/log.h"
 #include "core/worker.h"
 #include "http/affinity.h"
 #include "http/h1_conn.h"
 #include "http/h1_fields.h"
 #include "http/head.h"
+#include "proxy/tls_step.h"
 #include "proxy/tunnel.h"
+#include "tls/tls_info.h"
 
 void h1_up_event(struct h1_conn *c);
 
@@ -57,7 +60,7 @@ static void on_up_io(struct upconn *u, uint32_t events)
     sock_on_events(&u->sock, events);
     h1_up_event(c);
     if (!h1_dead(c) && c->t && c->t->up == u && c->st != H1_CONNECT && u->sock.out_armed &&
-        u->sock.writable && !(events & EPOLLIN))
+        u->sock.writable && !u->sock.unflushed && !(events & EPOLLIN))
         sock_set_out(&u->sock, false);
 }
 
@@ -78,8 +81,8 @@ void h1_up_release(struct h1_conn *c, bool reusable)
     const struct cfg_backend *b = t->backend ? t->backend->cfg : NULL;
     if (reusable && b && t->req_dir.pending == 0 && t->resp_dir.pending == 0)
         upool_put(u, b->keepalive_max_idle, b->keepalive_idle_timeout_ms);
-    else
-        upconn_free(u);
+    else /* after a complete exchange, a TLS connection ends with close_notify */
+        upconn_close(u, !t->in_tunnel && t->resp_head && t->sb.done && t->rb.done);
 }
 
 /* Writes s[off, len) to dst. Returns 1 when all is written, 0 when dst is full, or a
@@ -128,6 +131,46 @@ static void know_local(struct h1_conn *c)
     c->have_local = true;
 }
 
+/* The connection to t->at.server is up (TCP, and TLS on an https backend): counts it
+ * and sends the request. connect_ms covers both. */
+static void connected(struct h1_conn *c)
+{
+    struct h1_txn *t = c->t;
+    struct worker *w = c->conn.w;
+    counter_add(&t->at.server->slots[w->index].connections, 1);
+    t->connect_ms = now_ms(c) - t->at.start_ms;
+    t->connected = true;
+    hist_observe(&t->backend->stats->slots[w->index].connect, t->connect_ms * 1000);
+    send_start(c);
+}
+
+/* H1_CONNECT on an https backend: one step of the TLS handshake with the server, under
+ * the worker's handshake budget (a deferred step comes back through h1_up_tls_resume).
+ * A failed handshake is a failed connect: counted, logged, and the next server tried. */
+static void tls_connect_step(struct h1_conn *c)
+{
+    struct h1_txn *t = c->t;
+    struct sock *srv = &t->up->sock;
+    if (!tls_step_ready(srv) || !worker_budget_take(c->conn.w, &c->conn))
+        return;
+    int r = tls_step_run(srv, t->tls_error, sizeof(t->tls_error));
+    if (r == 0)
+        return;
+    if (r < 0) {
+        log_warn("backend %s: TLS handshake with server %s failed: %s", t->backend->cfg->name,
+                 t->at.server->address, t->tls_error);
+        connect_failed(c, t->tls_error);
+        return;
+    }
+    connected(c);
+}
+
+void h1_up_tls_resume(struct h1_conn *c)
+{
+    if (c->st == H1_CONNECT && c->t && c->t->up && c->t->up->sock.ssl)
+        h1_up_event(c);
+}
+
 static void finish_connect(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
@@ -137,13 +180,8 @@ static void finish_connect(struct h1_conn *c)
         connect_failed(c, strerror(err));
         return;
     }
-    struct worker *w = c->conn.w;
-    counter_add(&t->at.server->slots[w->index].connections, 1);
-    t->connect_ms = now_ms(c) - t->at.start_ms;
-    t->connected = true;
-    hist_observe(&t->backend->stats->slots[w->index].connect, t->connect_ms * 1000);
     const struct cfg_backend *b = t->backend->cfg;
-    if (b->proxy_protocol != PP_NONE) {
+    if (b->proxy_protocol != PP_NONE) { /* in clear, before any TLS byte */
         know_local(c);
         if (up_send_proxy_header(&u->sock, b->proxy_protocol == PP_V1 ? 1 : 2, &c->client_addr.sa,
                                  &c->local_addr.sa, NULL, NULL) < 0) {
@@ -154,7 +192,16 @@ static void finish_connect(struct h1_conn *c)
         u->peer_client = c->client_addr;
         u->peer_local = c->local_addr;
     }
-    send_start(c);
+    if (t->backend->tls) {
+        /* SNI and the name verified: the backend's tls.sni, else the server's DNS name */
+        if (tls_step_client_init(&u->sock, t->backend->tls, t->at.server->addr.host) < 0) {
+            connect_failed(c, "cannot create TLS session to the server");
+            return;
+        }
+        tls_connect_step(c); /* the ClientHello leaves now */
+        return;
+    }
+    connected(c);
 }
 
 /* Connects a new connection to t->at.server. Returns 0 (connecting or sent), -1 after an
@@ -286,6 +333,8 @@ static void send_start(struct h1_conn *c)
     t->body_off = c->in_off + t->head_len;
     h1_body_init(&t->rb, t->m.body, t->m.length, lh->max_body_size);
     t->up->requests++;
+    if (t->up->sock.ssl)
+        t->use_splice = false; /* splice() would move the raw TLS records */
     t->send_ms = t->last_io_ms = t->last_client_ms = now_ms(c);
     t->sent_ms = 0;
     c->st = H1_EXCHANGE;
@@ -559,9 +608,11 @@ static int read_resp_head(struct h1_conn *c)
             srv->readable = false;
             return 0;
         }
-        fail_before_response(c, t->x.len ? TERM_BAD_RESPONSE : TERM_SERVER_ABORTED,
-                             n == 0 ? "server closed before a complete response head"
-                                    : "server reset before a complete response head");
+        const char *why = n == 0 ? "server closed before a complete response head"
+                                 : "server reset before a complete response head";
+        if (n == -EPROTO && srv->ssl) /* e.g. a TLS 1.3 server refusing our certificate */
+            why = tls_ssl_error(srv->ssl, t->tls_error, sizeof(t->tls_error));
+        fail_before_response(c, t->x.len ? TERM_BAD_RESPONSE : TERM_SERVER_ABORTED, why);
         return -1;
     }
 }
@@ -757,6 +808,12 @@ static void exchange_step(struct h1_conn *c)
     }
     if (!t->rb.done && req_body_step(c) < 0)
         return;
+    /* TLS: the last records of the request may wait in the write buffer for a socket
+       that was full (a coalesced batch); the body is done, so no pump run flushes them */
+    if (u->sock.unflushed && u->sock.writable && sock_flush(&u->sock) < 0) {
+        fail_before_response(c, TERM_SERVER_ABORTED, "write to server failed");
+        return;
+    }
     if (t->rb.done && !t->sent_ms) {
         t->sent_ms = now_ms(c);
         h1_rearm(c);
@@ -804,7 +861,9 @@ void h1_up_step(struct h1_conn *c)
         h1_queue_client_gone(c);
         break;
     case H1_CONNECT:
-        if (c->t->up && c->t->up->sock.writable)
+        if (c->t->up && c->t->up->sock.ssl)
+            tls_connect_step(c);
+        else if (c->t->up && c->t->up->sock.writable)
             finish_connect(c);
         break;
     case H1_EXCHANGE:
@@ -879,8 +938,9 @@ void h1_up_timeout(struct h1_conn *c)
         if (!h1_queue_client_gone(c))
             pick_and_go(c); /* a slot, another poll, or 503 once connect_timeout passed */
         return;
-    case H1_CONNECT:
-        connect_failed(c, "connect timeout");
+    case H1_CONNECT: /* connect_timeout covers the TLS handshake too */
+        connect_failed(c, t->up && t->up->sock.ssl ? "TLS handshake with server timed out"
+                                                   : "connect timeout");
         return;
     case H1_TUNNEL:
         t->term = TERM_UPGRADED;

@@ -194,6 +194,13 @@ void sock_close(struct sock *s, bool notify)
 
 ssize_t sock_write2(struct sock *s, const char *a, size_t alen, const char *b, size_t blen)
 {
+    if (s->ssl && blen > 0 && alen + blen <= 16 * 1024) {
+        /* one TLS record (and one send) for a head and a small body, not two */
+        char one[16 * 1024];
+        memcpy(one, a, alen);
+        memcpy(one + alen, b, blen);
+        return sock_write(s, one, alen + blen, false, false);
+    }
     if (s->ssl || s->mem || blen == 0) {
         ssize_t n = sock_write(s, a, alen, false, false);
         if (n < (ssize_t)alen || blen == 0)

@@ -163,6 +163,11 @@ struct tls_client *tls_client_new(const struct cfg_backend *b, char *err, size_t
     SSL_CTX_set_session_cache_mode(c->ctx,
                                    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c->ctx, new_session_cb);
+    /* an https backend speaks HTTP/1.1 (a server choosing by ALPN must not pick h2) */
+    static const unsigned char http11[] = "\x08http/1.1";
+    if (b->protocol == PROTO_HTTPS &&
+        SSL_CTX_set_alpn_protos(c->ctx, http11, sizeof(http11) - 1) != 0)
+        goto oom;
 
     if (t->verify) {
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);

@@ -15,12 +15,12 @@
 
 struct tls_client;
 
-/* Builds the context from b->tls: minimum TLS 1.2, no ALPN, chain and host-name
- * verification unless verify is false, trust from `ca` or the system store, optional
- * client certificate (cert + key). When b->has_tls is false the defaults apply (verify
- * against the system store, no client certificate). Returns NULL with a message naming
- * the file and OpenSSL's reason in `err` on any failure. Nothing in `b` is referenced
- * after the call. */
+/* Builds the context from b->tls: minimum TLS 1.2, ALPN http/1.1 for an https backend
+ * (none for tls), chain and host-name verification unless verify is false, trust from
+ * `ca` or the system store, optional client certificate (cert + key). When b->has_tls
+ * is false the defaults apply (verify against the system store, no client certificate).
+ * Returns NULL with a message naming the file and OpenSSL's reason in `err` on any
+ * failure. Nothing in `b` is referenced after the call. */
 struct tls_client *tls_client_new(const struct cfg_backend *b, char *err, size_t errlen);
 
 /* A new client-side SSL object (connect state) for a connection to `server_host`, the host

@@ -1,9 +1,10 @@
 #include "upstream/pool.h"
 
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "core/worker.h"
 #include "upstream/server.h"
@@ -52,16 +53,21 @@ static void unlink_idle(struct upconn *u)
     timer_cancel(&u->w->loop, &u->timer);
 }
 
-void upconn_free(struct upconn *u)
+void upconn_close(struct upconn *u, bool notify)
 {
     if (!u)
         return;
     if (u->idle)
         unlink_idle(u);
     timer_cancel(&u->w->loop, &u->timer);
-    sock_close(&u->sock, false);
+    sock_close(&u->sock, notify);
     server_unref(u->server);
     loop_defer_free(&u->w->loop, u); /* events of this turn may still name it */
+}
+
+void upconn_free(struct upconn *u)
+{
+    upconn_close(u, false);
 }
 
 static bool server_leaving(struct server *s)
@@ -84,20 +90,25 @@ struct upconn *upool_take(struct worker *w, struct server *s, const struct socka
     return u;
 }
 
-/* True when nothing is waiting on the socket: a response that ended cleanly leaves the
- * socket empty; bytes or an end here mean the server said more than its response. */
+/* True when an idle connection's socket is fit for another request: nothing is waiting
+ * on it (a response that ended cleanly leaves it empty; bytes or an end mean the server
+ * said more than its response, or closed). Goes through sock_read, so that on TLS the
+ * records that change nothing are processed and the rest is judged as plain bytes would
+ * be: TLS 1.3 NewSessionTicket (or KeyUpdate) messages leave the session fit (the read
+ * says EAGAIN), while application data, close_notify, EOF or an alert make it unfit. */
 static bool socket_clean(struct sock *s)
 {
-    if (s->h.fd < 0 || s->eof || s->rdhup || s->error_event || s->shut || s->ssl)
+    if (s->h.fd < 0 || s->eof || s->rdhup || s->error_event || s->shut || s->unflushed)
         return false;
-    if (!s->readable)
+    /* records OpenSSL already read from the socket raise no new edge */
+    if (!s->readable && !(s->ssl && SSL_has_pending(s->ssl)))
         return true;
     char c;
-    ssize_t n = recv(s->h.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    if (sock_read(s, &c, 1) == -EAGAIN) {
         s->readable = false;
         return true;
     }
+    ERR_clear_error(); /* a TLS alert's reason: the connection is just dropped */
     return false;
 }
 
@@ -106,9 +117,13 @@ void upool_put(struct upconn *u, int max_idle, uint64_t idle_timeout_ms)
     struct server_slot *ss = slot_of(u);
     u->owner = NULL;
     u->on_io = NULL;
-    if (max_idle <= 0 || server_leaving(u->server) || !socket_clean(&u->sock) ||
-        counter_get(&ss->pool_idle) >= (unsigned long)max_idle) {
+    if (!socket_clean(&u->sock)) {
         upconn_free(u);
+        return;
+    }
+    if (max_idle <= 0 || server_leaving(u->server) ||
+        counter_get(&ss->pool_idle) >= (unsigned long)max_idle) {
+        upconn_close(u, true);
         return;
     }
     if (u->sock.out_armed)
@@ -133,7 +148,11 @@ static void on_event(struct loop *loop, struct io_handler *h, uint32_t events)
     if (u->sock.h.fd < 0)
         return;
     if (u->idle) {
-        upconn_free(u); /* the server closed it, or sent what nobody asked for */
+        /* the server closed it, or sent what nobody asked for; on TLS it may also have
+           sent a session ticket, which keeps it */
+        sock_on_events(&u->sock, events);
+        if (!socket_clean(&u->sock))
+            upconn_free(u);
         return;
     }
     if (u->on_io)
@@ -145,7 +164,7 @@ static void on_timer(struct loop *loop, struct timer *t)
     (void)loop;
     struct upconn *u = (struct upconn *)((char *)t - offsetof(struct upconn, timer));
     if (u->idle)
-        upconn_free(u);
+        upconn_close(u, true); /* keepalive.idle_timeout: a clean end (close_notify) */
 }
 
 void upool_drain_check(struct worker *w)
@@ -154,7 +173,7 @@ void upool_drain_check(struct worker *w)
     while (u) {
         struct upconn *next = u->all_next;
         if (server_leaving(u->server))
-            upconn_free(u);
+            upconn_close(u, true);
         u = next;
     }
 }
@@ -162,5 +181,5 @@ void upool_drain_check(struct worker *w)
 void upool_close_all(struct worker *w)
 {
     while (w->pool_all)
-        upconn_free(w->pool_all);
+        upconn_close(w->pool_all, true);
 }

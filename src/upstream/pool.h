@@ -4,9 +4,11 @@
  * it. Every idle connection of a worker is also on the worker's list (pool_all), so that
  * draining servers and the worker's exit reach them whatever the current snapshot.
  *
- * An idle connection stays registered for input (EPOLLIN | EPOLLRDHUP): any event while
- * idle (the server's FIN, a reset, stray bytes) closes it, so a connection the server
- * closed is noticed before it is reused, without a peek per request. Its own timer closes
+ * An idle connection stays registered for input (EPOLLIN | EPOLLRDHUP): an event while
+ * idle (the server's FIN, a reset, stray bytes; on TLS a close_notify or data, but not a
+ * session ticket) closes it, so a connection the server closed is noticed before it is
+ * reused, without a peek per request. A TLS connection keeps its session for its life:
+ * one handshake serves all its requests. Its own timer closes
  * it after keepalive.idle_timeout. A leased connection belongs to its leaseholder, whose
  * handler gets its events (on_io). */
 #ifndef SLUICE_UPSTREAM_POOL_H
@@ -44,7 +46,10 @@ struct upconn {
  * (sock.h.fd = -1; the caller connects it). NULL when out of memory. */
 struct upconn *upconn_new(struct worker *w, struct server *s);
 
-/* Closes and frees u (leased, or never pooled). */
+/* Closes and frees u (leased, idle, or never pooled). `notify`: the connection ends
+ * cleanly, so a TLS one sends its close_notify first (sock_close). */
+void upconn_close(struct upconn *u, bool notify);
+/* upconn_close without close_notify: the connection failed or is abandoned mid-exchange. */
 void upconn_free(struct upconn *u);
 
 /* The newest idle connection to s on worker w that speaks for (client, local), or, when

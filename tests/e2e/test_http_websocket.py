@@ -92,9 +92,10 @@ def test_echo_text_binary_fragments_large_ping_and_close(sluice, demo):
 class RecordingWsServer:
     """A Python websockets server on its own event loop thread. Each connection's messages
     and the close code/reason it received are kept; the message "close-me CODE" makes it
-    close with CODE."""
+    close with CODE. With `ssl` (a server SSLContext) it speaks wss."""
 
-    def __init__(self):
+    def __init__(self, ssl=None):
+        self.ssl = ssl
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -111,7 +112,7 @@ class RecordingWsServer:
 
         async def main():
             self.server = await websockets.serve(self._handler, sock=self.sock, max_size=None,
-                                                 ping_interval=None)
+                                                 ping_interval=None, ssl=self.ssl)
             self.ready.set()
             await self.server.wait_closed()
 

@@ -630,6 +630,36 @@ static void test_backend_options(void **state)
                   NAME ":6:5: backends[0]: missing required key 'name'");
 }
 
+/* An http listener may route to an https backend (HTTP/1.1 over TLS, with the backend's
+ * tls block and health probes over TLS by default); HTTP/2 to servers stays refused. */
+static void test_https_backend_served(void **state)
+{
+    (void)state;
+    static const char head[] = "listeners:\n"
+                               "  - name: web\n"
+                               "    bind: \"*:80\"\n"
+                               "    protocol: http\n"
+                               "    backend: api\n"
+                               "backends:\n"
+                               "  - name: api\n"
+                               "    protocol: https\n"
+                               "    servers: [10.0.0.5:443]\n"
+                               "    tls: {verify: false, sni: api.internal}\n"
+                               "    health: {path: /healthz}\n";
+    struct config *c = load_ok(NAME, head);
+    const struct cfg_backend *b = &c->backends[0];
+    assert_int_equal(b->protocol, PROTO_HTTPS);
+    assert_true(b->has_tls);
+    assert_false(b->tls.verify);
+    assert_string_equal(b->tls.sni, "api.internal");
+    assert_int_equal(b->health.type, PROTO_HTTPS);
+    config_unref(c);
+    char yaml[sizeof(head) + 64];
+    snprintf(yaml, sizeof(yaml), "%s    http: {version: \"2\"}\n", head);
+    EXPECT_ERRORS(yaml, NAME ":12:21: backends[0].http.version: HTTP/2 to servers is not "
+                             "supported yet by this build");
+}
+
 /* https and the route policy of later issues are parsed fully but refused; http is served. */
 static void test_http_parsed_then_refused(void **state)
 {
@@ -1234,6 +1264,7 @@ int main(void)
         cmocka_unit_test(test_tls_errors),
         cmocka_unit_test(test_backend_options),
         cmocka_unit_test(test_http_parsed_then_refused),
+        cmocka_unit_test(test_https_backend_served),
         cmocka_unit_test(test_syntax_and_empty),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_load_file),
