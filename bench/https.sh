@@ -69,10 +69,7 @@ done
 
 # ---------------------------------------------------------------------------------------
 # One CA and an ECDSA P-256 leaf for bench.local and 127.0.0.1, used by every proxy.
-make_ca "$C" "/CN=sluice bench CA" keyCertSign
-printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bench.local,IP:127.0.0.1\n' >"$C/ec.ext"
-make_leaf "$C" ec "/CN=bench.local"
-cat "$C/ec.pem" "$C/ec.key" >"$C/ec.bundle" # HAProxy's crt: cert + key
+make_bench_ec_cert "$C"
 
 # wrk keeps its SSL session when it reconnects (SSL_shutdown, then SSL_clear, which keeps
 # a cleanly shut down session), so its next handshake resumes. This shim drops the
@@ -99,22 +96,15 @@ start_http_origin "$RUN/origin" "$ORIGIN_PORT"
 
 # ---------------------------------------------------------------------------------------
 # The proxies: http.sh's configurations (lib.sh) with TLS on the listener.
-sluice_http_conf "${FRONT[sluice]}" "$ORIGIN_PORT" https "    tls:
-      certificates: [{cert: $C/ec.pem, key: $C/ec.key}]
-      min_version: \"1.2\"
-      alpn: [http/1.1]" >"$RUN/sluice.yaml"
+sluice_http_conf "${FRONT[sluice]}" "$ORIGIN_PORT" https "$(sluice_tls_block "$C" http/1.1)" \
+    >"$RUN/sluice.yaml"
 "$SLUICE" -t -c "$RUN/sluice.yaml" >"$RUN/sluice-check.log" 2>&1 ||
     die "sluice rejected $RUN/sluice.yaml: $(head -n 3 "$RUN/sluice-check.log")"
-haproxy_http_conf "${FRONT[haproxy]}" "$ORIGIN_PORT" "ssl crt $C/ec.bundle alpn http/1.1" \
-    "    ssl-default-bind-ciphers $TLS12_CIPHERS
-    ssl-default-bind-options ssl-min-ver TLSv1.2" >"$RUN/haproxy.cfg"
+haproxy_http_conf "${FRONT[haproxy]}" "$ORIGIN_PORT" "$(haproxy_tls_bind "$C" http/1.1)" \
+    "$(haproxy_tls_global)" >"$RUN/haproxy.cfg"
 mkdir -p "$RUN/nginx/logs"
-# nginx 1.22's default ssl_protocols lack TLSv1.3: name both
-nginx_http_proxy_conf "$RUN/nginx" "${FRONT[nginx]}" "$ORIGIN_PORT" ssl \
-    "        ssl_certificate $C/ec.pem;
-        ssl_certificate_key $C/ec.key;
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers $TLS12_CIPHERS;" >"$RUN/nginx/nginx.conf"
+nginx_http_proxy_conf "$RUN/nginx" "${FRONT[nginx]}" "$ORIGIN_PORT" ssl "$(nginx_tls_server "$C")" \
+    >"$RUN/nginx/nginx.conf"
 
 # Starts proxy P; sets LAST_PID.
 start_contender() {

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # bench/lib.sh: helpers shared by the benchmark scripts (l4.sh, tls.sh, testssl.sh, http.sh,
-# https.sh, http_routes.sh), which
+# https.sh, h2.sh, http_routes.sh), which
 # source it first thing: `. "$(dirname "$0")/lib.sh"`. Sourcing it sets PIDS=(), CLK_TCK and
 # the EXIT / INT / TERM traps; everything else is a function. Not meant to be run.
 #
@@ -224,6 +224,40 @@ make_leaf() {
         -days 365 -sha256 -extfile "$dir/$kind.ext" -out "$dir/$kind.pem"
 }
 
+# The certificate of the HTTPS benchmarks (https.sh, h2.sh): a throwaway CA (DIR/ca.pem) and
+# an ECDSA P-256 leaf for bench.local and 127.0.0.1 (DIR/ec.pem, DIR/ec.key), plus
+# DIR/ec.bundle (cert + key, HAProxy's crt). Usage: make_bench_ec_cert DIR
+make_bench_ec_cert() {
+    make_ca "$1" "/CN=sluice bench CA" keyCertSign
+    printf 'basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:bench.local,IP:127.0.0.1\n' >"$1/ec.ext"
+    make_leaf "$1" ec "/CN=bench.local"
+    cat "$1/ec.pem" "$1/ec.key" >"$1/ec.bundle"
+}
+
+# The TLS settings of the HTTPS benchmarks, the same for every proxy: the certificate of
+# make_bench_ec_cert DIR, TLS 1.2 minimum, TLS12_CIPHERS for TLS 1.2 (sluice's default),
+# OpenSSL's TLS 1.3 suites, ALPN as given (comma-separated, server's order).
+# Prints the tls block of a sluice listener (sluice_http_conf's LISTENER_EXTRA).
+# Usage: sluice_tls_block DIR ALPN
+sluice_tls_block() {
+    local alpn=${2//,/, }
+    printf '    tls:\n      certificates: [{cert: %s/ec.pem, key: %s/ec.key}]\n' "$1" "$1"
+    printf '      min_version: "1.2"\n      alpn: [%s]\n' "$alpn"
+}
+# Prints HAProxy's bind options (haproxy_http_conf's BIND_EXTRA). Usage: haproxy_tls_bind DIR ALPN
+haproxy_tls_bind() { printf 'ssl crt %s/ec.bundle alpn %s' "$1" "$2"; }
+# Prints HAProxy's global TLS lines (haproxy_http_conf's GLOBAL_EXTRA).
+haproxy_tls_global() {
+    printf '    ssl-default-bind-ciphers %s\n    ssl-default-bind-options ssl-min-ver TLSv1.2\n' \
+        "$TLS12_CIPHERS"
+}
+# Prints nginx's server lines (nginx_http_proxy_conf's SERVER_EXTRA). nginx 1.22's default
+# ssl_protocols lack TLSv1.3: both are named. Usage: nginx_tls_server DIR
+nginx_tls_server() {
+    printf '        ssl_certificate %s/ec.pem;\n        ssl_certificate_key %s/ec.key;\n' "$1" "$1"
+    printf '        ssl_protocols TLSv1.2 TLSv1.3;\n        ssl_ciphers %s;\n' "$TLS12_CIPHERS"
+}
+
 # Starts the HTTP origin of the HTTP benchmarks on LOAD_CPUS: nginx (one worker, keep-alive,
 # sendfile) serving /64, /16k and /1m (bodies of that many bytes) from DIR on 127.0.0.1:PORT.
 # Usage: start_http_origin DIR PORT
@@ -387,18 +421,24 @@ print(round((float(t1) - float(t0)) * 1e6 / $CLK_TCK / (float(r) * $SECONDS_PER_
 # Prints the RSS growth per idle keep-alive client connection (bytes) of process PID and
 # its children: N connections to 127.0.0.1:PORT each make one request (GET /64, Host:
 # bench) and stay open; RSS (sum of VmRSS) before them (after one warm-up connection) and
-# 1 s after. With "tls", each connection is TLS (handshake, any certificate accepted).
-# Usage: idle_conn_bytes PID PORT N [tls]
+# 1 s after. With "tls", each connection is TLS (handshake, any certificate accepted,
+# ALPN http/1.1). With "h2", each is TLS with ALPN h2 (which must be chosen) and HTTP/2:
+# the client preface and SETTINGS, one GET /64 stream to its end (200, 64 bytes), then
+# nothing; this needs the Python h2 library (python3-h2), so it runs with H2_PYTHON
+# (default /usr/bin/python3, Debian's, which has it). Usage: idle_conn_bytes PID PORT N [tls|h2]
 idle_conn_bytes() {
-    python3 - "$@" <<'EOF'
+    local py=python3
+    [ "${4:-}" != h2 ] || py=${H2_PYTHON:-/usr/bin/python3}
+    "$py" - "$@" <<'EOF'
 import os, socket, ssl, sys, time
 pid, port, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+mode = sys.argv[4] if len(sys.argv) > 4 else ""
 ctx = None
-if len(sys.argv) > 4 and sys.argv[4] == "tls":
+if mode in ("tls", "h2"):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["h2"] if mode == "h2" else ["http/1.1"])
 def tree(p):
     out = [p]
     for t in os.listdir(f"/proc/{p}/task"):
@@ -416,10 +456,42 @@ def rss():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1]) * 1024
     return total
+def connect_h2(s):
+    import h2.config, h2.connection, h2.events
+    if s.selected_alpn_protocol() != "h2":
+        raise SystemExit(f"ALPN chose {s.selected_alpn_protocol()}, not h2")
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "GET"), (":scheme", "https"), (":authority", "bench.local"),
+                       (":path", "/64")], end_stream=True)
+    s.sendall(c.data_to_send())
+    status, body, ended = None, 0, False
+    while not ended:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise SystemExit("connection closed")
+        for ev in c.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived):
+                status = dict(ev.headers).get(b":status")
+            elif isinstance(ev, h2.events.DataReceived):
+                body += len(ev.data)
+                c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            elif isinstance(ev, h2.events.StreamEnded):
+                ended = True
+            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                raise SystemExit(f"h2: {ev}")
+        out = c.data_to_send()
+        if out:
+            s.sendall(out)
+    if status != b"200" or body != 64:
+        raise SystemExit(f"h2: status {status}, {body} body bytes")
+    return (s, c)
 def connect():
     s = socket.create_connection(("127.0.0.1", port))
     if ctx:
         s = ctx.wrap_socket(s, server_hostname="bench.local")
+    if mode == "h2":
+        return connect_h2(s)
     s.sendall(b"GET /64 HTTP/1.1\r\nHost: bench\r\n\r\n")
     got = b""
     while not (b"\r\n\r\n" in got and got.endswith(b"a" * 64)):

@@ -16,7 +16,7 @@ test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 python3-websocke
            scdoc groff man-db systemd strace python3-kubernetes)
 package_pkgs=(scdoc debhelper lintian fakeroot dpkg-dev mmdebstrap umoci podman runc uidmap
               python3-kubernetes)
-bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client procps wrk)
+bench_pkgs=(haproxy nginx libnginx-mod-stream iperf3 nghttp2-client python3-h2 procps wrk)
 
 want=("${build_pkgs[@]}")
 case "${1:-test}" in
