@@ -37,9 +37,10 @@
 #include "net/addr.h"
 #include "proxy/sock_mem.h"
 
-#define OUT_MAX (64 * 1024)  /* a stream's response bytes waiting for the client */
-#define OBUF_MAX (64 * 1024) /* connection output gathered before one write */
-#define RESP_FIELDS 128      /* response head fields converted */
+#define OUT_MAX (64 * 1024)         /* a stream's response bytes waiting for the client */
+#define OBUF_MAX (64 * 1024)        /* connection output gathered before one write */
+#define OBUF_CAP (OBUF_MAX + 16384) /* room for the frame that crosses OBUF_MAX */
+#define RESP_FIELDS 128             /* response head fields converted */
 #define READ_CHUNK (16 * 1024)
 
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -60,7 +61,8 @@ struct h2_stream {
     bool in_ended;
     bool head_method;
     bool websocket;
-    bool news;           /* `out` changed since the last look */
+    bool dirty; /* on the connection's list of streams to look at */
+    struct h2_stream *dirty_next;
     bool deferred;       /* the data provider is waiting for bytes */
     bool submitted;      /* response HEADERS submitted */
     uint32_t unconsumed; /* DATA bytes taken from the client's window, not given back */
@@ -79,12 +81,13 @@ struct h2_conn {
     bool closing;
     struct tls_conn_info *tls;
     struct h2_stream *streams;
+    struct h2_stream *dirty; /* streams the engine did something on (streams_step) */
     unsigned n_streams;
     unsigned glitches;     /* stream errors and resets in the current window */
     uint64_t glitch_start; /* when that window began */
     uint64_t idle_since;
-    char *obuf;
-    size_t ooff, olen;
+    char *obuf; /* from the worker's buffer cache while there is output */
+    size_t ooff, olen, ocap;
 };
 
 static const struct conn_ops h2_conn_ops;
@@ -113,18 +116,28 @@ static void rearm(struct h2_conn *h)
 
 /* ---- the engine's news (sock_mem_ops: record only) ---- */
 
+/* Puts st on its connection's list of streams to look at, and the connection's look on
+ * the worker's queue: only streams with news are visited, however many are open. */
+static void mark(struct h2_stream *st)
+{
+    if (!st->dirty) {
+        st->dirty = true;
+        st->dirty_next = st->h->dirty;
+        st->h->dirty = st;
+    }
+    worker_soon(st->h->conn.w, &st->h->conn);
+}
+
 static void mem_took(void *owner)
 {
     struct h2_stream *st = owner;
     if (st->unconsumed && sock_mem_pending(&st->mem.in) == 0)
-        worker_soon(st->h->conn.w, &st->h->conn);
+        mark(st);
 }
 
 static void mem_wrote(void *owner)
 {
-    struct h2_stream *st = owner;
-    st->news = true;
-    worker_soon(st->h->conn.w, &st->h->conn);
+    mark(owner);
 }
 
 static const struct sock_mem_ops mem_ops = {mem_took, mem_wrote};
@@ -133,8 +146,7 @@ static void stream_gone(struct h1_stream_link *link)
 {
     struct h2_stream *st = (struct h2_stream *)link;
     st->h1 = NULL;
-    st->news = true;
-    worker_soon(st->h->conn.w, &st->h->conn);
+    mark(st);
 }
 
 /* Lets the engine run on stream st after its input or room changed. */
@@ -186,6 +198,11 @@ static void stream_free(struct h2_stream *st, enum term why)
     if (st->next)
         st->next->prev = st->prev;
     h->n_streams--;
+    for (struct h2_stream **p = &h->dirty; st->dirty && *p; p = &(*p)->dirty_next)
+        if (*p == st) {
+            *p = st->dirty_next;
+            break;
+        }
     counter_add(&h->conn.listener->stats->slots[h->conn.w->index].h2_streams, (unsigned long)-1);
     h2_req_free(&st->req);
     sock_mem_free(&st->mem);
@@ -643,7 +660,7 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
         if (trailers)
             *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
     }
-    st->news = true; /* room in `out`: the engine may write again */
+    mark(st); /* room in `out`: the engine may write again */
     return w;
 }
 
@@ -651,15 +668,17 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
  * window back, lets blocked engines write again. */
 static void streams_step(struct h2_conn *h)
 {
-    for (struct h2_stream *st = h->streams, *next; st; st = next) {
-        next = st->next;
+    struct h2_stream *list = h->dirty;
+    h->dirty = NULL; /* what this look does may mark streams again: the next look */
+    for (struct h2_stream *st = list, *next; st; st = next) {
+        next = st->dirty_next;
+        st->dirty = false;
         if (st->unconsumed && sock_mem_pending(&st->mem.in) == 0) {
             nghttp2_session_consume(h->s, st->id, st->unconsumed);
             st->unconsumed = 0;
         }
-        if (!st->news || st->bad)
+        if (st->bad)
             continue;
-        st->news = false;
         if (!st->submitted && st->rs == R_HEAD) {
             int r = submit_head(h, st);
             if (r < 0) {
@@ -707,12 +726,13 @@ static void h2_flush(struct h2_conn *h)
         const uint8_t *data;
         ssize_t n;
         while (h->olen < OBUF_MAX && (n = nghttp2_session_mem_send(h->s, &data)) > 0) {
-            if (!h->obuf && !(h->obuf = malloc(OBUF_MAX + 16384))) {
+            if (!h->obuf && (h->ocap = OBUF_CAP) &&
+                !(h->obuf = bufcache_get(&h->conn.w->xbufs, OBUF_CAP))) {
                 h2_close(h, TERM_INTERNAL_ERROR);
                 return;
             }
-            if (h->olen + (size_t)n > OBUF_MAX + 16384) { /* a big frame: write what there is */
-                size_t room = OBUF_MAX + 16384 - h->olen;
+            if (h->olen + (size_t)n > OBUF_CAP) { /* a big frame: write what there is */
+                size_t room = OBUF_CAP - h->olen;
                 memcpy(h->obuf + h->olen, data, room);
                 h->olen += room;
                 /* nghttp2 gave us the whole frame; keep the rest in a grown buffer */
@@ -722,6 +742,7 @@ static void h2_flush(struct h2_conn *h)
                     return;
                 }
                 h->obuf = bigger;
+                h->ocap = h->olen + ((size_t)n - room);
                 memcpy(h->obuf + h->olen, data + room, (size_t)n - room);
                 h->olen += (size_t)n - room;
                 break;
@@ -733,7 +754,7 @@ static void h2_flush(struct h2_conn *h)
             break;
     }
     if (h->obuf && h->olen == 0) {
-        free(h->obuf);
+        bufcache_put(&h->conn.w->xbufs, h->obuf, h->ocap);
         h->obuf = NULL;
     }
     streams_step(h); /* sending may have made room in streams' buffers */
@@ -803,7 +824,7 @@ static void h2_close(struct h2_conn *h, enum term why)
     timer_cancel(&h->conn.w->loop, &h->timer);
     nghttp2_session_del(h->s);
     h->s = NULL;
-    free(h->obuf);
+    bufcache_put(&h->conn.w->xbufs, h->obuf, h->ocap);
     h->obuf = NULL;
     sock_close(&h->client, true);
     free(h->tls);
