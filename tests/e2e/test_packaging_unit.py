@@ -88,6 +88,9 @@ def test_daemon_never_uses_resources_syscalls(tmp_path, demo):
 
     try:
         s.wait_listening([port, aport], timeout=scaled(20))
+        # a probed server serves once its first probe passed (slow under strace + ASan)
+        wait_for(lambda: f"server {b.address} of backend pool is UP" in s.stderr(),
+                 scaled(20), what="the server UP")
         pid = sluice_pid()  # signals go to sluice, not to strace
         s.signal = lambda sig: os.kill(pid, sig)
         for _ in range(5):
