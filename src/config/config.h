@@ -77,6 +77,7 @@ struct cfg_backend_tls {
 
 /* The backend `http` block (http backends). */
 struct cfg_backend_http {
+    int version;                     /* 1 (HTTP/1.1, default) or 2 (HTTP/2 to servers) */
     char *host;                      /* Host sent to servers; NULL = the client's */
     uint64_t response_timeout_ms;    /* default: the backend's timeout */
     int max_requests_per_connection; /* 0 = unlimited */

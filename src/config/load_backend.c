@@ -368,11 +368,12 @@ static void ld_backend_defaults(struct cfg_backend *b, yaml_node_t *n)
     b->health.expect_status_lo = 200;
     b->health.expect_status_hi = 399;
     b->keepalive_max_idle = 64;
+    b->http.version = 1;
     b->keepalive_idle_timeout_ms = 60000;
     b->line = (int)ld_line(n);
 }
 
-/* The backend `http` block. `version: "2"` comes with the HTTP/2 issue. */
+/* The backend `http` block. */
 static void ld_load_backend_http(struct ld *ld, yaml_node_t *n, struct cfg_backend *b)
 {
     static const char *const keys[] = {"version", "host", "response_timeout",
@@ -384,9 +385,8 @@ static void ld_load_backend_http(struct ld *ld, yaml_node_t *n, struct cfg_backe
         ld_error(ld, n, "http settings need protocol http or https (protocol is %s)",
                  cfg_protocol_name(b->protocol));
     int v;
-    if (ld_enum(ld, n, "version", versions, &v) == 1 && v == 1)
-        ld_error_key(ld, ld_get(ld, n, "version"), "version",
-                     "HTTP/2 to servers is not supported yet by this build");
+    if (ld_enum(ld, n, "version", versions, &v) == 1)
+        b->http.version = v + 1;
     if (ld_str(ld, n, "host", &b->http.host) == 1 && b->http.host[0] == '\0') {
         free(b->http.host);
         b->http.host = NULL;
@@ -456,6 +456,10 @@ static void ld_load_backend(struct ld *ld, yaml_node_t *n, size_t idx)
     ld_section(ld, n, "keepalive", ld_load_keepalive, b);
     b->http.response_timeout_ms = b->timeout_ms;
     ld_section(ld, n, "http", ld_load_backend_http, b);
+    if (b->http.version == 2 && b->proxy_protocol != PP_NONE)
+        ld_error_key(ld, ld_get(ld, n, "proxy_protocol"), "proxy_protocol",
+                     "proxy_protocol cannot be used with http.version 2 (one connection "
+                     "carries the requests of many clients)");
     ld_refuse_http(ld, n, b->protocol);
 }
 

@@ -24,6 +24,7 @@ struct upconn;
 #define WORKER_STEPS_PER_TURN 16
 
 struct h1_conn;
+struct h2up_sess;
 struct worker {
     int index;
     pthread_t thread;
@@ -53,9 +54,10 @@ struct worker {
     unsigned n_conns;
     bool stopping;
     struct pipe_pool *pipes;
-    struct strbuf access_log; /* lines waiting to be written (proxy/accesslog.h) */
-    struct bufcache xbufs;    /* HTTP exchange buffers for reuse (core/bufcache.h) */
-    struct upconn *pool_all;  /* idle keep-alive connections to servers (upstream/pool.h) */
+    struct strbuf access_log;   /* lines waiting to be written (proxy/accesslog.h) */
+    struct bufcache xbufs;      /* HTTP exchange buffers for reuse (core/bufcache.h) */
+    struct upconn *pool_all;    /* idle keep-alive connections to servers (upstream/pool.h) */
+    struct h2up_sess *h2up_all; /* HTTP/2 connections to servers (http/h2_up.h) */
     struct h1_conn *h1_wait_head, *h1_wait_tail; /* requests waiting for a server slot (FIFO) */
 };
 

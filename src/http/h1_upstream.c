@@ -21,6 +21,7 @@
 #include "http/affinity.h"
 #include "http/h1_conn.h"
 #include "http/h1_fields.h"
+#include "http/h2_up.h"
 #include "http/head.h"
 #include "proxy/tls_step.h"
 #include "proxy/tunnel.h"
@@ -79,7 +80,7 @@ void h1_up_release(struct h1_conn *c, bool reusable)
         return;
     t->up = NULL;
     const struct cfg_backend *b = t->backend ? t->backend->cfg : NULL;
-    if (reusable && b && t->req_dir.pending == 0 && t->resp_dir.pending == 0)
+    if (reusable && b && !u->sock.mem && t->req_dir.pending == 0 && t->resp_dir.pending == 0)
         upool_put(u, b->keepalive_max_idle, b->keepalive_idle_timeout_ms);
     else /* after a complete exchange, a TLS connection ends with close_notify */
         upconn_close(u, !t->in_tunnel && t->resp_head && t->sb.done && t->rb.done);
@@ -137,7 +138,8 @@ static void connected(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     struct worker *w = c->conn.w;
-    counter_add(&t->at.server->slots[w->index].connections, 1);
+    if (!t->up->sock.mem) /* an HTTP/2 session counts its own connection */
+        counter_add(&t->at.server->slots[w->index].connections, 1);
     t->connect_ms = now_ms(c) - t->at.start_ms;
     t->connected = true;
     hist_observe(&t->backend->stats->slots[w->index].connect, t->connect_ms * 1000);
@@ -175,6 +177,13 @@ static void finish_connect(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
     struct upconn *u = t->up;
+    if (u->sock.mem) { /* a stream of an HTTP/2 session (h2_up.h), which connected */
+        if (h2up_connect_result(u, t->tls_error, sizeof(t->tls_error)) < 0)
+            connect_failed(c, t->tls_error);
+        else
+            connected(c);
+        return;
+    }
     int err = up_connect_result(&t->at, &u->sock);
     if (err) {
         connect_failed(c, strerror(err));
@@ -204,11 +213,46 @@ static void finish_connect(struct h1_conn *c)
     connected(c);
 }
 
+/* http.version 2: a stream on an HTTP/2 session to t->at.server (h2_up.h), sent at
+ * once when the session is up, else H1_CONNECT until it is. Returns 0, or -1 after an
+ * immediate failure (counted; the server let go). */
+static int open_h2_stream(struct h1_conn *c)
+{
+    struct h1_txn *t = c->t;
+    bool ready, reused;
+    struct upconn *u = h2up_open(c->conn.w, t->backend, t->at.server, &ready, &reused, t->tls_error,
+                                 sizeof(t->tls_error));
+    if (!t->at.start_ms)
+        t->at.start_ms = now_ms(c);
+    if (!u) {
+        t->error = t->tls_error;
+        up_failed(&t->at, c->conn.w->index, t->tls_error);
+        return -1;
+    }
+    attach(c, u);
+    if (ready && reused) { /* a connection in use already: like a pooled one */
+        t->reused = true;
+        counter_add(&t->backend->stats->slots[c->conn.w->index].pool_reused, 1);
+        send_start(c);
+        return 0;
+    }
+    if (ready) { /* a new connection, up at once */
+        connected(c);
+        return 0;
+    }
+    c->st = H1_CONNECT;
+    c->phase_deadline = now_ms(c) + t->backend->cfg->connect_timeout_ms;
+    h1_rearm(c);
+    return 0;
+}
+
 /* Connects a new connection to t->at.server. Returns 0 (connecting or sent), -1 after an
  * immediate failure (counted; the server let go). */
 static int connect_new(struct h1_conn *c)
 {
     struct h1_txn *t = c->t;
+    if (t->backend->cfg->http.version == 2)
+        return open_h2_stream(c);
     struct upconn *u = upconn_new(c->conn.w, t->at.server);
     if (!u) {
         up_release(&t->at);
@@ -259,8 +303,10 @@ static int pick_and_go(struct h1_conn *c)
         bool pp = t->backend->cfg->proxy_protocol != PP_NONE;
         if (pp)
             know_local(c);
-        struct upconn *u = upool_take(w, t->at.server, pp ? &c->client_addr.sa : NULL,
-                                      pp ? &c->local_addr.sa : NULL);
+        struct upconn *u = t->backend->cfg->http.version == 2
+                               ? NULL
+                               : upool_take(w, t->at.server, pp ? &c->client_addr.sa : NULL,
+                                            pp ? &c->local_addr.sa : NULL);
         if (u) {
             attach(c, u);
             t->reused = true;
@@ -333,7 +379,7 @@ static void send_start(struct h1_conn *c)
     t->body_off = c->in_off + t->head_len;
     h1_body_init(&t->rb, t->m.body, t->m.length, lh->max_body_size);
     t->up->requests++;
-    if (t->up->sock.ssl)
+    if (t->up->sock.ssl || t->up->sock.mem)
         t->use_splice = false; /* splice() would move the raw TLS records */
     t->send_ms = t->last_io_ms = t->last_client_ms = now_ms(c);
     t->sent_ms = 0;

@@ -33,6 +33,7 @@
 #include "http/h1_conn.h"
 #include "http/h1_message.h"
 #include "http/h1_parse.h"
+#include "http/h2_h1.h"
 #include "http/h2_req.h"
 #include "net/addr.h"
 #include "proxy/sock_mem.h"
@@ -46,7 +47,6 @@
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 enum resp_state { R_HEAD, R_LENGTH, R_CHUNKED, R_CLOSE, R_DONE };
-enum chunk_state { C_SIZE, C_DATA, C_DATA_END, C_TRAILER };
 
 struct h2_stream {
     struct h1_stream_link link; /* first: the engine's connection reports its end here */
@@ -67,8 +67,8 @@ struct h2_stream {
     bool submitted;      /* response HEADERS submitted */
     uint32_t unconsumed; /* DATA bytes taken from the client's window, not given back */
     enum resp_state rs;
-    enum chunk_state cs;
-    uint64_t left; /* R_LENGTH: body bytes still to come; C_DATA: in this chunk */
+    struct h2_h1_dechunk dc; /* R_CHUNKED */
+    uint64_t left;           /* R_LENGTH: body bytes still to come */
 };
 
 struct h2_conn {
@@ -426,42 +426,6 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 
 /* ---- the response: HTTP/1.1 bytes from the engine to HTTP/2 frames ---- */
 
-static bool hop_by_hop(const struct h1_str n)
-{
-    static const char *const hop[] = {"connection",        "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "upgrade",    "te"};
-    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (n.len == strlen(hop[i]) && strncasecmp(n.p, hop[i], n.len) == 0)
-            return true;
-    return false;
-}
-
-/* Fields of a head (or trailer) as nghttp2 name/value pairs, names lowercased into lc
- * (nghttp2 copies them on submit). Returns the count. */
-static size_t to_nv(const struct h1_header *fields, size_t n, nghttp2_nv *nv, size_t max, char *lc,
-                    size_t lc_cap, bool websocket)
-{
-    size_t k = 0, used = 0;
-    for (size_t i = 0; i < n && k < max; i++) {
-        const struct h1_header *f = &fields[i];
-        if (hop_by_hop(f->name))
-            continue;
-        if (websocket && f->name.len == 20 &&
-            strncasecmp(f->name.p, "sec-websocket-accept", 20) == 0)
-            continue;
-        if (used + f->name.len > lc_cap)
-            break;
-        for (size_t j = 0; j < f->name.len; j++) {
-            char ch = f->name.p[j];
-            lc[used + j] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-        }
-        nv[k++] = (nghttp2_nv){(uint8_t *)lc + used, (uint8_t *)f->value.p, f->name.len,
-                               f->value.len, NGHTTP2_NV_FLAG_NONE};
-        used += f->name.len;
-    }
-    return k;
-}
-
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud);
 
@@ -494,8 +458,8 @@ static int submit_head(struct h2_conn *h, struct h2_stream *st)
         int code = head.status == 101 && st->websocket ? 200 : head.status;
         snprintf(status, sizeof(status), "%03d", code);
         nv[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, NGHTTP2_NV_FLAG_NONE};
-        size_t k = 1 + to_nv(head.headers, head.n_headers, nv + 1, RESP_FIELDS, lc, sizeof(lc),
-                             st->websocket);
+        size_t k = 1 + h2_h1_to_nv(head.headers, head.n_headers, nv + 1, RESP_FIELDS, lc,
+                                   sizeof(lc), st->websocket);
         if (head.status == 101)
             st->rs = R_CLOSE; /* the tunnel: bytes both ways until one side ends */
         else if (m.body == H1_BODY_NONE)
@@ -507,7 +471,7 @@ static int submit_head(struct h2_conn *h, struct h2_stream *st)
         else
             st->rs = R_CLOSE;
         st->left = m.length;
-        st->cs = C_SIZE;
+        st->dc = (struct h2_h1_dechunk){0};
         nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
         int r = nghttp2_submit_response(h->s, st->id, nv, k, st->rs == R_DONE ? NULL : &dp);
         sock_mem_consume(o, (size_t)n);
@@ -516,102 +480,6 @@ static int submit_head(struct h2_conn *h, struct h2_stream *st)
         st->submitted = true;
         return 1;
     }
-}
-
-/* Parses trailer lines at p[0..n) (ending with the empty line) and submits them. */
-static int submit_trailers(struct h2_conn *h, struct h2_stream *st, const char *p, size_t n)
-{
-    struct h1_header fields[RESP_FIELDS];
-    size_t k = 0;
-    for (size_t at = 0; at < n && k < RESP_FIELDS;) {
-        const char *eol = memmem(p + at, n - at, "\r\n", 2);
-        if (!eol || eol == p + at)
-            break;
-        const char *colon = memchr(p + at, ':', (size_t)(eol - (p + at)));
-        if (colon) {
-            const char *v = colon + 1;
-            while (v < eol && (*v == ' ' || *v == '\t'))
-                v++;
-            const char *e = eol;
-            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            fields[k++] =
-                (struct h1_header){{p + at, (size_t)(colon - (p + at))}, {v, (size_t)(e - v)}};
-        }
-        at = (size_t)(eol - p) + 2;
-    }
-    if (k == 0)
-        return 0;
-    nghttp2_nv nv[RESP_FIELDS];
-    char lc[8192];
-    size_t m = to_nv(fields, k, nv, RESP_FIELDS, lc, sizeof(lc), false);
-    return m ? nghttp2_submit_trailer(h->s, st->id, nv, m) : 0;
-}
-
-/* Decodes chunked body bytes from `out` into buf. Returns bytes written, or -1 when the
- * body ended (after them; *trailers set when trailers were submitted), or -2 broken. */
-static ssize_t decode_chunked(struct h2_stream *st, uint8_t *buf, size_t length, bool *ended,
-                              bool *trailers)
-{
-    struct sock_mem_buf *o = &st->mem.out;
-    size_t w = 0;
-    while (w < length && sock_mem_pending(o) > 0) {
-        const char *p = o->p + o->off;
-        size_t have = sock_mem_pending(o);
-        if (st->cs == C_SIZE) {
-            const char *eol = memmem(p, have, "\r\n", 2);
-            if (!eol)
-                break;
-            uint64_t size = 0;
-            const char *q = p;
-            for (; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
-                int d = *q >= '0' && *q <= '9'   ? *q - '0'
-                        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
-                        : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
-                                                 : -1;
-                if (d < 0 || size >> 60)
-                    return -2;
-                size = size * 16 + (uint64_t)d;
-            }
-            sock_mem_consume(o, (size_t)(eol - p) + 2);
-            st->left = size;
-            st->cs = size ? C_DATA : C_TRAILER;
-        } else if (st->cs == C_DATA) {
-            size_t n = have < st->left ? have : (size_t)st->left;
-            if (n > length - w)
-                n = length - w;
-            memcpy(buf + w, p, n);
-            w += n;
-            st->left -= n;
-            sock_mem_consume(o, n);
-            if (st->left == 0)
-                st->cs = C_DATA_END;
-        } else if (st->cs == C_DATA_END) {
-            if (have < 2)
-                break;
-            if (p[0] != '\r' || p[1] != '\n')
-                return -2;
-            sock_mem_consume(o, 2);
-            st->cs = C_SIZE;
-        } else { /* C_TRAILER: the trailer section, up to and with its empty line */
-            size_t end;
-            if (have >= 2 && p[0] == '\r' && p[1] == '\n') {
-                end = 2;
-            } else {
-                const char *e = memmem(p, have, "\r\n\r\n", 4);
-                if (!e)
-                    break;
-                end = (size_t)(e - p) + 4;
-                if (submit_trailers(st->h, st, p, end) != 0)
-                    return -2;
-                *trailers = true;
-            }
-            sock_mem_consume(o, end);
-            *ended = true;
-            return (ssize_t)w;
-        }
-    }
-    return (ssize_t)w;
 }
 
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
@@ -627,8 +495,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
     ssize_t w = 0;
     bool ended = false, trailers = false;
     if (st->rs == R_CHUNKED) {
-        w = decode_chunked(st, buf, length, &ended, &trailers);
-        if (w == -2)
+        w = h2_h1_dechunk(&st->dc, o, st->h->s, st->id, buf, length, &ended, &trailers);
+        if (w < 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     } else {
         size_t n = sock_mem_pending(o);

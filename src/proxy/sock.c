@@ -182,7 +182,7 @@ void sock_close(struct sock *s, bool notify)
     if (s->mem) {
         struct sock_mem *m = s->mem;
         s->mem = NULL;
-        sock_mem_shut(m, m->out_reset);
+        sock_mem_close(m, m->out_reset);
         return;
     }
     sock_free_ssl(s, notify);

@@ -50,7 +50,7 @@ ssize_t sock_mem_read(struct sock_mem *m, char *buf, size_t len)
 {
     size_t have = sock_mem_pending(&m->in);
     if (have == 0)
-        return m->in_eof ? 0 : -EAGAIN;
+        return m->in_reset ? -ECONNRESET : m->in_eof ? 0 : -EAGAIN;
     size_t n = have < len ? have : len;
     memcpy(buf, m->in.p + m->in.off, n);
     sock_mem_consume(&m->in, n);
@@ -79,4 +79,14 @@ void sock_mem_shut(struct sock_mem *m, bool reset)
     m->out_eof = true;
     m->out_reset = reset;
     m->ops->wrote(m->owner);
+}
+
+void sock_mem_close(struct sock_mem *m, bool reset)
+{
+    m->closed = true;
+    if (!m->out_eof) {
+        m->out_eof = true;
+        m->out_reset = reset;
+    }
+    m->ops->wrote(m->owner); /* last: the owner may free m */
 }

@@ -31,6 +31,8 @@ struct sock_mem {
     bool in_eof;      /* nothing more will come: the engine reads EOF after `in` */
     bool out_eof;     /* the engine closed (or shut) its writing side */
     bool out_reset;   /* ... abortively (a reset on the other side) */
+    bool in_reset;    /* the owner's side failed: the engine reads -ECONNRESET after `in` */
+    bool closed;      /* the engine closed its sock: it will neither read nor write again */
     const struct sock_mem_ops *ops;
     void *owner;
 };
@@ -50,5 +52,8 @@ void sock_mem_free(struct sock_mem *m);
 ssize_t sock_mem_read(struct sock_mem *m, char *buf, size_t len);
 ssize_t sock_mem_write(struct sock_mem *m, const char *buf, size_t len);
 void sock_mem_shut(struct sock_mem *m, bool reset);
+/* The engine closed its sock (after which it never touches m): shuts `out` as
+ * sock_mem_shut does, sets `closed` and tells the owner, who may free m then. */
+void sock_mem_close(struct sock_mem *m, bool reset);
 
 #endif

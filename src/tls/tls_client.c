@@ -163,10 +163,13 @@ struct tls_client *tls_client_new(const struct cfg_backend *b, char *err, size_t
     SSL_CTX_set_session_cache_mode(c->ctx,
                                    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c->ctx, new_session_cb);
-    /* an https backend speaks HTTP/1.1 (a server choosing by ALPN must not pick h2) */
-    static const unsigned char http11[] = "\x08http/1.1";
+    /* an https backend offers the one protocol it speaks: HTTP/1.1 (a server choosing by
+       ALPN must not pick h2), or h2 with http.version 2 */
+    static const unsigned char http11[] = "\x08http/1.1", h2[] = "\x02h2";
+    bool v2 = b->http.version == 2;
     if (b->protocol == PROTO_HTTPS &&
-        SSL_CTX_set_alpn_protos(c->ctx, http11, sizeof(http11) - 1) != 0)
+        SSL_CTX_set_alpn_protos(c->ctx, v2 ? h2 : http11,
+                                v2 ? sizeof(h2) - 1 : sizeof(http11) - 1) != 0)
         goto oom;
 
     if (t->verify) {

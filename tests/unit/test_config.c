@@ -656,8 +656,18 @@ static void test_https_backend_served(void **state)
     config_unref(c);
     char yaml[sizeof(head) + 64];
     snprintf(yaml, sizeof(yaml), "%s    http: {version: \"2\"}\n", head);
-    EXPECT_ERRORS(yaml, NAME ":12:21: backends[0].http.version: HTTP/2 to servers is not "
-                             "supported yet by this build");
+    c = load_ok(NAME, yaml);
+    assert_int_equal(c->backends[0].http.version, 2);
+    config_unref(c);
+    snprintf(yaml, sizeof(yaml), "%s    http: {version: \"1.1\"}\n", head);
+    c = load_ok(NAME, yaml);
+    assert_int_equal(c->backends[0].http.version, 1);
+    config_unref(c);
+    /* one HTTP/2 connection carries many clients: no PROXY header can speak for them */
+    snprintf(yaml, sizeof(yaml), "%s    proxy_protocol: v2\n    http: {version: \"2\"}\n", head);
+    EXPECT_ERRORS(yaml, NAME ":12:21: backends[0].proxy_protocol: proxy_protocol cannot be used "
+                             "with http.version 2 (one connection carries the requests of many "
+                             "clients)");
 }
 
 /* https and the route policy of later issues are parsed fully but refused; http is served. */
