@@ -68,7 +68,7 @@ struct h2up_stream {
     bool cancelled;  /* RST_STREAM sent after the engine gave up on it */
     int status;
     struct sock_mem_buf hb; /* the head or trailer section being received */
-    char error[96];         /* why the session failed before it was up */
+    char error[128];        /* why the session failed before it was up */
     uint32_t unconsumed;    /* DATA bytes in `in`, not yet given back to the server */
 };
 
