@@ -272,3 +272,26 @@ def test_config_refuses_proxy_protocol_with_version_2(tmp_path):
     r = subprocess.run([SLUICE_BIN, "-t", "-c", str(path)], capture_output=True, text=True)
     assert r.returncode != 0
     assert "proxy_protocol cannot be used with http.version 2" in r.stderr
+
+
+def test_disabled_server_connection_finishes_its_stream_then_closes(sluice, h2backend):
+    """Admin disable of a server with an HTTP/2 connection: the stream in flight completes,
+    then the connection closes (GOAWAY); new requests go to the other server."""
+    from test_admin import Admin
+    a, b = h2backend(), h2backend()
+    port, admin = free_port(), free_port()
+    sluice(config([a.address, b.address], port, admin_port=admin,
+                  backend_kw={"balance": "round_robin", "drain_timeout": "30s"}))
+    out = []
+    t = threading.Thread(target=lambda: out.append(get_json(port, "/slow?ms=800")[0]))
+    t.start()
+    wait_for(lambda: a.connections + b.connections == 1, scaled(5), what="request in flight")
+    busy, other = (a, b) if a.connections else (b, a)
+    code, _, body = Admin(admin).patch_server("app", busy.address, {"state": "disabled"})
+    assert code == 200, body
+    t.join(scaled(10))
+    assert out == [200]
+    wait_for(lambda: busy.closed_connections == 1, scaled(5), what="its connection closed")
+    for _ in range(3):
+        assert get_json(port, "/x")[0] == 200
+    assert len(other.requests) == 3 and busy.connections == 1
