@@ -24,7 +24,7 @@
 #
 # Usage: bench/h2.sh          (about 7 minutes with the defaults)
 # Knobs (environment): PROXIES="sluice haproxy nginx"  ROUNDS=3  SECONDS_PER_RUN=10
-#   H2_CONNS=10  H2_STREAMS=100  IDLE_CONNS=500  BASE_PORT=28500  SLUICE_BUILD=build
+#   H2_CONNS=10  H2_STREAMS=100  POOL_SIZE=H2_CONNS*H2_STREAMS  IDLE_CONNS=500  BASE_PORT=28500  SLUICE_BUILD=build
 #   OUT=bench/out-h2  H2_PYTHON=/usr/bin/python3 (a Python with the h2 library)
 #   H2_TLS13_CIPHERS=TLS_AES_256_GCM_SHA384 (the one TLS 1.3 suite h2load offers)
 #   PROXY_CPUS / LOAD_CPUS (taskset lists; CPU 0 / CPU 1 on 2 CPUs)
@@ -78,6 +78,12 @@ start_http_origin "$RUN/origin" "$ORIGIN_PORT"
 # The proxies: https.sh's configurations (lib.sh) with h2 offered first by ALPN. HTTP/2
 # limits are each proxy's defaults: concurrent streams sluice 100, HAProxy 100, nginx 128;
 # initial stream window sluice 64 KiB, HAProxy 65,535 B, nginx 64 KiB (preread).
+# Idle pools to the origin as large as the streams in flight (H2_CONNS x H2_STREAMS) for
+# sluice (keepalive.max_idle) and nginx (keepalive): HAProxy's pool is unbounded by
+# default, and with 1,000 streams a pool of 256 would close and reopen an origin
+# connection for three requests in four.
+POOL_SIZE=${POOL_SIZE:-$((H2_CONNS * H2_STREAMS))}
+export POOL_SIZE
 sluice_http_conf "${FRONT[sluice]}" "$ORIGIN_PORT" https "$(sluice_tls_block "$C" h2,http/1.1)" \
     >"$RUN/sluice.yaml"
 "$SLUICE" -t -c "$RUN/sluice.yaml" >"$RUN/sluice-check.log" 2>&1 ||

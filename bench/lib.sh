@@ -297,7 +297,7 @@ EOF
 
 # Prints a sluice configuration: one worker, access log off, listener "front" on
 # 127.0.0.1:PORT of PROTOCOL (http or https; keep-alive idle 300s) to backend "origin"
-# (127.0.0.1:ORIGIN_PORT, keep-alive pool of 256). LISTENER_EXTRA (indented lines, e.g.
+# (127.0.0.1:ORIGIN_PORT, keep-alive pool of POOL_SIZE, default 256). LISTENER_EXTRA (indented lines, e.g.
 # a tls block) is appended to the listener. Usage: sluice_http_conf PORT ORIGIN_PORT
 # [PROTOCOL [LISTENER_EXTRA]]
 sluice_http_conf() {
@@ -316,7 +316,7 @@ backends:
   - name: origin
     protocol: http
     servers: [127.0.0.1:$2]
-    keepalive: {max_idle: 256, idle_timeout: 300s}
+    keepalive: {max_idle: ${POOL_SIZE:-256}, idle_timeout: 300s}
 EOF
 }
 
@@ -347,7 +347,7 @@ EOF
 }
 
 # Prints an nginx.conf for a proxy run from DIR: one worker, keep-alive to the client
-# (300s) and an upstream keepalive pool of 256, proxy_pass of everything; LISTEN_EXTRA is
+# (300s) and an upstream keepalive pool of POOL_SIZE (default 256), proxy_pass of everything; LISTEN_EXTRA is
 # appended to the listen directive (e.g. "ssl"), SERVER_EXTRA (lines) to the server block.
 # Usage: nginx_http_proxy_conf DIR PORT ORIGIN_PORT [LISTEN_EXTRA [SERVER_EXTRA]]
 nginx_http_proxy_conf() {
@@ -362,7 +362,7 @@ http {
     access_log off;
     keepalive_requests 1000000;
     keepalive_timeout 300s;
-    upstream origin { server 127.0.0.1:$3; keepalive 256; }
+    upstream origin { server 127.0.0.1:$3; keepalive ${POOL_SIZE:-256}; }
     server {
         listen 127.0.0.1:$2 backlog=4096 ${4:-};
 ${5:-}

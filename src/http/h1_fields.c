@@ -6,16 +6,11 @@
 
 #include "http/h1_chars.h"
 
-bool h1_str_ieq(struct h1_str s, const char *z)
-{
-    size_t n = strlen(z);
-    return s.len == n && strncasecmp(s.p, z, n) == 0;
-}
-
 const struct h1_header *h1_find_header(const struct h1_head *h, const char *name)
 {
+    size_t nlen = strlen(name);
     for (size_t i = 0; i < h->n_headers; i++)
-        if (h1_str_ieq(h->headers[i].name, name))
+        if (h->headers[i].name.len == nlen && strncasecmp(h->headers[i].name.p, name, nlen) == 0)
             return &h->headers[i];
     return NULL;
 }
@@ -48,9 +43,12 @@ static size_t element_end(struct h1_str v, size_t pos)
 bool h1_list_next(const struct h1_head *h, const char *name, struct h1_list *it,
                   struct h1_str *elem)
 {
+    size_t nlen = strlen(name);
     for (;;) {
         if (!it->in_field) {
-            while (it->field < h->n_headers && !h1_str_ieq(h->headers[it->field].name, name))
+            while (it->field < h->n_headers &&
+                   (h->headers[it->field].name.len != nlen ||
+                    strncasecmp(h->headers[it->field].name.p, name, nlen) != 0))
                 it->field++;
             if (it->field >= h->n_headers)
                 return false;

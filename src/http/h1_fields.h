@@ -6,6 +6,8 @@
 #define SLUICE_HTTP_H1_FIELDS_H
 
 #include <stdbool.h>
+#include <string.h>
+#include <strings.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +52,12 @@ enum h1_error h1_content_length(const struct h1_head *h, bool *present, uint64_t
  * without "close" (RFC 9112 section 9.3). */
 bool h1_keep_alive(const struct h1_head *h);
 
-/* True when s equals the NUL-terminated z, ignoring ASCII case. */
-bool h1_str_ieq(struct h1_str s, const char *z);
+/* True when s equals the NUL-terminated z, ignoring ASCII case. Inline: z is nearly
+ * always a literal, whose length the compiler knows, so most calls end at the length. */
+static inline bool h1_str_ieq(struct h1_str s, const char *z)
+{
+    size_t n = strlen(z);
+    return s.len == n && strncasecmp(s.p, z, n) == 0;
+}
 
 #endif

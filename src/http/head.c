@@ -19,7 +19,8 @@ static bool name_is(struct h1_str n, const char *z)
     return h1_str_ieq(n, z);
 }
 
-bool head_is_hop_by_hop(const struct h1_head *h, struct h1_str n)
+/* A field that is hop-by-hop by its name alone. */
+static bool hop_by_name(struct h1_str n)
 {
     switch (n.len) {
     case 2:
@@ -43,7 +44,19 @@ bool head_is_hop_by_hop(const struct h1_head *h, struct h1_str n)
             return true;
         break;
     }
-    return h1_connection_lists(h, n);
+    return false;
+}
+
+bool head_is_hop_by_hop(const struct h1_head *h, struct h1_str n)
+{
+    return hop_by_name(n) || h1_connection_lists(h, n);
+}
+
+/* head_is_hop_by_hop for each field of a head: the Connection field is looked for once
+ * per head (has_connection), not once per field. */
+static bool hop_in(const struct h1_head *h, struct h1_str n, bool has_connection)
+{
+    return hop_by_name(n) || (has_connection && h1_connection_lists(h, n));
 }
 
 /* Same name (case-insensitive); the first letters are compared before the whole. */
@@ -184,9 +197,10 @@ size_t head_write_request(const struct h1_head *h, const struct h1_msg *m,
         put_str(&w, m->authority);
     put(&w, "\r\n", 2);
     bool drop_fwd = !o->lh->trust_forwarded || o->lh->forwarded != FWD_NONE;
+    bool has_conn = h1_find_header(h, "connection") != NULL;
     for (size_t i = 0; i < h->n_headers; i++) {
         struct h1_str n = h->headers[i].name;
-        if (head_is_hop_by_hop(h, n) || name_is(n, "host"))
+        if (hop_in(h, n, has_conn) || name_is(n, "host"))
             continue;
         /* untrusted incoming forwarding fields are replaced; trusted ones are rewritten
            (appended to) below, so the old lines go either way, unless forwarded: none
@@ -234,9 +248,10 @@ size_t head_write_response(const struct h1_head *h, const struct head_resp_opts 
     put(&w, " ", 1);
     put_str(&w, h->reason);
     put(&w, "\r\n", 2);
+    bool has_conn = h1_find_header(h, "connection") != NULL;
     for (size_t i = 0; i < h->n_headers; i++) {
         struct h1_str n = h->headers[i].name;
-        if (head_is_hop_by_hop(h, n)) {
+        if (hop_in(h, n, has_conn)) {
             bool keep = (o->keep_te && name_is(n, "transfer-encoding")) ||
                         (o->upgrade && name_is(n, "upgrade"));
             if (!keep)
