@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,12 +23,29 @@ int log_enabled(enum cfg_log_level level)
 
 void log_format_time(char *buf, size_t len)
 {
+    /* the text up to the seconds is kept per thread and redone once a second: an access
+       log line per request would otherwise pay gmtime_r and snprintf each time */
+    static _Thread_local time_t last_sec = -1;
+    static _Thread_local char prefix[24]; /* "2026-12-05T11:52:07." */
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (ts.tv_sec != last_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        snprintf(prefix, sizeof(prefix), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        last_sec = ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    char tail[5] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z',
+                    '\0'};
+    size_t n = strlen(prefix);
+    if (n + sizeof(tail) > len) {
+        snprintf(buf, len, "%s%s", prefix, tail);
+        return;
+    }
+    memcpy(buf, prefix, n);
+    memcpy(buf + n, tail, sizeof(tail));
 }
 
 void log_msg(enum cfg_log_level level, const char *fmt, ...)

@@ -70,15 +70,20 @@ void sb_printf(struct strbuf *sb, const char *fmt, ...)
     sb->len += (size_t)n;
 }
 
-void sb_json_str(struct strbuf *sb, const char *s)
+/* Appends p[0, len) as JSON string content: runs of bytes that need no escape in one
+ * append, the rest escaped. */
+static void json_content(struct strbuf *sb, const char *p, size_t len)
 {
-    if (!s) {
-        sb_puts(sb, "null");
-        return;
-    }
-    sb_append(sb, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\') {
+            run++;
+            continue;
+        }
+        sb_append(sb, p + i - run, run);
+        run = 0;
+        switch (ch) {
         case '"':
             sb_append(sb, "\\\"", 2);
             break;
@@ -95,34 +100,60 @@ void sb_json_str(struct strbuf *sb, const char *s)
             sb_append(sb, "\\t", 2);
             break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
-                sb_printf(sb, "\\u%04x", *p);
-            else
-                sb_append(sb, p, 1);
+            sb_printf(sb, "\\u%04x", ch);
         }
     }
+    sb_append(sb, p + len - run, run);
+}
+
+void sb_json_str(struct strbuf *sb, const char *s)
+{
+    if (!s) {
+        sb_puts(sb, "null");
+        return;
+    }
     sb_append(sb, "\"", 1);
+    json_content(sb, s, strlen(s));
+    sb_append(sb, "\"", 1);
+}
+
+void sb_u64(struct strbuf *sb, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    sb_append(sb, tmp + sizeof(tmp) - n, n);
+}
+
+/* `,"key":` (no comma right after the opening brace); keys are literals that need no
+ * escaping. */
+static void json_key(struct strbuf *sb, const char *key)
+{
+    if (sb->len > 0 && sb->data[sb->len - 1] != '{')
+        sb_append(sb, ",\"", 2);
+    else
+        sb_append(sb, "\"", 1);
+    sb_puts(sb, key);
+    sb_append(sb, "\":", 2);
 }
 
 void sb_json_kv_str(struct strbuf *sb, const char *key, const char *s)
 {
-    if (sb->len > 0 && sb->data[sb->len - 1] != '{')
-        sb_append(sb, ",", 1);
-    sb_json_str(sb, key);
-    sb_append(sb, ":", 1);
+    json_key(sb, key);
     sb_json_str(sb, s);
 }
 
 void sb_json_kv_strn(struct strbuf *sb, const char *key, const char *p, size_t len)
 {
-    if (sb->len > 0 && sb->data[sb->len - 1] != '{')
-        sb_append(sb, ",", 1);
-    sb_json_str(sb, key);
+    json_key(sb, key);
     if (!p) {
-        sb_puts(sb, ":null");
+        sb_puts(sb, "null");
         return;
     }
-    sb_append(sb, ":\"", 2);
+    sb_append(sb, "\"", 1);
     size_t run = 0; /* bytes that need no escape, appended at once */
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)p[i];

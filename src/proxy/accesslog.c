@@ -91,5 +91,8 @@ void alog_flush(struct worker *w)
 
 void alog_kv_num(struct strbuf *sb, const char *key, unsigned long long v)
 {
-    sb_printf(sb, ",\"%s\":%llu", key, v);
+    sb_append(sb, ",\"", 2);
+    sb_puts(sb, key);
+    sb_append(sb, "\":", 2);
+    sb_u64(sb, v);
 }
