@@ -394,6 +394,18 @@ static void http_metrics(struct strbuf *sb, const struct runtime *rt)
                    listener_sum(l->stats, offsetof(struct listener_slot, http_errors) +
                                               (size_t)k * sizeof(atomic_ulong)));
     }
+    header(sb, "sluice_http_requests_by_protocol_total", "counter",
+           "HTTP requests by protocol (HTTP/1.0, HTTP/1.1, HTTP/2), counted as they end.");
+    for (size_t i = 0; i < rt->n_listeners; i++) {
+        const struct rt_listener *l = &rt->listeners[i];
+        if (!cfg_proto_is_http(l->cfg->protocol))
+            continue;
+        for (int k = 0; k < HTTP_PROTO_COUNT; k++)
+            sample(sb, "sluice_http_requests_by_protocol_total", "listener", l->cfg->name,
+                   "protocol", http_proto_names[k],
+                   listener_sum(l->stats, offsetof(struct listener_slot, http_protocols) +
+                                              (size_t)k * sizeof(atomic_ulong)));
+    }
     header(sb, "sluice_backend_pool_idle", "gauge", "Idle keep-alive connections to servers.");
     header(sb, "sluice_backend_pool_reused_total", "counter",
            "HTTP requests sent on a pooled (reused) server connection.");

@@ -22,6 +22,12 @@ const char *const http_err_names[HTTP_ERR_COUNT] = {
     [HTTP_ERR_H2_ABUSE] = "http2_abuse",
 };
 
+const char *const http_proto_names[HTTP_PROTO_COUNT] = {
+    [HTTP_PROTO_10] = "HTTP/1.0",
+    [HTTP_PROTO_11] = "HTTP/1.1",
+    [HTTP_PROTO_2] = "HTTP/2",
+};
+
 const double hist_bounds[HIST_BOUNDS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                          0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 

@@ -60,6 +60,11 @@ enum http_err {
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];
 
+/* The protocol of an HTTP request (sluice_http_requests_by_protocol_total and the access
+ * log's `protocol`): HTTP/1.x by the request line's version, HTTP/2 for a stream. */
+enum http_proto { HTTP_PROTO_10, HTTP_PROTO_11, HTTP_PROTO_2, HTTP_PROTO_COUNT };
+extern const char *const http_proto_names[HTTP_PROTO_COUNT]; /* "HTTP/1.0", ... */
+
 /* Requests of one listener to one backend on one worker (sluice_requests_total by status
  * class, sluice_request_duration_seconds). backend NULL: answered by sluice without one. */
 #define HTTP_BACKENDS_PER_LISTENER 16
@@ -85,6 +90,7 @@ struct listener_slot {
     atomic_ulong ws_active;   /* WebSocket tunnels open (sluice_websocket_tunnels_active) */
     atomic_ulong h2_streams;  /* HTTP/2 streams open (sluice_http2_streams_active) */
     atomic_ulong http_errors[HTTP_ERR_COUNT];
+    atomic_ulong http_protocols[HTTP_PROTO_COUNT];           /* requests by protocol, as they end */
     struct http_by_backend http[HTTP_BACKENDS_PER_LISTENER]; /* [0]: no backend */
     /* requests that took route i of the listener (by position, since start; routes past
        LISTENER_ROUTE_COUNTERS are not counted) */

@@ -29,6 +29,18 @@ static struct http_by_backend *by_backend(struct listener_slot *ls, struct backe
     return &ls->http[0]; /* more backends than slots: counted without a backend label */
 }
 
+/* The exchange's protocol: HTTP/2 for a stream of an HTTP/2 connection, else the version
+ * of the request line once the head was read; -1 when unknown (a head refused before it
+ * was read: logged with "protocol":null and not counted by protocol). */
+static int protocol_of(const struct h1_conn *c)
+{
+    if (c->stream)
+        return HTTP_PROTO_2;
+    if (c->t->head_len == 0)
+        return -1;
+    return c->t->req.minor_version ? HTTP_PROTO_11 : HTTP_PROTO_10;
+}
+
 static void count(struct h1_conn *c, uint64_t duration_ms)
 {
     struct h1_txn *t = c->t;
@@ -40,6 +52,9 @@ static void count(struct h1_conn *c, uint64_t duration_ms)
     hist_observe(&hb->duration, duration_ms * 1000);
     if (t->err_kind > 0 && t->err_kind <= HTTP_ERR_COUNT)
         counter_add(&ls->http_errors[t->err_kind - 1], 1);
+    int proto = protocol_of(c);
+    if (proto >= 0)
+        counter_add(&ls->http_protocols[proto], 1);
     counter_add(&ls->bytes_in, t->bytes_in);
     counter_add(&ls->bytes_out, t->bytes_out);
     if (t->at.server) {
@@ -84,14 +99,13 @@ static void log_json(struct h1_conn *c, struct strbuf *sb, uint64_t duration)
         sb_json_kv_strn(sb, "host", t->m.authority.p, t->m.authority.len);
         sb_json_kv_strn(sb, "path", p.p, p.len);
         sb_json_kv_strn(sb, "query", q.p, q.len);
-        sb_json_kv_str(sb, "protocol",
-                       c->stream              ? "HTTP/2"
-                       : t->req.minor_version ? "HTTP/1.1"
-                                              : "HTTP/1.0");
+        sb_json_kv_str(sb, "protocol", http_proto_names[protocol_of(c)]);
         sb_json_kv_strn(sb, "user_agent", ua ? ua->value.p : NULL, ua ? ua->value.len : 0);
     } else {
-        sb_puts(sb, ",\"method\":null,\"host\":null,\"path\":null,\"query\":null,\"protocol\":null,"
-                    "\"user_agent\":null");
+        int proto = protocol_of(c); /* an HTTP/2 stream is HTTP/2 before its head is read */
+        sb_puts(sb, ",\"method\":null,\"host\":null,\"path\":null,\"query\":null");
+        sb_json_kv_str(sb, "protocol", proto >= 0 ? http_proto_names[proto] : NULL);
+        sb_puts(sb, ",\"user_agent\":null");
     }
     if (t->status)
         alog_kv_num(sb, "status", (unsigned)t->status);

@@ -11,9 +11,10 @@ from test_admin_more import check_types
 from test_http_proxy import read_response
 
 LISTENER_HTTP = {"requests_active": int, "requests_total": int, "requests_by_class": dict,
-                 "errors_total": int}
+                 "errors_total": int, "requests_by_protocol": dict, "http2_streams_active": int}
 BACKEND_HTTP = {"pool_idle": int, "pool_reused_total": int, "upstream_responses_total": int}
 CLASSES = {"1xx", "2xx", "3xx", "4xx", "5xx"}
+PROTOCOLS = {"HTTP/1.0", "HTTP/1.1", "HTTP/2"}
 
 
 def http_status_types(st):
@@ -22,6 +23,8 @@ def http_status_types(st):
             check_types(lst["http"], LISTENER_HTTP, f"listener {lst['name']} http")
             assert set(lst["http"]["requests_by_class"]) == CLASSES
             assert all(type(v) is int for v in lst["http"]["requests_by_class"].values())
+            assert set(lst["http"]["requests_by_protocol"]) == PROTOCOLS
+            assert all(type(v) is int for v in lst["http"]["requests_by_protocol"].values())
         else:
             assert "http" not in lst, lst
     for b in st["backends"]:
@@ -54,7 +57,9 @@ def test_status_http_fields(sluice, demo):
         http_status_types(st)
         web = next(x for x in st["listeners"] if x["name"] == "web")
         assert web["http"] == {"requests_active": 0, "requests_total": 0, "errors_total": 0,
-                               "requests_by_class": dict.fromkeys(CLASSES, 0)}
+                               "requests_by_class": dict.fromkeys(CLASSES, 0),
+                               "requests_by_protocol": dict.fromkeys(PROTOCOLS, 0),
+                               "http2_streams_active": 0}
         app = next(x for x in st["backends"] if x["name"] == "app")
         assert app["http"] == {"pool_idle": 0, "pool_reused_total": 0,
                                "upstream_responses_total": 0}
@@ -81,7 +86,11 @@ def test_status_http_fields(sluice, demo):
         web = next(x for x in st["listeners"] if x["name"] == "web")
         assert web["http"] == {"requests_active": 0, "requests_total": 6, "errors_total": 1,
                                "requests_by_class": {"1xx": 0, "2xx": 3, "3xx": 0, "4xx": 2,
-                                                     "5xx": 1}}, web["http"]
+                                                     "5xx": 1},
+                               # the 400's head was read (it lacks only Host): HTTP/1.1
+                               "requests_by_protocol": {"HTTP/1.0": 0, "HTTP/1.1": 6,
+                                                        "HTTP/2": 0},
+                               "http2_streams_active": 0}, web["http"]
         app = next(x for x in st["backends"] if x["name"] == "app")
         assert app["http"] == {"pool_idle": 1, "pool_reused_total": 4,
                                "upstream_responses_total": 5}, app["http"]

@@ -14,6 +14,7 @@ from httpbackend import HttpBackend
 from test_admin import Admin
 from test_dashboard import OUT_DIR, browser, pytestmark  # noqa: F401
 from test_http_proxy import read_response
+from tls_certs import pki  # noqa: F401
 
 
 class HttpTraffic(threading.Thread):
@@ -142,4 +143,63 @@ def test_dashboard_tcp_only_has_no_http_section(sluice, demo, browser):
     assert browser.eval("document.getElementById('http-section').hidden") is True
     assert browser.eval("document.querySelectorAll('#http-listeners tbody tr').length") == 0
     assert browser.errors == [], "\n".join(browser.errors)
+    s.stop()
+
+
+def test_dashboard_protocol_mix(sluice, backend, pki, browser):
+    """The protocol table: per http listener the requests by HTTP/1.0, HTTP/1.1 and HTTP/2
+    (count and share), a bar whose segments are the shares, and the HTTP/2 streams open
+    (2 while two slow streams are held, then 0); the numbers equal the status API."""
+    import test_http2
+    from test_http_protocol_mix import config, curl
+    b = backend()
+    port, cport, aport = free_port(), free_port(), free_port()
+    s = sluice(config(pki, port, cport, aport, [b.address], workers=1))
+    s.wait_listening([port, cport, aport])
+    admin = Admin(aport)
+    # web: 1 x HTTP/1.0, 1 x HTTP/1.1, 2 x HTTP/2; clear: 3 x HTTP/1.1
+    curl(pki, port, ["/a"], ["--http1.0"])
+    curl(pki, port, ["/b"], ["--http1.1"])
+    curl(pki, port, ["/c", "/d"], ["--http2"])
+    curl(pki, cport, ["/e", "/f", "/g"], ["--http1.1"], https=False)
+    browser.navigate(f"http://127.0.0.1:{aport}/")
+
+    def row(listener):
+        return browser.eval(
+            f"""(() => {{ const r = document.querySelector('#http-protocols tr[data-listener="{listener}"]');
+            if (!r) return null;
+            const f = (k) => r.querySelector('td[data-field="' + k + '"]');
+            return {{counts: ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2'].map((p) => f(p).querySelector('.count').textContent),
+                    shares: ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2'].map((p) => f(p).querySelector('.share').textContent),
+                    bar: [...r.querySelectorAll('.mix i')].map((i) => [i.dataset.protocol,
+                          Math.round(i.getBoundingClientRect().width * 100 / r.querySelector('.mix').getBoundingClientRect().width)]),
+                    streams: f('h2-streams').textContent}}; }})()""")
+    want_web = {"counts": ["1", "1", "2"], "shares": ["25%", "25%", "50%"],
+                "bar": [["HTTP/1.0", 25], ["HTTP/1.1", 25], ["HTTP/2", 50]], "streams": "0"}
+    want_clear = {"counts": ["0", "3", "0"], "shares": ["0%", "100%", "0%"],
+                  "bar": [["HTTP/1.1", 100]], "streams": "0"}
+    wait_for(lambda: row("web") == want_web and row("clear") == want_clear, scaled(8),
+             interval=0.2, what=f"protocol rows {row('web')} {row('clear')}")
+    assert browser.eval("[...document.querySelectorAll('#http-protocols tbody tr')]"
+                        ".map((r) => r.dataset.listener)") == ["web", "clear"]
+    st = admin.status()
+    for name, want in (("web", want_web), ("clear", want_clear)):
+        by = next(x for x in st["listeners"] if x["name"] == name)["http"]["requests_by_protocol"]
+        assert [str(by[p]) for p in ("HTTP/1.0", "HTTP/1.1", "HTTP/2")] == want["counts"]
+
+    # two HTTP/2 streams held open by a slow server: the page shows 2, then 0
+    cl = test_http2.Client(port, pki)
+    sids = [cl.request("/slow/4000"), cl.request("/slow/4100")]  # two polls at least
+    wait_for(lambda: (row("web") or {}).get("streams") == "2", scaled(4), interval=0.1,
+             what="2 streams shown")
+    cl.wait(sids)
+    cl.close()
+    wait_for(lambda: row("web") == dict(want_web, counts=["1", "1", "4"],
+                                        shares=["17%", "17%", "67%"],
+                                        bar=[["HTTP/1.0", 17], ["HTTP/1.1", 17], ["HTTP/2", 67]]),
+             scaled(6), interval=0.2, what=f"streams closed and counted {row('web')}")
+    os.makedirs(OUT_DIR, exist_ok=True)
+    browser.screenshot(os.path.join(OUT_DIR, "dashboard-protocols.png"))
+    assert browser.errors == [], "\n".join(browser.errors + ["--- all:"] + browser.messages)
+    admin.close()
     s.stop()

@@ -338,7 +338,7 @@ def test_exposed_families_match_the_documentation(sluice, demo, pki):
         "sluice_requests_total", "sluice_request_duration_seconds",
         "sluice_upstream_response_seconds", "sluice_http_requests_active",
         "sluice_websocket_tunnels_active", "sluice_http2_streams_active",
-        "sluice_http_errors_total",
+        "sluice_http_errors_total", "sluice_http_requests_by_protocol_total",
         "sluice_backend_pool_idle", "sluice_backend_pool_reused_total"}
     s.stop()
 

@@ -3,7 +3,8 @@
  * over the last 5 minutes, latency percentiles computed from the histogram buckets, and
  * for http listeners requests/s and answers by status class, for http backends upstream
  * response percentiles and the pool of idle server connections, the routes of http
- * listeners (match, action, requests), and
+ * listeners (match, action, requests), the protocol mix of http listeners (requests by
+ * HTTP/1.0, HTTP/1.1, HTTP/2: counts, shares and a bar; HTTP/2 streams open), and
  * the servers with buttons that call the PATCH API (the bearer token, if any, is kept in
  * sessionStorage). Vanilla JS, no external resources: the page's Content-Security-Policy
  * allows scripts, styles and fetches from this server only, so inline <script>, <style>
@@ -352,6 +353,31 @@ function renderRoutes(ls) {
   $('http-routes').tBodies[0].replaceChildren(...rows);
 }
 
+/* Requests by protocol per http listener: count and share of each, a bar of the shares
+ * (in the chart colours), and the HTTP/2 streams open now. */
+const PROTOCOLS = ['HTTP/1.0', 'HTTP/1.1', 'HTTP/2'];
+function renderProtocols(ls) {
+  $('http-protocols').hidden = !ls.length;
+  $('http-protocols').tBodies[0].replaceChildren(...ls.map((l) => {
+    const by = l.http.requests_by_protocol || {};
+    const total = PROTOCOLS.reduce((n, p) => n + (by[p] || 0), 0);
+    const share = (p) => (total ? Math.round(100 * (by[p] || 0) / total) + '%' : '-');
+    const bar = el('div', {class: 'mix', 'data-field': 'mix',
+      title: PROTOCOLS.map((p) => p + ' ' + fmtNum(by[p] || 0) + ' (' + share(p) + ')').join(', ')},
+    ...PROTOCOLS.filter((p) => by[p] > 0).map((p) => el('i', {'data-protocol': p,
+      style: 'width:' + (100 * by[p] / total).toFixed(2) + '%;background:' +
+        COLORS[PROTOCOLS.indexOf(p)]})));
+    return el('tr', {'data-listener': l.name},
+      el('td', {}, l.name),
+      ...PROTOCOLS.map((p, k) => el('td', {class: 'num', 'data-field': p},
+        el('i', {class: 'swatch', style: 'background:' + COLORS[k]}),
+        el('span', {class: 'count'}, fmtNum(by[p] || 0)),
+        el('span', {class: 'detail share'}, share(p)))),
+      el('td', {}, bar),
+      el('td', {class: 'num', 'data-field': 'h2-streams'}, fmtNum(l.http.http2_streams_active)));
+  }));
+}
+
 /* HTTP listeners and backends only (those with an `http` object in the status). */
 function renderHttp() {
   const ls = status.listeners.filter((l) => l.http), bs = status.backends.filter((b) => b.http);
@@ -365,6 +391,7 @@ function renderHttp() {
     el('td', {class: 'num', 'data-field': 'total'}, fmtNum(l.http.requests_total)),
     ...classes.map((c) => el('td', {class: 'num', 'data-field': c}, fmtNum(l.http.requests_by_class[c]))),
     el('td', {class: 'num', 'data-field': 'errors'}, fmtNum(l.http.errors_total)))));
+  renderProtocols(ls);
   renderRoutes(ls);
   $('http-backends').hidden = !bs.length;
   $('http-backends').tBodies[0].replaceChildren(...bs.map((b) => el('tr', {'data-backend': b.name},
