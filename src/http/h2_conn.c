@@ -455,10 +455,14 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     if (h2_req_field(&st->req, (const char *)name, nlen, (const char *)value, vlen) < 0) {
-        log_debug("listener %s: HTTP/2 stream %d refused: %s", h->conn.listener->cfg->name, st->id,
-                  st->req.error);
-        counter_add(
-            &h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_BAD_REQUEST], 1);
+        /* a header list over max_header_list_size (an HPACK bomb, many tiny fields) is
+         * worth a line at info: the budget of refused streams bounds how many */
+        bool big = strncmp(st->req.error, "header list", 11) == 0;
+        char client[ADDR_TEXT_MAX];
+        addr_format(&h->client_addr.sa, client, sizeof(client));
+        log_msg(big ? LOG_INFO : LOG_DEBUG, "listener %s: HTTP/2 client %s: stream %d refused: %s",
+                h->conn.listener->cfg->name, client, st->id, st->req.error);
+        count_error(h, big ? HTTP_ERR_HEADERS_TOO_LARGE : HTTP_ERR_BAD_REQUEST);
         reset_stream(h, st, NGHTTP2_PROTOCOL_ERROR);
     }
     return 0;
