@@ -3,7 +3,8 @@ For each: the expected GOAWAY or RST_STREAM, sluice's memory (VmRSS) bounded, th
 counted in sluice_http_errors_total{reason} and logged, and a well-behaved connection
 served right after. Rapid reset (CVE-2023-44487) is in test_http2.py.
 
-Raw frames via h2raw.py; the sluice under test has one worker."""
+Raw frames via h2raw.py; the sluice under test has one worker. Memory bounds are checked
+on the normal build only: ASan's quarantine keeps freed memory resident by design."""
 import socket
 import subprocess
 import time
@@ -12,7 +13,7 @@ import pytest
 
 from h2raw import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, HEADERS,
                    PROTOCOL_ERROR, Raw, frame, ping, settings)
-from helpers import scaled, wait_for
+from helpers import ASAN, scaled, wait_for
 from test_h2_conformance import Gateway
 from tls_certs import pki  # noqa: F401
 
@@ -42,7 +43,7 @@ def after_attack(gw, reason, log_text, rss_limit=8 * MiB):
     wait_for(lambda: gw.metric(reason) == 1, scaled(5), what=f"{reason} counted")
     wait_for(lambda: log_text in gw.sluice.stderr(), scaled(5), what=f"the log line {log_text!r}")
     grown = rss(gw.sluice) - gw.rss0
-    assert grown < rss_limit, f"sluice grew by {grown / MiB:.1f} MiB"
+    assert ASAN or grown < rss_limit, f"sluice grew by {grown / MiB:.1f} MiB"
     gw.still_serves()
     gw.never_forwarded()
 
@@ -168,7 +169,8 @@ def test_streams_held_at_window_zero(gw):
     wait_for(settled, scaled(10), interval=0.1, what="sluice's memory to settle")
     assert not c.data, "DATA sent into a zero window"
     grown = samples[-1] - gw.rss0
-    assert grown < 40 * MiB, f"{grown / MiB:.1f} MiB for 100 stalled streams"
+    # about 12 MiB measured: 64 KiB of response and the exchange buffers per stream
+    assert ASAN or grown < 24 * MiB, f"{grown / MiB:.1f} MiB for 100 stalled streams"
     t0 = time.monotonic()
     gw.still_serves()
     assert time.monotonic() - t0 < scaled(2)
@@ -197,7 +199,7 @@ def test_many_streams_on_one_connection(gw):
     before = rss(gw.sluice)
     load(20000)
     grown = rss(gw.sluice) - before
-    assert grown < 2 * MiB, f"{grown / MiB:.1f} MiB more after 20,000 streams"
+    assert ASAN or grown < 2 * MiB, f"{grown / MiB:.1f} MiB more after 20,000 streams"
 
 
 def test_stalled_flood_does_not_hurt_neighbours(gw):
