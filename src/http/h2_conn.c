@@ -694,6 +694,61 @@ static int submit_trailers(struct h2_conn *h, struct h2_stream *st, const char *
     return m ? nghttp2_submit_trailer(h->s, st->id, nv, m) : 0;
 }
 
+/* The size of a chunk-size line p[0..eol) (extensions ignored: the engine checked
+ * them), or -1. */
+static int chunk_size(const char *p, const char *eol, uint64_t *size)
+{
+    *size = 0;
+    for (const char *q = p; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
+        int d = *q >= '0' && *q <= '9'   ? *q - '0'
+                : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+                : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
+                                         : -1;
+        if (d < 0 || *size >> 60)
+            return -1;
+        *size = *size * 16 + (uint64_t)d;
+    }
+    return 0;
+}
+
+/* True when `out` holds the whole rest of the response body (the engine has gone: what
+ * is there is all there will be). */
+static bool response_complete(const struct h2_stream *st)
+{
+    const struct sock_mem_buf *o = &st->mem.out;
+    const char *p = o->p + o->off, *end = p + sock_mem_pending(o);
+    if (st->rs == R_LENGTH)
+        return (uint64_t)(end - p) >= st->left;
+    if (st->rs == R_CLOSE)
+        return !st->mem.out_reset;
+    if (st->rs != R_CHUNKED)
+        return true;
+    enum chunk_state cs = st->cs;
+    uint64_t left = st->left;
+    for (;;) {
+        if (cs == C_DATA) {
+            if ((uint64_t)(end - p) < left)
+                return false;
+            p += left;
+            cs = C_DATA_END;
+        } else if (cs == C_DATA_END) {
+            if (end - p < 2)
+                return false;
+            p += 2;
+            cs = C_SIZE;
+        } else if (cs == C_SIZE) {
+            const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+            if (!eol || chunk_size(p, eol, &left) < 0)
+                return false;
+            p = eol + 2;
+            cs = left ? C_DATA : C_TRAILER;
+        } else {
+            return (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ||
+                   memmem(p, (size_t)(end - p), "\r\n\r\n", 4) != NULL;
+        }
+    }
+}
+
 /* Decodes chunked body bytes from `out` into buf. Returns bytes written, or -1 when the
  * body ended (after them; *trailers set when trailers were submitted), or -2 broken. */
 static ssize_t decode_chunked(struct h2_stream *st, uint8_t *buf, size_t length, bool *ended,
@@ -708,17 +763,9 @@ static ssize_t decode_chunked(struct h2_stream *st, uint8_t *buf, size_t length,
             const char *eol = memmem(p, have, "\r\n", 2);
             if (!eol)
                 break;
-            uint64_t size = 0;
-            const char *q = p;
-            for (; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
-                int d = *q >= '0' && *q <= '9'   ? *q - '0'
-                        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
-                        : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
-                                                 : -1;
-                if (d < 0 || size >> 60)
-                    return -2;
-                size = size * 16 + (uint64_t)d;
-            }
+            uint64_t size;
+            if (chunk_size(p, eol, &size) < 0)
+                return -2;
             sock_mem_consume(o, (size_t)(eol - p) + 2);
             st->left = size;
             st->cs = size ? C_DATA : C_TRAILER;
@@ -825,6 +872,12 @@ static void streams_step(struct h2_conn *h)
         }
         if (st->bad)
             continue;
+        if (!st->h1 && st->submitted && st->rs != R_DONE && !response_complete(st)) {
+            /* the engine gave up mid-body (a timeout, the server gone): the stream
+             * cannot complete, whether or not the client's window is open */
+            reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+            continue;
+        }
         if (!st->submitted && st->rs == R_HEAD) {
             int r = submit_head(h, st);
             if (r < 0) {

@@ -6,13 +6,14 @@ served right after. Rapid reset (CVE-2023-44487) is in test_http2.py.
 Raw frames via h2raw.py; the sluice under test has one worker. Memory bounds are checked
 on the normal build only: ASan's quarantine keeps freed memory resident by design."""
 import socket
+import struct
 import subprocess
 import time
 
 import pytest
 
 from h2raw import (CONTINUATION, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, HEADERS,
-                   PROTOCOL_ERROR, Raw, frame, ping, settings)
+                   PROTOCOL_ERROR, SETTINGS, Raw, frame, ping, settings)
 from helpers import ASAN, scaled, wait_for
 from test_h2_conformance import Gateway
 from tls_certs import pki  # noqa: F401
@@ -30,8 +31,8 @@ def rss(s):
 
 
 @pytest.fixture
-def gw(sluice, backend, pki):
-    g = Gateway(sluice, backend, pki)
+def gw(request, sluice, backend, pki):
+    g = Gateway(sluice, backend, pki, **getattr(request, "param", {}))
     g.still_serves()  # warm: the worker's buffers exist before the baseline
     g.rss0 = rss(g.sluice)
     return g
@@ -123,6 +124,15 @@ def test_control_frame_flood_from_a_client_that_never_reads(gw, what):
     after_attack(gw, "http2_flood", "SETTINGS/PING acknowledgements it does not read")
 
 
+def test_settings_with_too_many_entries(gw):
+    """One SETTINGS frame with 33 entries, past nghttp2's max_settings (32): GOAWAY
+    ENHANCE_YOUR_CALM from nghttp2, counted as http2_flood."""
+    c = gw.raw()
+    c.send(frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", 0x100 + i, 1) for i in range(33))))
+    assert c.connection_error() == ENHANCE_YOUR_CALM, c.kinds()
+    after_attack(gw, "http2_flood", "connection error ENHANCE_YOUR_CALM")
+
+
 def test_empty_data_frame_flood(gw):
     """Empty DATA frames without END_STREAM (CVE-2019-9518) carry nothing and cost the
     client nothing: past 100 in 10 s, GOAWAY ENHANCE_YOUR_CALM, http2_empty_frames. The
@@ -149,13 +159,14 @@ def test_headers_on_forgotten_streams(gw):
     after_attack(gw, "http2_abuse", "(last: HEADERS on a closed stream)")
 
 
+@pytest.mark.parametrize("gw", [{"backend_cfg": {"timeout": "2s"}}], indirect=True)
 def test_streams_held_at_window_zero(gw):
     """A client announces SETTINGS_INITIAL_WINDOW_SIZE 0 and opens max_concurrent_streams
     (100) streams with large responses, then never opens a window: each stream's response
     waits in at most 64 KiB (the engine stops reading its server), so sluice's memory is
     bounded by streams x 64 KiB plus the per-exchange buffers, and other connections are
-    served meanwhile. (Each such stream ends after the backend `timeout` without
-    progress, as an HTTP/1.1 client that stops reading.)"""
+    served meanwhile. Each such stream ends (RST_STREAM) once the backend `timeout` (2 s
+    here) passes without progress, as for an HTTP/1.1 client that stops reading."""
     c = gw.raw(client_settings=settings(s4=0))
     sids = [c.start("/big/5000000") for _ in range(100)]
     wait_for(lambda: len(gw.backend.requests) >= 101, scaled(10), what="100 requests forwarded")
@@ -174,9 +185,11 @@ def test_streams_held_at_window_zero(gw):
     t0 = time.monotonic()
     gw.still_serves()
     assert time.monotonic() - t0 < scaled(2)
-    c.close()
+    c.read_until(lambda: set(sids) <= set(c.resets), timeout=scaled(10),
+                 what="the stalled streams reset after the backend timeout")
     wait_for(lambda: "sluice_http2_streams_active{listener=\"clear\"} 0" in _metrics(gw),
-             scaled(10), what="the stalled streams freed")
+             scaled(5), what="the stalled streams freed")
+    c.close()
 
 
 def _metrics(gw):

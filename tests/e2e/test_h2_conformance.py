@@ -12,6 +12,7 @@ import struct
 import urllib.request
 
 import pytest
+import yaml
 
 from h2raw import (ACK, COMPRESSION_ERROR, CONTINUATION, DATA, END_HEADERS, END_STREAM,
                    FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR, HEADERS, PING, PRIORITY,
@@ -27,11 +28,16 @@ MAX_WINDOW = 2**31 - 1
 class Gateway:
     """sluice with an https (h2) and an h2c listener before one recording backend."""
 
-    def __init__(self, sluice, backend, pki, lhttp=None):
+    def __init__(self, sluice, backend, pki, lhttp=None, backend_cfg=None):
         self.backend = backend()
         self.https, self.h2c, self.admin = free_port(), free_port(), free_port()
-        self.sluice = sluice(config(pki, self.https, self.h2c, [self.backend.address],
-                                    admin_port=self.admin, lhttp=lhttp))
+        text = config(pki, self.https, self.h2c, [self.backend.address],
+                      admin_port=self.admin, lhttp=lhttp)
+        if backend_cfg:
+            doc = yaml.safe_load(text)
+            doc["backends"][0].update(backend_cfg)
+            text = yaml.safe_dump(doc, sort_keys=False)
+        self.sluice = sluice(text)
 
     def raw(self, **kw):
         return Raw(self.h2c, **kw)
