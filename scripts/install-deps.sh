@@ -11,7 +11,8 @@ set -euo pipefail
 build_pkgs=(build-essential pkg-config libssl-dev libyaml-dev libc-ares-dev
             libnghttp2-dev libsystemd-dev libjansson-dev openssl)
 run_pkgs=(curl socat python3-websockets)
-test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 python3-websockets curl socat
+test_pkgs=(libcmocka-dev python3-pytest python3-yaml python3-h2 python3-hyperframe python3-hpack
+           python3-websockets curl socat
            clang libclang-rt-14-dev chromium testssl.sh wrk
            scdoc groff man-db systemd strace python3-kubernetes)
 package_pkgs=(scdoc debhelper lintian fakeroot dpkg-dev mmdebstrap umoci podman runc uidmap

@@ -20,6 +20,10 @@ const char *const http_err_names[HTTP_ERR_COUNT] = {
     [HTTP_ERR_RATE_LIMITED] = "rate_limited",
     [HTTP_ERR_MISDIRECTED] = "misdirected",
     [HTTP_ERR_H2_ABUSE] = "http2_abuse",
+    [HTTP_ERR_H2_PROTOCOL] = "http2_protocol_error",
+    [HTTP_ERR_H2_FLOOD] = "http2_flood",
+    [HTTP_ERR_H2_CONTINUATION] = "http2_continuation_flood",
+    [HTTP_ERR_H2_EMPTY_FRAMES] = "http2_empty_frames",
 };
 
 const char *const http_proto_names[HTTP_PROTO_COUNT] = {

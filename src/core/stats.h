@@ -56,6 +56,10 @@ enum http_err {
     HTTP_ERR_RATE_LIMITED,      /* 429 */
     HTTP_ERR_MISDIRECTED,       /* 421 (https sni_host_check) */
     HTTP_ERR_H2_ABUSE,          /* an HTTP/2 connection closed for too many resets/errors */
+    HTTP_ERR_H2_PROTOCOL,       /* an HTTP/2 connection closed for a protocol error (GOAWAY) */
+    HTTP_ERR_H2_FLOOD,          /* HTTP/2 control frames whose acknowledgements pile up */
+    HTTP_ERR_H2_CONTINUATION,   /* HTTP/2 CONTINUATION frames past the limit */
+    HTTP_ERR_H2_EMPTY_FRAMES,   /* HTTP/2 empty DATA frames past the budget */
     HTTP_ERR_COUNT
 };
 extern const char *const http_err_names[HTTP_ERR_COUNT];

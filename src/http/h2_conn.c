@@ -20,6 +20,7 @@
 #include "http/h2_conn.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -63,7 +64,9 @@ struct h2_stream {
     bool websocket;
     bool dirty; /* on the connection's list of streams to look at */
     struct h2_stream *dirty_next;
-    bool deferred;       /* the data provider is waiting for bytes */
+    bool deferred;  /* the data provider is waiting for bytes */
+    char *trailers; /* request trailer lines for the engine (chunked_in only) */
+    uint32_t tr_len, tr_n;
     bool submitted;      /* response HEADERS submitted */
     uint32_t unconsumed; /* DATA bytes taken from the client's window, not given back */
     enum resp_state rs;
@@ -84,7 +87,10 @@ struct h2_conn {
     struct h2_stream *dirty; /* streams the engine did something on (streams_step) */
     unsigned n_streams;
     unsigned glitches;     /* stream errors and resets in the current window */
+    unsigned empty;        /* empty DATA frames in the current window */
     uint64_t glitch_start; /* when that window began */
+    bool err_counted;      /* why the connection ends is counted in http_errors already */
+    bool failed;           /* nghttp2_session_mem_recv failed: the session takes no more */
     uint64_t idle_since;
     char *obuf; /* from the worker's buffer cache while there is output */
     size_t ooff, olen, ocap;
@@ -103,6 +109,16 @@ int h2_preface_match(const char *p, size_t n)
 static const struct cfg_listener_http *lh_of(const struct h2_conn *h)
 {
     return &h->conn.listener->cfg->http;
+}
+
+/* Acknowledgements of SETTINGS and PING that may wait for a client that does not read:
+ * past it the client floods (CVE-2019-9512, -9515) and the session ends. */
+#define OUTBOUND_ACK_MAX 1000
+
+static size_t max_continuations(const struct h2_conn *h)
+{
+    size_t n = lh_of(h)->h2_max_header_list / 16384 + 1;
+    return n < 8 ? 8 : n;
 }
 
 static void rearm(struct h2_conn *h)
@@ -205,6 +221,7 @@ static void stream_free(struct h2_stream *st, enum term why)
         }
     counter_add(&h->conn.listener->stats->slots[h->conn.w->index].h2_streams, (unsigned long)-1);
     h2_req_free(&st->req);
+    free(st->trailers);
     sock_mem_free(&st->mem);
     free(st);
     if (h->n_streams == 0)
@@ -218,27 +235,66 @@ static void stream_free(struct h2_stream *st, enum term why)
  * or its server-provoked variant costs the client its connection, not sluice its CPU. */
 #define GLITCH_WINDOW_MS 10000
 
-/* Counts one stream reset or stream error against h's budget. */
-static void glitch(struct h2_conn *h, const char *what)
+static void count_error(struct h2_conn *h, enum http_err kind)
+{
+    counter_add(&h->conn.listener->stats->slots[h->conn.w->index].http_errors[kind], 1);
+}
+
+/* Ends connection h for abuse: logged, counted as `kind`, GOAWAY ENHANCE_YOUR_CALM. */
+__attribute__((format(printf, 3, 4))) static void calm_down(struct h2_conn *h, enum http_err kind,
+                                                            const char *fmt, ...)
+{
+    char client[ADDR_TEXT_MAX], why[256];
+    addr_format(&h->client_addr.sa, client, sizeof(client));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    log_warn("listener %s: HTTP/2 client %s: %s; closing the connection",
+             h->conn.listener->cfg->name, client, why);
+    count_error(h, kind);
+    h->err_counted = true;
+    h->closing = true;
+    if (!h->failed)
+        nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+}
+
+/* Starts a new budget window when the current one is over. */
+static void budget_window(struct h2_conn *h)
 {
     uint64_t now = loop_now(&h->conn.w->loop);
     if (now - h->glitch_start > GLITCH_WINDOW_MS) {
         h->glitch_start = now;
         h->glitches = 0;
+        h->empty = 0;
     }
+}
+
+/* Counts one stream reset or stream error against h's budget. */
+static void glitch(struct h2_conn *h, const char *what)
+{
+    budget_window(h);
     unsigned limit = 2u * (unsigned)lh_of(h)->h2_max_streams;
-    if (++h->glitches <= (limit < 100 ? 100 : limit) || h->closing)
+    if (limit < 100)
+        limit = 100;
+    if (++h->glitches <= limit || h->closing)
         return;
-    char client[ADDR_TEXT_MAX];
-    addr_format(&h->client_addr.sa, client, sizeof(client));
-    log_warn("listener %s: HTTP/2 client %s: more than %u stream resets and errors in %d s "
-             "(last: %s); closing the connection",
-             h->conn.listener->cfg->name, client, limit < 100 ? 100 : limit,
-             GLITCH_WINDOW_MS / 1000, what);
-    counter_add(&h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_H2_ABUSE],
-                1);
-    h->closing = true;
-    nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+    calm_down(h, HTTP_ERR_H2_ABUSE, "more than %u stream resets and errors in %d s (last: %s)",
+              limit, GLITCH_WINDOW_MS / 1000, what);
+}
+
+/* Empty DATA frames (no byte, no END_STREAM) carry nothing and cost nothing to send:
+ * a flood of them (CVE-2019-9518) only burns sluice's CPU. EMPTY_FRAMES_MAX per
+ * GLITCH_WINDOW_MS, then GOAWAY ENHANCE_YOUR_CALM. */
+#define EMPTY_FRAMES_MAX 100
+
+static void empty_frame(struct h2_conn *h)
+{
+    budget_window(h);
+    if (++h->empty <= EMPTY_FRAMES_MAX || h->closing)
+        return;
+    calm_down(h, HTTP_ERR_H2_EMPTY_FRAMES, "more than %d empty DATA frames in %d s",
+              EMPTY_FRAMES_MAX, GLITCH_WINDOW_MS / 1000);
 }
 
 static void reset_stream(struct h2_conn *h, struct h2_stream *st, uint32_t code)
@@ -269,8 +325,12 @@ static void end_request(struct h2_stream *st)
     if (st->in_ended)
         return;
     st->in_ended = true;
-    if (st->chunked_in)
-        (void)sock_mem_append(&st->mem.in, "0\r\n\r\n", 5);
+    if (st->chunked_in) { /* the last chunk, the trailer fields, the empty line */
+        (void)sock_mem_append(&st->mem.in, "0\r\n", 3);
+        if (st->tr_len)
+            (void)sock_mem_append(&st->mem.in, st->trailers, st->tr_len);
+        (void)sock_mem_append(&st->mem.in, "\r\n", 2);
+    }
     st->mem.in_eof = true;
     poke(st);
 }
@@ -341,19 +401,68 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     return 0;
 }
 
+/* Trailer limits: those of the HTTP/1.1 engine's chunked reader (h1_body.c), which
+ * reads them again. */
+#define TRAILER_MAX_BYTES 8192
+#define TRAILER_MAX_FIELDS 64
+
+/* One field of a request's trailer section (nghttp2 has checked that the section ends
+ * the stream and has no pseudo-header). Kept for the engine as a chunked trailer line
+ * when the body goes chunked; dropped when the request had a content-length (the body
+ * is not chunked: as HAProxy and nginx do). Returns -1 when the stream was refused. */
+static int trailer_field(struct h2_conn *h, struct h2_stream *st, const uint8_t *name, size_t nlen,
+                         const uint8_t *value, size_t vlen)
+{
+    const char *why = NULL;
+    if (h2_req_trailer_ok((const char *)name, nlen, (const char *)value, vlen, &why) == 0 &&
+        (!st->chunked_in || !st->h1))
+        return 0; /* not forwarded: content-length body, or the engine is gone */
+    size_t line = nlen + 2 + vlen + 2;
+    if (!why && (st->tr_n >= TRAILER_MAX_FIELDS || st->tr_len + line > TRAILER_MAX_BYTES))
+        why = "request trailer section too large";
+    char *t = why ? NULL : realloc(st->trailers, st->tr_len + line);
+    if (!why && !t)
+        why = "out of memory";
+    if (why) {
+        log_debug("listener %s: HTTP/2 stream %d refused: %s", h->conn.listener->cfg->name, st->id,
+                  why);
+        count_error(h, HTTP_ERR_BAD_REQUEST);
+        reset_stream(h, st, NGHTTP2_PROTOCOL_ERROR);
+        return -1;
+    }
+    st->trailers = t;
+    memcpy(t + st->tr_len, name, nlen);
+    memcpy(t + st->tr_len + nlen, ": ", 2);
+    memcpy(t + st->tr_len + nlen + 2, value, vlen);
+    memcpy(t + st->tr_len + nlen + 2 + vlen, "\r\n", 2);
+    st->tr_len += (uint32_t)line;
+    st->tr_n++;
+    return 0;
+}
+
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
                      const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
     (void)flags;
     struct h2_conn *h = ud;
     struct h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!st || st->bad || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers of a request: not forwarded (documented) */
+    if (!st || st->bad)
+        return 0;
+    if (f->headers.cat == NGHTTP2_HCAT_HEADERS && !st->websocket) {
+        (void)trailer_field(h, st, name, nlen, value, vlen);
+        return 0;
+    }
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
     if (h2_req_field(&st->req, (const char *)name, nlen, (const char *)value, vlen) < 0) {
-        log_debug("listener %s: HTTP/2 stream %d refused: %s", h->conn.listener->cfg->name, st->id,
-                  st->req.error);
-        counter_add(
-            &h->conn.listener->stats->slots[h->conn.w->index].http_errors[HTTP_ERR_BAD_REQUEST], 1);
+        /* a header list over max_header_list_size (an HPACK bomb, many tiny fields) is
+         * worth a line at info: the budget of refused streams bounds how many */
+        bool big = strncmp(st->req.error, "header list", 11) == 0;
+        char client[ADDR_TEXT_MAX];
+        addr_format(&h->client_addr.sa, client, sizeof(client));
+        log_msg(big ? LOG_INFO : LOG_DEBUG, "listener %s: HTTP/2 client %s: stream %d refused: %s",
+                h->conn.listener->cfg->name, client, st->id, st->req.error);
+        count_error(h, big ? HTTP_ERR_HEADERS_TOO_LARGE : HTTP_ERR_BAD_REQUEST);
         reset_stream(h, st, NGHTTP2_PROTOCOL_ERROR);
     }
     return 0;
@@ -366,10 +475,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         glitch(h, "RST_STREAM from the client");
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
         return 0;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_DATA && !end && f->hd.length <= f->data.padlen)
+        empty_frame(h);
     struct h2_stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st || st->bad)
         return 0;
-    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
         start_request(h, st, end);
     else if (end)
@@ -393,6 +504,41 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
     }
     st->unconsumed += (uint32_t)len;
     poke(st);
+    return 0;
+}
+
+/* A GOAWAY with an error code that nghttp2 sent on its own (a connection error of the
+ * client's: bad frame, HPACK, flow control, SETTINGS...): counted and logged once. */
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    (void)s;
+    struct h2_conn *h = ud;
+    if (f->hd.type != NGHTTP2_GOAWAY || f->goaway.error_code == NGHTTP2_NO_ERROR || h->err_counted)
+        return 0;
+    h->err_counted = true;
+    char client[ADDR_TEXT_MAX];
+    addr_format(&h->client_addr.sa, client, sizeof(client));
+    bool calm = f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM;
+    log_msg(calm ? LOG_WARN : LOG_INFO,
+            "listener %s: HTTP/2 client %s: connection error %s%s%.*s; closing the connection",
+            h->conn.listener->cfg->name, client, nghttp2_http2_strerror(f->goaway.error_code),
+            f->goaway.opaque_data_len ? ": " : "",
+            (int)(f->goaway.opaque_data_len > 200 ? 200 : f->goaway.opaque_data_len),
+            f->goaway.opaque_data ? (const char *)f->goaway.opaque_data : "");
+    count_error(h, calm ? HTTP_ERR_H2_FLOOD : HTTP_ERR_H2_PROTOCOL);
+    return 0;
+}
+
+/* HEADERS on a client stream id at or below the last one processed that nghttp2 has no
+ * record of (a skipped id, or a stream closed or reset earlier): nghttp2 ignores the
+ * block (late trailers of a reset stream must be ignored), but decodes it. A glitch, so
+ * that a flood of them costs the client its connection. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
+{
+    if (hd->type == NGHTTP2_HEADERS && (hd->stream_id & 1) &&
+        hd->stream_id <= nghttp2_session_get_last_proc_stream_id(s) &&
+        !nghttp2_session_find_stream(s, hd->stream_id))
+        glitch(ud, "HEADERS on a closed stream");
     return 0;
 }
 
@@ -482,6 +628,43 @@ static int submit_head(struct h2_conn *h, struct h2_stream *st)
     }
 }
 
+/* True when `out` holds the whole rest of the response body (the engine has gone: what
+ * is there is all there will be). */
+static bool response_complete(const struct h2_stream *st)
+{
+    const struct sock_mem_buf *o = &st->mem.out;
+    const char *p = o->p + o->off, *end = p + sock_mem_pending(o);
+    if (st->rs == R_LENGTH)
+        return (uint64_t)(end - p) >= st->left;
+    if (st->rs == R_CLOSE)
+        return !st->mem.out_reset;
+    if (st->rs != R_CHUNKED)
+        return true;
+    struct h2_h1_dechunk d = st->dc;
+    for (;;) {
+        if (d.st == H2C_DATA) {
+            if ((uint64_t)(end - p) < d.left)
+                return false;
+            p += d.left;
+            d.st = H2C_DATA_END;
+        } else if (d.st == H2C_DATA_END) {
+            if (end - p < 2)
+                return false;
+            p += 2;
+            d.st = H2C_SIZE;
+        } else if (d.st == H2C_SIZE) {
+            const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+            if (!eol || h2_h1_chunk_size(p, eol, &d.left) < 0)
+                return false;
+            p = eol + 2;
+            d.st = d.left ? H2C_DATA : H2C_TRAILER;
+        } else {
+            return (end - p >= 2 && p[0] == '\r' && p[1] == '\n') ||
+                   memmem(p, (size_t)(end - p), "\r\n\r\n", 4) != NULL;
+        }
+    }
+}
+
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
@@ -547,6 +730,12 @@ static void streams_step(struct h2_conn *h)
         }
         if (st->bad)
             continue;
+        if (!st->h1 && st->submitted && st->rs != R_DONE && !response_complete(st)) {
+            /* the engine gave up mid-body (a timeout, the server gone): the stream
+             * cannot complete, whether or not the client's window is open */
+            reset_stream(h, st, NGHTTP2_INTERNAL_ERROR);
+            continue;
+        }
         if (!st->submitted && st->rs == R_HEAD) {
             int r = submit_head(h, st);
             if (r < 0) {
@@ -630,6 +819,47 @@ static void h2_flush(struct h2_conn *h)
         h2_close(h, TERM_NONE);
 }
 
+/* nghttp2_session_mem_recv failed: the session is unusable (nghttp2 queued no GOAWAY).
+ * What was already gathered goes out, then a GOAWAY of our own, then the connection
+ * closes. Floods are logged and counted by kind, other failures as protocol errors. */
+static void session_failed(struct h2_conn *h, int err)
+{
+    uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+    h->failed = true;
+    if (err == NGHTTP2_ERR_FLOODED) {
+        code = NGHTTP2_ENHANCE_YOUR_CALM;
+        calm_down(h, HTTP_ERR_H2_FLOOD,
+                  "more than %d SETTINGS/PING acknowledgements it does not read", OUTBOUND_ACK_MAX);
+    } else if (err == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+        code = NGHTTP2_ENHANCE_YOUR_CALM;
+        calm_down(h, HTTP_ERR_H2_CONTINUATION,
+                  "more than %zu CONTINUATION frames in a header block", max_continuations(h));
+    } else if (!h->err_counted) {
+        log_info("listener %s: HTTP/2 session error: %s", h->conn.listener->cfg->name,
+                 nghttp2_strerror(err));
+        count_error(h, HTTP_ERR_H2_PROTOCOL);
+        h->err_counted = true;
+        if (err == NGHTTP2_ERR_NOMEM || err == NGHTTP2_ERR_CALLBACK_FAILURE)
+            code = NGHTTP2_INTERNAL_ERROR;
+    }
+    /* the bytes already gathered are whole frames: the GOAWAY can follow them */
+    if (h->ooff < h->olen && h->client.writable) {
+        ssize_t n = sock_write(&h->client, h->obuf + h->ooff, h->olen - h->ooff, false, false);
+        if (n > 0)
+            h->ooff += (size_t)n;
+    }
+    if (h->ooff >= h->olen && h->client.writable) {
+        uint8_t g[17] = {0, 0, 8, NGHTTP2_GOAWAY, 0, 0, 0, 0, 0};
+        uint32_t last = (uint32_t)nghttp2_session_get_last_proc_stream_id(h->s);
+        for (int i = 0; i < 4; i++) {
+            g[9 + i] = (uint8_t)(last >> (24 - 8 * i));
+            g[13 + i] = (uint8_t)(code >> (24 - 8 * i));
+        }
+        (void)sock_write(&h->client, (const char *)g, sizeof(g), false, false);
+    }
+    h2_close(h, TERM_BAD_REQUEST);
+}
+
 static void on_readable(struct h2_conn *h)
 {
     char buf[READ_CHUNK];
@@ -645,10 +875,7 @@ static void on_readable(struct h2_conn *h)
         }
         ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)n);
         if (r < 0) {
-            log_debug("listener %s: HTTP/2 session error: %s", h->conn.listener->cfg->name,
-                      nghttp2_strerror((int)r));
-            h2_flush(h); /* the GOAWAY nghttp2 queued */
-            h2_close(h, TERM_BAD_REQUEST);
+            session_failed(h, (int)r);
             return;
         }
     }
@@ -763,12 +990,19 @@ static nghttp2_session *session_new(struct h2_conn *h)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_option *opt;
     nghttp2_session *s = NULL;
     if (nghttp2_option_new(&opt) == 0) {
         nghttp2_option_set_no_auto_window_update(opt, 1);
         nghttp2_option_set_max_settings(opt, 32);
-        nghttp2_option_set_max_outbound_ack(opt, 1000);
+        nghttp2_option_set_max_outbound_ack(opt, OUTBOUND_ACK_MAX);
+        /* a header block of max_header_list_size fits (HPACK never makes it bigger),
+         * nothing longer: a CONTINUATION flood (CVE-2024-27316 and kin) ends the session */
+        nghttp2_option_set_max_continuations(opt, max_continuations(h));
+        /* nghttp2's own RST_STREAM bucket, behind the glitch budget (which acts first) */
+        nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
         nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
         nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
         if (nghttp2_session_server_new2(&s, cb, h, opt) != 0)
@@ -842,8 +1076,7 @@ void h2_conn_adopt(struct h1_conn *c, const char *pre, size_t n)
     ssize_t r = n ? nghttp2_session_mem_recv(h->s, (const uint8_t *)early, n) : 0;
     free(early);
     if (r < 0) {
-        h2_flush(h);
-        h2_close(h, TERM_BAD_REQUEST);
+        session_failed(h, (int)r);
         return;
     }
     h->client.readable = true;

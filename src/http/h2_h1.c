@@ -37,6 +37,21 @@ size_t h2_h1_to_nv(const struct h1_header *fields, size_t n, nghttp2_nv *nv, siz
     return k;
 }
 
+int h2_h1_chunk_size(const char *p, const char *eol, uint64_t *size)
+{
+    *size = 0;
+    for (const char *q = p; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
+        int d = *q >= '0' && *q <= '9'   ? *q - '0'
+                : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+                : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
+                                         : -1;
+        if (d < 0 || *size >> 60)
+            return -1;
+        *size = *size * 16 + (uint64_t)d;
+    }
+    return 0;
+}
+
 /* Parses the trailer lines at p[0..n) (ending with the empty line) and submits them. */
 static int submit_trailers(nghttp2_session *s, int32_t id, const char *p, size_t n)
 {
@@ -78,17 +93,9 @@ ssize_t h2_h1_dechunk(struct h2_h1_dechunk *d, struct sock_mem_buf *o, nghttp2_s
             const char *eol = memmem(p, have, "\r\n", 2);
             if (!eol)
                 break;
-            uint64_t size = 0;
-            const char *q = p;
-            for (; q < eol && *q != ';' && *q != ' ' && *q != '\t'; q++) {
-                int dg = *q >= '0' && *q <= '9'   ? *q - '0'
-                         : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
-                         : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
-                                                  : -1;
-                if (dg < 0 || size >> 60)
-                    return -1;
-                size = size * 16 + (uint64_t)dg;
-            }
+            uint64_t size;
+            if (h2_h1_chunk_size(p, eol, &size) < 0)
+                return -1;
             sock_mem_consume(o, (size_t)(eol - p) + 2);
             d->left = size;
             d->st = size ? H2C_DATA : H2C_TRAILER;

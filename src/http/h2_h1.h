@@ -32,6 +32,10 @@ struct h2_h1_dechunk {
     uint64_t left; /* H2C_DATA: bytes left in this chunk */
 };
 
+/* The size of the chunk-size line p[0, eol) (extensions ignored: the engine checked
+ * them) into *size. Returns 0, or -1 when it is not hex or too large. */
+int h2_h1_chunk_size(const char *p, const char *eol, uint64_t *size);
+
 /* Decodes chunked bytes from the front of o into buf[0, length), consuming them. When the
  * body ends, sets *ended, and submits its trailer fields (if any) on stream id of s and
  * sets *trailers. Returns the bytes written to buf, or -1 on broken framing. */

@@ -118,6 +118,25 @@ static int pseudo(struct h2_req *r, const char *n, size_t nlen, const char *v, s
     return refuse(r, "unknown pseudo-header field");
 }
 
+int h2_req_trailer_ok(const char *name, size_t nlen, const char *value, size_t vlen,
+                      const char **why)
+{
+    static const char *const framing[] = {"connection", "keep-alive",        "proxy-connection",
+                                          "upgrade",    "transfer-encoding", "te",
+                                          "host",       "content-length"};
+    *why = NULL;
+    if (!value_ok(value, vlen))
+        *why = "invalid character or surrounding whitespace in a trailer field value";
+    else if (nlen > 0 && name[0] == ':')
+        *why = "pseudo-header field in a trailer section";
+    else if (!lowercase_token(name, nlen))
+        *why = "trailer field name is not a lowercase token";
+    for (size_t i = 0; !*why && i < sizeof(framing) / sizeof(framing[0]); i++)
+        if (name_is(name, nlen, framing[i]))
+            *why = "framing, routing or connection-specific field in a trailer section";
+    return *why ? -1 : 0;
+}
+
 int h2_req_field(struct h2_req *r, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     if (!value_ok(value, vlen))

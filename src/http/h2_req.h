@@ -51,6 +51,12 @@ int h2_req_field(struct h2_req *r, const char *name, size_t nlen, const char *va
  * does not fit. */
 int h2_req_write_h1(struct h2_req *r, bool body, const char *ws_key, char *out, size_t cap);
 
+/* Checks one field of a request's trailer section: the rules of h2_req_field for regular
+ * fields, and none of the fields that frame or route a message (content-length, host,
+ * te, the connection-specific ones). Returns 0, or -1 with *why set. */
+int h2_req_trailer_ok(const char *name, size_t nlen, const char *value, size_t vlen,
+                      const char **why);
+
 /* True when the request is an extended CONNECT for a WebSocket (after h2_req_write_h1). */
 bool h2_req_is_websocket(const struct h2_req *r);
 

@@ -409,3 +409,57 @@ def test_rapid_reset_costs_the_client_its_connection(sluice, backend, pki):
     ok.wait([sid])
     assert ok.headers[sid][":status"] == "200"
     ok.close()
+
+
+def test_request_trailers(sluice, backend, pki):
+    """Request trailers (a HEADERS frame ending the stream after the body) go to the
+    HTTP/1.1 server as chunked trailer fields when the body goes chunked (no
+    content-length), also with no DATA at all; with a content-length the body is not
+    chunked and the trailers are dropped (as HAProxy and nginx do); a trailer section
+    with a field that frames or routes a message (content-length, host, te,
+    connection-specific) resets the stream and the request never reaches the server
+    whole."""
+    b = backend()
+    hp, cp, admin = free_port(), free_port(), free_port()
+    sluice(config(pki, hp, cp, [b.address], admin_port=admin))
+    c = Client(hp, pki, validate=False)
+    base = [(":method", "POST"), (":scheme", "https"), (":authority", c.authority)]
+    chunked = c.c.get_next_available_stream_id()
+    c.c.send_headers(chunked, base + [(":path", "/t-chunked")])
+    c.c.send_data(chunked, b"hello")
+    c.c.send_headers(chunked, [("x-checksum", "abc"), ("grpc-status", "0")], end_stream=True)
+    c.flush()
+    nodata = c.c.get_next_available_stream_id()
+    c.c.send_headers(nodata, base + [(":path", "/t-nodata")])
+    c.c.send_headers(nodata, [("x-only", "1")], end_stream=True)
+    c.flush()
+    sized = c.c.get_next_available_stream_id()
+    c.c.send_headers(sized, base + [(":path", "/t-sized"), ("content-length", "5")])
+    c.c.send_data(sized, b"hello")
+    c.c.send_headers(sized, [("x-dropped", "1")], end_stream=True)
+    c.flush()
+    c.wait([chunked, nodata, sized])
+    assert not c.reset, c.reset
+    got = {r.target: r for r in b.requests}
+    r = got["/t-chunked"]
+    assert "transfer-encoding: chunked" in r.head.decode("latin-1").lower()
+    assert r.body == b"5\r\nhello\r\n0\r\nx-checksum: abc\r\ngrpc-status: 0\r\n\r\n", r.body
+    assert got["/t-nodata"].body == b"0\r\nx-only: 1\r\n\r\n", got["/t-nodata"].body
+    r = got["/t-sized"]
+    assert r.body == b"hello" and b"x-dropped" not in r.head
+    bad = {}
+    for field in (("content-length", "5"), ("host", "other"), ("te", "trailers"),
+                  ("connection", "close"), ("x-v", "a b ")):
+        sid = c.c.get_next_available_stream_id()
+        c.c.send_headers(sid, base + [(":path", "/refused")])
+        c.c.send_data(sid, b"hello")
+        c.c.send_headers(sid, [field], end_stream=True)
+        c.flush()
+        bad[sid] = field
+    c.wait(list(bad))
+    assert {sid: c.reset.get(sid) for sid in bad} == {sid: 1 for sid in bad}, c.reset
+    after = c.request("/after")
+    c.wait([after])
+    assert c.headers[after][":status"] == "200"
+    assert "/refused" not in [r.target for r in b.requests]
+    c.close()

@@ -204,6 +204,37 @@ static void test_limits(void **state)
     h2_req_free(&r);
 }
 
+static void test_trailer_fields(void **state)
+{
+    (void)state;
+    const char *why;
+    assert_int_equal(h2_req_trailer_ok("x-checksum", 10, "abc", 3, &why), 0);
+    assert_int_equal(h2_req_trailer_ok("grpc-status", 11, "0", 1, &why), 0);
+    static const struct {
+        const char *n, *v;
+        size_t vlen; /* 0: strlen */
+    } bad[] = {{"content-length", "5", 0},
+               {"host", "a", 0},
+               {"te", "trailers", 0},
+               {"connection", "close", 0},
+               {"upgrade", "x", 0},
+               {"keep-alive", "1", 0},
+               {"transfer-encoding", "chunked", 0},
+               {"proxy-connection", "x", 0},
+               {":path", "/", 0},
+               {"X-Upper", "1", 0},
+               {"x y", "1", 0},
+               {"x-v", "a\r\nx: y", 0},
+               {"x-v", " lead", 0},
+               {"x-v", "a\0b", 3}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t vlen = bad[i].vlen ? bad[i].vlen : strlen(bad[i].v);
+        why = NULL;
+        assert_int_equal(h2_req_trailer_ok(bad[i].n, strlen(bad[i].n), bad[i].v, vlen, &why), -1);
+        assert_non_null(why);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_websocket_and_connect),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_trailer_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
