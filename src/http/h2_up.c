@@ -81,7 +81,9 @@ struct h2up_sess {
     struct h2up_sess *prev, *next;
     nghttp2_session *s;
     enum sess_state st;
-    bool goaway; /* no new streams (server's GOAWAY, drain, max requests) */
+    bool goaway;       /* no new streams (server's GOAWAY, drain, max requests) */
+    bool got_settings; /* the server's SETTINGS arrived */
+    uint32_t peer_max; /* streams assumed allowed until then (known_max_streams) */
     bool closing;
     int max_idle;
     unsigned requests, max_requests;
@@ -95,6 +97,7 @@ struct h2up_sess {
 
 static void sess_end(struct h2up_sess *ss, const char *why);
 static void sess_run(struct h2up_sess *ss);
+static uint32_t known_max_streams(struct worker *w, struct server *s);
 
 static uint64_t now_of(struct h2up_sess *ss)
 {
@@ -378,6 +381,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     struct h2up_sess *ss = ud;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         ss->goaway = true;
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        ss->got_settings = true;
         return 0;
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
@@ -773,6 +780,7 @@ static nghttp2_session *session_new(struct h2up_sess *ss)
         nghttp2_option_set_max_settings(opt, 32);
         nghttp2_option_set_max_outbound_ack(opt, 1000);
         nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+        nghttp2_option_set_peer_max_concurrent_streams(opt, ss->peer_max);
         if (nghttp2_session_client_new2(&s, cb, ss, opt) != 0)
             s = NULL;
         nghttp2_option_del(opt);
@@ -813,6 +821,7 @@ static struct h2up_sess *sess_new(struct worker *w, struct rt_backend *b, struct
     ss->idle_timeout_ms = bc->keepalive_idle_timeout_ms;
     ss->max_requests = (unsigned)bc->http.max_requests_per_connection;
     ss->connect_deadline = loop_now(&w->loop) + bc->connect_timeout_ms;
+    ss->peer_max = known_max_streams(w, s);
     ss->next = w->h2up_all;
     if (ss->next)
         ss->next->prev = ss;
@@ -834,18 +843,33 @@ static struct h2up_sess *sess_new(struct worker *w, struct rt_backend *b, struct
     return ss;
 }
 
+/* The concurrent streams the server allows, as far as this worker knows: the smallest
+ * SETTINGS_MAX_CONCURRENT_STREAMS of its connections that got the server's SETTINGS,
+ * else nghttp2's assumption before SETTINGS (100). A new connection starts with it, so
+ * that requests piling up while it connects do not exceed what the server takes. */
+static uint32_t known_max_streams(struct worker *w, struct server *s)
+{
+    uint32_t max = 0;
+    for (struct h2up_sess *ss = w->h2up_all; ss; ss = ss->next)
+        if (ss->server == s && ss->s && ss->got_settings) {
+            uint32_t r =
+                nghttp2_session_get_remote_settings(ss->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+            if (max == 0 || r < max)
+                max = r;
+        }
+    return max ? max : 100;
+}
+
 /* True when ss may take one more stream. */
 static bool sess_has_room(struct h2up_sess *ss)
 {
     if (ss->st == S_DEAD || ss->goaway || ss->closing)
         return false;
-    uint32_t max = MAX_STREAMS_PER_SESSION;
-    if (ss->st == S_READY) {
-        uint32_t remote =
-            nghttp2_session_get_remote_settings(ss->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-        if (remote < max)
-            max = remote;
-    }
+    uint32_t max = MAX_STREAMS_PER_SESSION, known = ss->peer_max;
+    if (ss->got_settings)
+        known = nghttp2_session_get_remote_settings(ss->s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    if (known < max)
+        max = known;
     if (ss->max_requests && ss->requests + ss->n_streams >= ss->max_requests)
         return false;
     return ss->n_streams < max;
