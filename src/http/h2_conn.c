@@ -35,15 +35,13 @@
 #include "http/h1_message.h"
 #include "http/h1_parse.h"
 #include "http/h2_h1.h"
+#include "http/h2_io.h"
 #include "http/h2_req.h"
 #include "net/addr.h"
 #include "proxy/sock_mem.h"
 
-#define OUT_MAX (64 * 1024)         /* a stream's response bytes waiting for the client */
-#define OBUF_MAX (64 * 1024)        /* connection output gathered before one write */
-#define OBUF_CAP (OBUF_MAX + 16384) /* room for the frame that crosses OBUF_MAX */
-#define RESP_FIELDS 128             /* response head fields converted */
-#define READ_CHUNK (16 * 1024)
+#define OUT_MAX (64 * 1024) /* a stream's response bytes waiting for the client */
+#define RESP_FIELDS 128     /* response head fields converted */
 
 static const char PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -92,8 +90,7 @@ struct h2_conn {
     bool err_counted;      /* why the connection ends is counted in http_errors already */
     bool failed;           /* nghttp2_session_mem_recv failed: the session takes no more */
     uint64_t idle_since;
-    char *obuf; /* from the worker's buffer cache while there is output */
-    size_t ooff, olen, ocap;
+    struct h2_out out;
 };
 
 static const struct conn_ops h2_conn_ops;
@@ -113,7 +110,6 @@ static const struct cfg_listener_http *lh_of(const struct h2_conn *h)
 
 /* Acknowledgements of SETTINGS and PING that may wait for a client that does not read:
  * past it the client floods (CVE-2019-9512, -9515) and the session ends. */
-#define OUTBOUND_ACK_MAX 1000
 
 static size_t max_continuations(const struct h2_conn *h)
 {
@@ -754,68 +750,19 @@ static void streams_step(struct h2_conn *h)
 
 /* ---- the socket ---- */
 
-/* Writes what nghttp2 has to send, through obuf. */
+/* Writes what nghttp2 has to send; closes h when the session is over. */
 static void h2_flush(struct h2_conn *h)
 {
     if (h->closing && !h->s)
         return;
     streams_step(h);
-    for (;;) {
-        if (h->ooff < h->olen) {
-            if (!h->client.writable)
-                return;
-            ssize_t n = sock_write(&h->client, h->obuf + h->ooff, h->olen - h->ooff, true, false);
-            if (n == -EAGAIN) {
-                sock_blocked(&h->client);
-                return;
-            }
-            if (n == SOCK_WANTS_OTHER_IO)
-                return;
-            if (n < 0) {
-                h2_close(h, TERM_CLIENT_RESET);
-                return;
-            }
-            h->ooff += (size_t)n;
-            if (h->ooff < h->olen)
-                continue;
-            h->ooff = h->olen = 0;
-        }
-        const uint8_t *data;
-        ssize_t n;
-        while (h->olen < OBUF_MAX && (n = nghttp2_session_mem_send(h->s, &data)) > 0) {
-            if (!h->obuf && (h->ocap = OBUF_CAP) &&
-                !(h->obuf = bufcache_get(&h->conn.w->xbufs, OBUF_CAP))) {
-                h2_close(h, TERM_INTERNAL_ERROR);
-                return;
-            }
-            if (h->olen + (size_t)n > OBUF_CAP) { /* a big frame: write what there is */
-                size_t room = OBUF_CAP - h->olen;
-                memcpy(h->obuf + h->olen, data, room);
-                h->olen += room;
-                /* nghttp2 gave us the whole frame; keep the rest in a grown buffer */
-                char *bigger = realloc(h->obuf, h->olen + ((size_t)n - room));
-                if (!bigger) {
-                    h2_close(h, TERM_INTERNAL_ERROR);
-                    return;
-                }
-                h->obuf = bigger;
-                h->ocap = h->olen + ((size_t)n - room);
-                memcpy(h->obuf + h->olen, data + room, (size_t)n - room);
-                h->olen += (size_t)n - room;
-                break;
-            }
-            memcpy(h->obuf + h->olen, data, (size_t)n);
-            h->olen += (size_t)n;
-        }
-        if (h->olen == 0)
-            break;
-    }
-    if (h->obuf && h->olen == 0) {
-        bufcache_put(&h->conn.w->xbufs, h->obuf, h->ocap);
-        h->obuf = NULL;
+    enum h2_out_result r = h2_out_flush(&h->out, h->s, &h->client, &h->conn.w->xbufs);
+    if (r == H2_OUT_WRITE_ERROR || r == H2_OUT_NOMEM) {
+        h2_close(h, r == H2_OUT_NOMEM ? TERM_INTERNAL_ERROR : TERM_CLIENT_RESET);
+        return;
     }
     streams_step(h); /* sending may have made room in streams' buffers */
-    if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && h->olen == 0)
+    if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s) && r == H2_OUT_DONE)
         h2_close(h, TERM_NONE);
 }
 
@@ -829,7 +776,8 @@ static void session_failed(struct h2_conn *h, int err)
     if (err == NGHTTP2_ERR_FLOODED) {
         code = NGHTTP2_ENHANCE_YOUR_CALM;
         calm_down(h, HTTP_ERR_H2_FLOOD,
-                  "more than %d SETTINGS/PING acknowledgements it does not read", OUTBOUND_ACK_MAX);
+                  "more than %d SETTINGS/PING acknowledgements it does not read",
+                  H2_OUTBOUND_ACK_MAX);
     } else if (err == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
         code = NGHTTP2_ENHANCE_YOUR_CALM;
         calm_down(h, HTTP_ERR_H2_CONTINUATION,
@@ -843,12 +791,13 @@ static void session_failed(struct h2_conn *h, int err)
             code = NGHTTP2_INTERNAL_ERROR;
     }
     /* the bytes already gathered are whole frames: the GOAWAY can follow them */
-    if (h->ooff < h->olen && h->client.writable) {
-        ssize_t n = sock_write(&h->client, h->obuf + h->ooff, h->olen - h->ooff, false, false);
+    struct h2_out *o = &h->out;
+    if (o->off < o->len && h->client.writable) {
+        ssize_t n = sock_write(&h->client, o->buf + o->off, o->len - o->off, false, false);
         if (n > 0)
-            h->ooff += (size_t)n;
+            o->off += (size_t)n;
     }
-    if (h->ooff >= h->olen && h->client.writable) {
+    if (o->off >= o->len && h->client.writable) {
         uint8_t g[17] = {0, 0, 8, NGHTTP2_GOAWAY, 0, 0, 0, 0, 0};
         uint32_t last = (uint32_t)nghttp2_session_get_last_proc_stream_id(h->s);
         for (int i = 0; i < 4; i++) {
@@ -862,22 +811,19 @@ static void session_failed(struct h2_conn *h, int err)
 
 static void on_readable(struct h2_conn *h)
 {
-    char buf[READ_CHUNK];
-    while (h->client.readable && sock_open(&h->client)) {
-        ssize_t n = sock_read(&h->client, buf, sizeof(buf));
-        if (n == -EAGAIN || n == SOCK_WANTS_OTHER_IO) {
-            h->client.readable = false;
-            break;
-        }
-        if (n <= 0) {
-            h2_close(h, n == 0 ? TERM_CLIENT_CLOSED : TERM_CLIENT_RESET);
-            return;
-        }
-        ssize_t r = nghttp2_session_mem_recv(h->s, (const uint8_t *)buf, (size_t)n);
-        if (r < 0) {
-            session_failed(h, (int)r);
-            return;
-        }
+    int err = 0;
+    switch (h2_in_read(h->s, &h->client, &err)) {
+    case H2_IN_DRAINED:
+        return;
+    case H2_IN_EOF:
+        h2_close(h, TERM_CLIENT_CLOSED);
+        return;
+    case H2_IN_FAILED:
+        h2_close(h, TERM_CLIENT_RESET);
+        return;
+    case H2_IN_SESSION:
+        session_failed(h, err);
+        return;
     }
 }
 
@@ -919,8 +865,7 @@ static void h2_close(struct h2_conn *h, enum term why)
     timer_cancel(&h->conn.w->loop, &h->timer);
     nghttp2_session_del(h->s);
     h->s = NULL;
-    bufcache_put(&h->conn.w->xbufs, h->obuf, h->ocap);
-    h->obuf = NULL;
+    h2_out_release(&h->out, &h->conn.w->xbufs);
     sock_close(&h->client, true);
     free(h->tls);
     h->tls = NULL;
@@ -995,16 +940,13 @@ static nghttp2_session *session_new(struct h2_conn *h)
     nghttp2_option *opt;
     nghttp2_session *s = NULL;
     if (nghttp2_option_new(&opt) == 0) {
-        nghttp2_option_set_no_auto_window_update(opt, 1);
-        nghttp2_option_set_max_settings(opt, 32);
-        nghttp2_option_set_max_outbound_ack(opt, OUTBOUND_ACK_MAX);
+        h2_io_options(opt);
         /* a header block of max_header_list_size fits (HPACK never makes it bigger),
          * nothing longer: a CONTINUATION flood (CVE-2024-27316 and kin) ends the session */
         nghttp2_option_set_max_continuations(opt, max_continuations(h));
         /* nghttp2's own RST_STREAM bucket, behind the glitch budget (which acts first) */
         nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
         nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
-        nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
         if (nghttp2_session_server_new2(&s, cb, h, opt) != 0)
             s = NULL;
         nghttp2_option_del(opt);

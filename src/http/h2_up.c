@@ -27,6 +27,7 @@
 #include "http/h1_message.h"
 #include "http/h1_parse.h"
 #include "http/h2_h1.h"
+#include "http/h2_io.h"
 #include "proxy/sock_mem.h"
 #include "proxy/tls_step.h"
 #include "upstream/connect.h"
@@ -38,8 +39,6 @@
 #define HEAD_MAX (64 * 1024)          /* a response head or trailer section, as HTTP/1.1 */
 #define REQ_HEAD_FIELDS H2_H1_FIELDS  /* request fields converted */
 #define MAX_STREAMS_PER_SESSION 1000u /* whatever the server allows */
-#define READ_CHUNK (16 * 1024)
-#define OBUF_MAX (64 * 1024)
 
 enum sess_state { S_CONNECTING, S_TLS, S_READY, S_DEAD };
 enum req_state { Q_HEAD, Q_LENGTH, Q_CHUNKED, Q_DONE };
@@ -91,8 +90,7 @@ struct h2up_sess {
     struct h2up_stream *streams, *dirty;
     unsigned n_streams;
     char error[128]; /* why it failed (connect, handshake) */
-    char *obuf;
-    size_t ooff, olen, ocap;
+    struct h2_out out;
 };
 
 static void sess_end(struct h2up_sess *ss, const char *why);
@@ -512,53 +510,11 @@ static void streams_step(struct h2up_sess *ss)
 /* Writes what nghttp2 has to send. Returns -1 when the session ended. */
 static int sess_flush(struct h2up_sess *ss)
 {
-    for (;;) {
-        if (ss->ooff < ss->olen) {
-            if (!ss->sock.writable)
-                return 0;
-            ssize_t n =
-                sock_write(&ss->sock, ss->obuf + ss->ooff, ss->olen - ss->ooff, true, false);
-            if (n == -EAGAIN) {
-                sock_blocked(&ss->sock);
-                return 0;
-            }
-            if (n == SOCK_WANTS_OTHER_IO)
-                return 0;
-            if (n < 0) {
-                sess_end(ss, "write to server failed");
-                return -1;
-            }
-            ss->ooff += (size_t)n;
-            if (ss->ooff < ss->olen)
-                continue;
-            ss->ooff = ss->olen = 0;
-        }
-        const uint8_t *data;
-        ssize_t n;
-        while (ss->olen < OBUF_MAX && (n = nghttp2_session_mem_send(ss->s, &data)) > 0) {
-            if (ss->olen + (size_t)n > ss->ocap) {
-                size_t cap = ss->olen + (size_t)n < OBUF_MAX ? OBUF_MAX : ss->olen + (size_t)n;
-                char *p = realloc(ss->obuf, cap);
-                if (!p) {
-                    sess_end(ss, "out of memory");
-                    return -1;
-                }
-                ss->obuf = p;
-                ss->ocap = cap;
-            }
-            memcpy(ss->obuf + ss->olen, data, (size_t)n);
-            ss->olen += (size_t)n;
-        }
-        if (ss->olen == 0)
-            break;
-    }
-    if (ss->sock.unflushed && sock_flush(&ss->sock) < 0) {
-        sess_end(ss, "write to server failed");
+    enum h2_out_result r = h2_out_flush(&ss->out, ss->s, &ss->sock, &ss->w->xbufs);
+    if (r == H2_OUT_WRITE_ERROR || r == H2_OUT_NOMEM) {
+        sess_end(ss, r == H2_OUT_NOMEM ? "out of memory" : "write to server failed");
         return -1;
     }
-    free(ss->obuf);
-    ss->obuf = NULL;
-    ss->ocap = 0;
     return 0;
 }
 
@@ -566,7 +522,7 @@ static int sess_flush(struct h2up_sess *ss)
  * GOAWAY (unless the server ended it already), then the socket. */
 static void sess_maybe_close(struct h2up_sess *ss)
 {
-    if (ss->n_streams > 0 || ss->olen > 0)
+    if (ss->n_streams > 0 || ss->out.len > 0)
         return;
     if (nghttp2_session_want_read(ss->s) || nghttp2_session_want_write(ss->s)) {
         nghttp2_session_terminate_session(ss->s, NGHTTP2_NO_ERROR);
@@ -595,26 +551,22 @@ static void sess_run(struct h2up_sess *ss)
 
 static void on_readable(struct h2up_sess *ss)
 {
-    char buf[READ_CHUNK];
-    while (ss->sock.readable && ss->st == S_READY) {
-        ssize_t n = sock_read(&ss->sock, buf, sizeof(buf));
-        if (n == -EAGAIN || n == SOCK_WANTS_OTHER_IO) {
-            ss->sock.readable = false;
-            return;
-        }
-        if (n <= 0) {
-            sess_end(ss, n == 0 ? "server closed the connection" : "server connection failed");
-            return;
-        }
-        ssize_t r = nghttp2_session_mem_recv(ss->s, (const uint8_t *)buf, (size_t)n);
-        if (r < 0) {
-            log_warn("backend server %s: HTTP/2 session error: %s", server_name(ss),
-                     nghttp2_strerror((int)r));
-            sess_flush(ss); /* the GOAWAY nghttp2 queued */
-            if (ss->st == S_READY)
-                sess_end(ss, "HTTP/2 protocol error from the server");
-            return;
-        }
+    int err = 0;
+    switch (h2_in_read(ss->s, &ss->sock, &err)) {
+    case H2_IN_DRAINED:
+        return;
+    case H2_IN_EOF:
+        sess_end(ss, "server closed the connection");
+        return;
+    case H2_IN_FAILED:
+        sess_end(ss, "server connection failed");
+        return;
+    case H2_IN_SESSION:
+        log_warn("HTTP/2 server %s: session error: %s", server_name(ss), nghttp2_strerror(err));
+        sess_flush(ss); /* the GOAWAY nghttp2 queued */
+        if (ss->st == S_READY)
+            sess_end(ss, "HTTP/2 protocol error from the server");
+        return;
     }
 }
 
@@ -687,7 +639,7 @@ static void on_event(struct loop *loop, struct io_handler *ioh, uint32_t events)
     on_readable(ss);
     if (ss->st == S_READY)
         sess_run(ss);
-    if (ss->st == S_READY && ss->sock.out_armed && ss->sock.writable && ss->olen == 0)
+    if (ss->st == S_READY && ss->sock.out_armed && ss->sock.writable && ss->out.len == 0)
         sock_set_out(&ss->sock, false);
 }
 
@@ -744,8 +696,7 @@ static void sess_end(struct h2up_sess *ss, const char *why)
         nghttp2_session_del(ss->s);
         ss->s = NULL;
     }
-    free(ss->obuf);
-    ss->obuf = NULL;
+    h2_out_release(&ss->out, &w->xbufs);
     sock_close(&ss->sock, was_ready && !why);
     if (ss->prev)
         ss->prev->next = ss->next;
@@ -776,10 +727,7 @@ static nghttp2_session *session_new(struct h2up_sess *ss)
     nghttp2_option *opt;
     nghttp2_session *s = NULL;
     if (nghttp2_option_new(&opt) == 0) {
-        nghttp2_option_set_no_auto_window_update(opt, 1);
-        nghttp2_option_set_max_settings(opt, 32);
-        nghttp2_option_set_max_outbound_ack(opt, 1000);
-        nghttp2_option_set_max_send_header_block_length(opt, 64 * 1024);
+        h2_io_options(opt);
         nghttp2_option_set_peer_max_concurrent_streams(opt, ss->peer_max);
         if (nghttp2_session_client_new2(&s, cb, ss, opt) != 0)
             s = NULL;
