@@ -68,8 +68,7 @@ struct h2_stream {
     bool submitted;      /* response HEADERS submitted */
     uint32_t unconsumed; /* DATA bytes taken from the client's window, not given back */
     enum resp_state rs;
-    struct h2_h1_dechunk dc; /* R_CHUNKED */
-    uint64_t left;           /* R_LENGTH: body bytes still to come */
+    struct h2_h1_body body; /* R_LENGTH, R_CHUNKED, R_CLOSE */
 };
 
 struct h2_conn {
@@ -612,8 +611,10 @@ static int submit_head(struct h2_conn *h, struct h2_stream *st)
             st->rs = R_CHUNKED;
         else
             st->rs = R_CLOSE;
-        st->left = m.length;
-        st->dc = (struct h2_h1_dechunk){0};
+        st->body = (struct h2_h1_body){.kind = st->rs == R_LENGTH    ? H1_BODY_LENGTH
+                                               : st->rs == R_CHUNKED ? H1_BODY_CHUNKED
+                                                                     : H1_BODY_CLOSE,
+                                       .left = m.length};
         nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_body};
         int r = nghttp2_submit_response(h->s, st->id, nv, k, st->rs == R_DONE ? NULL : &dp);
         sock_mem_consume(o, (size_t)n);
@@ -631,12 +632,12 @@ static bool response_complete(const struct h2_stream *st)
     const struct sock_mem_buf *o = &st->mem.out;
     const char *p = o->p + o->off, *end = p + sock_mem_pending(o);
     if (st->rs == R_LENGTH)
-        return (uint64_t)(end - p) >= st->left;
+        return (uint64_t)(end - p) >= st->body.left;
     if (st->rs == R_CLOSE)
         return !st->mem.out_reset;
     if (st->rs != R_CHUNKED)
         return true;
-    struct h2_h1_dechunk d = st->dc;
+    struct h2_h1_dechunk d = st->body.dc;
     for (;;) {
         if (d.st == H2C_DATA) {
             if ((uint64_t)(end - p) < d.left)
@@ -664,50 +665,16 @@ static bool response_complete(const struct h2_stream *st)
 static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-    (void)s;
     (void)id;
     (void)ud;
     struct h2_stream *st = src->ptr;
-    struct sock_mem_buf *o = &st->mem.out;
-    if (st->mem.out_reset)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
-    ssize_t w = 0;
-    bool ended = false, trailers = false;
-    if (st->rs == R_CHUNKED) {
-        w = h2_h1_dechunk(&st->dc, o, st->h->s, st->id, buf, length, &ended, &trailers);
-        if (w < 0)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    } else {
-        size_t n = sock_mem_pending(o);
-        if (st->rs == R_LENGTH && n > st->left)
-            n = (size_t)st->left;
-        if (n > length)
-            n = length;
-        if (n) {
-            memcpy(buf, o->p + o->off, n);
-            sock_mem_consume(o, n);
-        }
-        w = (ssize_t)n;
-        if (st->rs == R_LENGTH) {
-            st->left -= n;
-            ended = st->left == 0;
-        } else {
-            ended = st->mem.out_eof && sock_mem_pending(o) == 0;
-        }
-    }
-    if (!ended && w == 0) {
-        if (st->mem.out_eof && sock_mem_pending(o) == 0)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the engine gave up mid-body */
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    if (ended) {
+    bool ended;
+    ssize_t w =
+        h2_h1_body_read(&st->body, &st->mem, s, st->id, buf, length, flags, &st->deferred, &ended);
+    if (ended)
         st->rs = R_DONE;
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (trailers)
-            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    }
-    mark(st); /* room in `out`: the engine may write again */
+    if (w >= 0)
+        mark(st); /* room in `out`: the engine may write again */
     return w;
 }
 

@@ -136,3 +136,48 @@ ssize_t h2_h1_dechunk(struct h2_h1_dechunk *d, struct sock_mem_buf *o, nghttp2_s
     }
     return (ssize_t)w;
 }
+
+ssize_t h2_h1_body_read(struct h2_h1_body *b, struct sock_mem *m, nghttp2_session *s, int32_t id,
+                        uint8_t *buf, size_t length, uint32_t *flags, bool *deferred, bool *ended)
+{
+    struct sock_mem_buf *o = &m->out;
+    if (m->out_reset)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    ssize_t w;
+    bool trailers = false;
+    *ended = false;
+    if (b->kind == H1_BODY_CHUNKED) {
+        w = h2_h1_dechunk(&b->dc, o, s, id, buf, length, ended, &trailers);
+        if (w < 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    } else {
+        size_t n = sock_mem_pending(o);
+        if (b->kind == H1_BODY_LENGTH && n > b->left)
+            n = (size_t)b->left;
+        if (n > length)
+            n = length;
+        if (n) {
+            memcpy(buf, o->p + o->off, n);
+            sock_mem_consume(o, n);
+        }
+        w = (ssize_t)n;
+        if (b->kind == H1_BODY_LENGTH) {
+            b->left -= n;
+            *ended = b->left == 0;
+        } else {
+            *ended = m->out_eof && sock_mem_pending(o) == 0;
+        }
+    }
+    if (!*ended && w == 0) {
+        if (m->out_eof) /* no more will come: the engine gave up mid-body */
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        *deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (*ended) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (trailers)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+    }
+    return w;
+}

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "http/h1_message.h"
 #include "http/h1_parse.h"
 #include "proxy/sock_mem.h"
 
@@ -41,5 +42,21 @@ int h2_h1_chunk_size(const char *p, const char *eol, uint64_t *size);
  * sets *trailers. Returns the bytes written to buf, or -1 on broken framing. */
 ssize_t h2_h1_dechunk(struct h2_h1_dechunk *d, struct sock_mem_buf *o, nghttp2_session *s,
                       int32_t id, uint8_t *buf, size_t length, bool *ended, bool *trailers);
+
+/* An HTTP/1.1 body on its way out of the engine's `out` as DATA frames. */
+struct h2_h1_body {
+    enum h1_body kind;       /* H1_BODY_LENGTH, H1_BODY_CHUNKED or H1_BODY_CLOSE */
+    uint64_t left;           /* LENGTH: bytes still to come */
+    struct h2_h1_dechunk dc; /* CHUNKED */
+};
+
+/* The work of an nghttp2 data provider reading body b from m->out for stream id of s:
+ * fills buf, and at the body's end sets *ended and NGHTTP2_DATA_FLAG_EOF in *flags
+ * (with NO_END_STREAM when trailers were submitted). Returns the bytes written,
+ * NGHTTP2_ERR_DEFERRED when nothing is there yet (*deferred set: resume the data when
+ * more comes), or NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE, which resets the stream, when
+ * the engine reset `out`, ended it mid-body, or wrote broken framing. */
+ssize_t h2_h1_body_read(struct h2_h1_body *b, struct sock_mem *m, nghttp2_session *s, int32_t id,
+                        uint8_t *buf, size_t length, uint32_t *flags, bool *deferred, bool *ended);
 
 #endif

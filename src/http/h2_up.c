@@ -55,13 +55,12 @@ struct h2up_stream {
     int32_t id;   /* 0 until submitted */
     bool h2_done; /* nghttp2 closed the stream, or it never opened and never will */
     enum req_state rq;
-    struct h2_h1_dechunk dc;
-    uint64_t left; /* Q_LENGTH: request body bytes still to send */
-    bool deferred; /* the data provider waits for request bytes */
-    bool head_req; /* HEAD: a response without a body */
-    bool http10;   /* the client spoke HTTP/1.0: no chunked response, close-delimited */
-    bool final;    /* the final response head went to the engine */
-    bool chunked;  /* ... and its body goes chunk-encoded */
+    struct h2_h1_body body; /* Q_LENGTH, Q_CHUNKED */
+    bool deferred;          /* the data provider waits for request bytes */
+    bool head_req;          /* HEAD: a response without a body */
+    bool http10;            /* the client spoke HTTP/1.0: no chunked response, close-delimited */
+    bool final;             /* the final response head went to the engine */
+    bool chunked;           /* ... and its body goes chunk-encoded */
     bool resp_done;
     bool told_ready; /* the engine was told the session is up (or failed) */
     bool cancelled;  /* RST_STREAM sent after the engine gave up on it */
@@ -201,42 +200,13 @@ static ssize_t read_req_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_
     (void)id;
     (void)ud;
     struct h2up_stream *st = src->ptr;
-    struct sock_mem_buf *o = &st->mem.out;
-    if (st->mem.out_reset)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
-    bool ended = false, trailers = false;
-    ssize_t w;
-    if (st->rq == Q_CHUNKED) {
-        w = h2_h1_dechunk(&st->dc, o, s, st->id, buf, length, &ended, &trailers);
-        if (w < 0)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    } else {
-        size_t n = sock_mem_pending(o);
-        if (n > st->left)
-            n = (size_t)st->left;
-        if (n > length)
-            n = length;
-        if (n) {
-            memcpy(buf, o->p + o->off, n);
-            sock_mem_consume(o, n);
-        }
-        st->left -= n;
-        w = (ssize_t)n;
-        ended = st->left == 0;
-    }
-    if (!ended && w == 0) {
-        if (st->mem.out_eof)
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* the engine gave up mid-body */
-        st->deferred = true;
-        return NGHTTP2_ERR_DEFERRED;
-    }
-    if (ended) {
+    bool ended;
+    ssize_t w =
+        h2_h1_body_read(&st->body, &st->mem, s, st->id, buf, length, flags, &st->deferred, &ended);
+    if (ended)
         st->rq = Q_DONE;
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        if (trailers)
-            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-    }
-    mark(st); /* room in `out`: the engine may write again */
+    if (w >= 0)
+        mark(st); /* room in `out`: the engine may write again */
     return w;
 }
 
@@ -284,7 +254,7 @@ static int submit_request(struct h2up_sess *ss, struct h2up_stream *st)
     k += h2_h1_to_nv(kept, nk, nv + k, REQ_HEAD_FIELDS, lc, sizeof(lc), false);
     bool body = m.body == H1_BODY_CHUNKED || (m.body == H1_BODY_LENGTH && m.length > 0);
     st->rq = !body ? Q_DONE : m.body == H1_BODY_CHUNKED ? Q_CHUNKED : Q_LENGTH;
-    st->left = m.length;
+    st->body = (struct h2_h1_body){.kind = m.body, .left = m.length};
     nghttp2_data_provider dp = {.source.ptr = st, .read_callback = read_req_body};
     int32_t id = nghttp2_submit_request(ss->s, NULL, nv, k, body ? &dp : NULL, st);
     sock_mem_consume(o, (size_t)n);
