@@ -94,7 +94,7 @@ struct up {
     uint64_t skip;     /* request body bytes still to pass over (content-length) */
     bool skip_chunked; /* ... up to the end of a chunked body */
     char *out;
-    size_t out_off, out_len;
+    size_t out_off, out_len, out_cap;
     bool shut; /* answered with a close: FIN sent, ignore the rest */
 };
 
@@ -116,13 +116,26 @@ static struct {
 
 /* ---- the backend ---- */
 
+/* Room for n more bytes in u->out (doubling: a large body is many small appends). */
+static char *up_room(struct up *u, size_t n)
+{
+    if (u->out_len + n > u->out_cap) {
+        size_t cap = u->out_cap ? u->out_cap : 4096;
+        while (cap < u->out_len + n)
+            cap *= 2;
+        char *b = realloc(u->out, cap);
+        CHECK(b);
+        u->out = b;
+        u->out_cap = cap;
+    }
+    char *at = u->out + u->out_len;
+    u->out_len += n;
+    return at;
+}
+
 static void up_queue(struct up *u, const char *p, size_t n)
 {
-    char *b = realloc(u->out, u->out_len + n);
-    CHECK(b);
-    u->out = b;
-    memcpy(u->out + u->out_len, p, n);
-    u->out_len += n;
+    memcpy(up_room(u, n), p, n);
 }
 
 static void up_printf(struct up *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -139,11 +152,7 @@ static void up_printf(struct up *u, const char *fmt, ...)
 
 static void up_fill(struct up *u, char c, size_t n)
 {
-    char *b = realloc(u->out, u->out_len + n);
-    CHECK(b);
-    u->out = b;
-    memset(u->out + u->out_len, c, n);
-    u->out_len += n;
+    memset(up_room(u, n), c, n);
 }
 
 static void up_flush(struct up *u)
@@ -158,7 +167,7 @@ static void up_flush(struct up *u)
     if (!more) {
         free(u->out);
         u->out = NULL;
-        u->out_off = u->out_len = 0;
+        u->out_off = u->out_len = u->out_cap = 0;
         if (u->shut)
             shutdown(u->h.fd, SHUT_WR);
     }
@@ -264,9 +273,9 @@ static void respond(struct up *u, const char *head, size_t n)
         break;
     case 11: { /* a large chunked body, many chunks */
         up_printf(u, "HTTP/1.1 200 OK\r\n%sTransfer-Encoding: chunked\r\n\r\n", conn);
-        for (unsigned i = 0; i < 4u << arg; i++) {
-            up_printf(u, "%x\r\n", 1000 + i);
-            up_fill(u, 'b', 1000 + i);
+        for (unsigned i = 0; i < 2u << arg; i++) {
+            up_printf(u, "%x\r\n", 500 + i);
+            up_fill(u, 'b', 500 + i);
             up_printf(u, "\r\n");
         }
         up_printf(u, "0\r\n\r\n");

@@ -118,7 +118,7 @@ def main():
     c.turn()
     c.raw(WindowUpdateFrame(0, window_increment=1 << 20).serialize())
     c.raw(WindowUpdateFrame(sid, window_increment=1 << 20).serialize())
-    write("big_chunked_window", 0, kinds(11 | (3 << 5)), c.bytes())
+    write("big_chunked_window", 0, kinds(11 | (7 << 5)), c.bytes())
 
     # extended CONNECT (RFC 8441), after the server's SETTINGS allowed it
     c = C(validate=False)
