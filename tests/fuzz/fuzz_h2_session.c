@@ -16,7 +16,8 @@
  *   - routes answer some paths by sluice itself (respond, redirect).
  *
  * Input:  byte 0   flags: bit 0 the harness sends the client preface and an empty SETTINGS
- *                  frame first (else the input must);
+ *                  frame first (else the input must); bit 1 a graceful stop (the worker's
+ *                  conn_ops.stop, as on SIGTERM) after the client's last bytes;
  *         bytes 1-4 the responses, in turn, for the requests the backend receives
  *                  (bits 0-3 the kind, see respond(); bit 4 Connection: close; bits 5-7 a
  *                  size or variant);
@@ -572,6 +573,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     run_until_quiet();
 
+    if (flags & 2) { /* a graceful stop (SIGTERM): GOAWAY, the streams finish */
+        for (struct conn *c = g.w.conns, *next; c; c = next) {
+            next = c->next; /* stop may close c */
+            if (c->ops->stop)
+                c->ops->stop(c);
+        }
+        run_until_quiet();
+    }
     /* the end of the input: the client goes, then everything this input opened */
     close(g.client);
     g.client = -1;

@@ -3,7 +3,8 @@
 HTTP/2 client connections made with the Python h2 library (hyperframe for the frames
 h2 will not send), in the harness's input format (fuzz_h2_session.c):
 
-    flags (1 byte) | 4 response kinds | client bytes, "@@TURN@@" between writes
+    flags (1 byte: 1 the harness sends the preface, 2 a graceful stop at the end)
+    | 4 response kinds | client bytes, "@@TURN@@" between writes
     [| "@@RESP@@" raw response for kind 15]
 
 Run from anywhere: /usr/bin/python3 tests/fuzz/gen_h2_session_corpus.py (Debian's
@@ -178,6 +179,13 @@ def main():
     c.req("/c")
     c.req("/d")
     write("broken_responses", 0, kinds(8, 9, 10, 14), c.bytes())
+
+    # flags bit 1: a graceful stop after the client's bytes, streams still in progress
+    c = C()
+    c.req("/a")
+    c.req("/big")
+    c.req("/upload", "POST", end=False)
+    write("graceful_stop", 2, kinds(1, 6 | (7 << 5), 0), c.bytes())
 
     # the harness sends the preface and an empty SETTINGS; the input only frames
     enc = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True)).encoder
