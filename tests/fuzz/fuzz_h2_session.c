@@ -17,7 +17,11 @@
  *
  * Input:  byte 0   flags: bit 0 the harness sends the client preface and an empty SETTINGS
  *                  frame first (else the input must); bit 1 a graceful stop (the worker's
- *                  conn_ops.stop, as on SIGTERM) after the client's last bytes;
+ *                  conn_ops.stop, as on SIGTERM) after the client's last bytes; bit 2
+ *                  then closes every connection at once (conn_ops.close, a second
+ *                  signal); bit 3 re-arms every connection's deadlines (conn_ops.rearm, a
+ *                  drain change) after each write; bit 4 gives sluice's end of the
+ *                  socket a small send buffer (short writes, EAGAIN, EPOLLOUT);
  *         bytes 1-4 the responses, in turn, for the requests the backend receives
  *                  (bits 0-3 the kind, see respond(); bit 4 Connection: close; bits 5-7 a
  *                  size or variant);
@@ -555,6 +559,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     g.client = sv[0];
+    if (flags & 16) { /* a client that reads slowly: sluice's writes come back short */
+        int small = 4096;
+        setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    }
     /* the slot an accept reserves (conn_release gives it back) */
     atomic_fetch_add(&runtime_active_connections, 1);
     atomic_fetch_add(&g.l->stats->active, 1);
@@ -569,6 +577,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t *stop = sep ? sep : end;
         write_client(p, (size_t)(stop - p));
         run_until_quiet();
+        if (flags & 8) /* a server's drain deadline changed (worker_post_drain_check) */
+            for (struct conn *c = g.w.conns; c; c = c->next)
+                c->ops->rearm(c);
         p = sep ? sep + 8 : end;
     }
     run_until_quiet();
@@ -581,6 +592,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         run_until_quiet();
     }
+    if (flags & 4) /* the second signal: the worker closes every connection now */
+        while (g.w.conns)
+            g.w.conns->ops->close(g.w.conns, TERM_SHUTDOWN);
     /* the end of the input: the client goes, then everything this input opened */
     close(g.client);
     g.client = -1;

@@ -3,7 +3,9 @@
 HTTP/2 client connections made with the Python h2 library (hyperframe for the frames
 h2 will not send), in the harness's input format (fuzz_h2_session.c):
 
-    flags (1 byte: 1 the harness sends the preface, 2 a graceful stop at the end)
+    flags (1 byte: 1 the harness sends the preface, 2 a graceful stop at the end, 4 all
+    connections closed at once, 8 deadlines re-armed after each write, 16 a small send
+    buffer on sluice's end of the socket)
     | 4 response kinds | client bytes, "@@TURN@@" between writes
     [| "@@RESP@@" raw response for kind 15]
 
@@ -186,6 +188,59 @@ def main():
     c.req("/big")
     c.req("/upload", "POST", end=False)
     write("graceful_stop", 2, kinds(1, 6 | (7 << 5), 0), c.bytes())
+
+    # flags bit 2: every connection closed at once mid-exchange; bit 3: deadlines re-armed
+    c = C()
+    sid = c.req("/upload", "POST", end=False)
+    c.c.send_data(sid, b"part")
+    c.req("/big")
+    c.turn()
+    c.c.send_data(sid, b"more")
+    write("shutdown_now_rearm", 4 | 8, kinds(6 | (5 << 5), 6 | (7 << 5)), c.bytes())
+
+    # flags bit 4: sluice's socket has a small send buffer (short writes, EPOLLOUT)
+    c = C()
+    for p in ("/a", "/b", "/c"):
+        sid = c.req(p)
+        c.raw(WindowUpdateFrame(sid, window_increment=1 << 20).serialize())
+    c.raw(WindowUpdateFrame(0, window_increment=1 << 22).serialize())
+    write("small_send_buffer", 16, kinds(6 | (7 << 5), 11 | (7 << 5), 6 | (6 << 5)), c.bytes())
+
+    # what h2_req refuses after nghttp2's checks passed: a second host field
+    c = C(validate=False)
+    c.req("/", extra=[("host", AUTH), ("host", AUTH)])
+    c.req("/next")
+    write("two_hosts", 0, kinds(0), c.bytes())
+
+    # a header list past max_header_list_size through HPACK's dynamic table: one indexed
+    # literal, then 1-byte references to it
+    c = C(validate=False)
+    c.flush()
+    lit = b"\x40\x03x-a\x7f\x81\x01" + b"v" * 256  # literal with incremental indexing
+    block = b"\x82\x86\x84" + b"\x41\x0c" + AUTH.encode() + lit + b"\xbe" * 200
+    c.raw(HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"], data=block).serialize())
+    write("hpack_amplified", 0, kinds(0), c.bytes())
+
+    # malformed requests that nghttp2's HTTP messaging checks reset
+    c = C(validate=False)
+    c.req("/", extra=[("connection", "close")])
+    c.req("/", extra=[("te", "gzip")])
+    c.req("/", extra=[("x-ws", " v ")])
+    c.req("/ok")
+    write("malformed_requests", 0, kinds(0), c.bytes())
+
+    # request trailers (not forwarded)
+    c = C()
+    sid = c.req("/upload", "POST", end=False)
+    c.c.send_data(sid, b"body")
+    c.c.send_headers(sid, [("x-trailer", "t")], end_stream=True)
+    c.flush()
+    write("request_trailers", 0, kinds(1), c.bytes())
+
+    # more SETTINGS in one read than nghttp2 queues acknowledgements for (flood)
+    c = C()
+    c.raw(SettingsFrame(0).serialize() * 1500)
+    write("settings_flood", 0, kinds(0), c.bytes())
 
     # the harness sends the preface and an empty SETTINGS; the input only frames
     enc = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True)).encoder
