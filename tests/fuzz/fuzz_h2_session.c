@@ -30,7 +30,9 @@
  *         "@@RESP@@" (if present) is not sent by the client but is the raw response of
  *         kind 15.
  * Each input starts from the same state: the connection, the backend's connections, the
- * worker's idle server pool and buffer cache are all closed or emptied at its end. */
+ * worker's idle server pool and buffer cache are all closed or emptied at its end, where
+ * the harness also checks that the gauges (connections, HTTP/2 streams, requests and
+ * tunnels in progress, connections to the server) are back at zero. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -605,7 +607,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (g.w.conns)
         g.w.conns->ops->close(g.w.conns, TERM_SHUTDOWN);
     run_until_quiet();
-    CHECK(g.w.conns == NULL && g.w.n_conns == 0);
+    /* nothing left open, and every gauge back at zero */
+    CHECK(g.w.conns == NULL && g.w.n_conns == 0 && g.ups == NULL);
+    CHECK(atomic_load(&runtime_active_connections) == 0 && atomic_load(&g.l->stats->active) == 0);
+    CHECK(atomic_load(&g.l->stats->slots[0].h2_streams) == 0);
+    CHECK(atomic_load(&g.l->stats->slots[0].http_active) == 0);
+    CHECK(atomic_load(&g.l->stats->slots[0].ws_active) == 0);
+    CHECK(atomic_load(&g.rt->backends[0].servers[0]->lb.active) == 0);
     bufcache_clear(&g.w.xbufs);
     return 0;
 }
