@@ -40,8 +40,12 @@ void log_format_time(char *buf, size_t len)
     char tail[5] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10), 'Z',
                     '\0'};
     size_t n = strlen(prefix);
-    if (n + sizeof(tail) > len) {
-        snprintf(buf, len, "%s%s", prefix, tail);
+    if (len == 0)
+        return;
+    if (n + sizeof(tail) > len) { /* too small: as much as fits */
+        size_t k = n < len - 1 ? n : len - 1;
+        memcpy(buf, prefix, k);
+        buf[k] = '\0';
         return;
     }
     memcpy(buf, prefix, n);
