@@ -11,7 +11,6 @@
 #include "proxy/accesslog.h"
 #include "proxy/pipe_pool.h"
 #include "upstream/pool.h"
-#include "http/h2_up.h"
 #include "net/accept.h"
 
 #define ACCEPT_BATCH 64
@@ -233,7 +232,8 @@ static void on_wake(struct loop *loop, struct io_handler *h, uint32_t events)
         for (struct conn *c = w->conns; c; c = c->next)
             c->ops->rearm(c);
         upool_drain_check(w);
-        h2up_drain_check(w);
+        if (w->upstream_drain_check)
+            w->upstream_drain_check(w);
     }
     if (atomic_load(&w->stop_requested) && !w->stopping) {
         w->stopping = true;
@@ -359,7 +359,8 @@ static void *worker_main(void *arg)
             break;
     }
     upool_close_all(w);
-    h2up_close_all(w);
+    if (w->upstream_close_all)
+        w->upstream_close_all(w);
     bufcache_clear(&w->xbufs);
     alog_flush(w);
     atomic_store(&w->stopped, true);

@@ -58,6 +58,11 @@ struct worker {
     struct bufcache xbufs;      /* HTTP exchange buffers for reuse (core/bufcache.h) */
     struct upconn *pool_all;    /* idle keep-alive connections to servers (upstream/pool.h) */
     struct h2up_sess *h2up_all; /* HTTP/2 connections to servers (http/h2_up.h) */
+    /* Connections to servers that a protocol keeps outside the pool (HTTP/2 sessions):
+       set by that protocol when it makes the first one, so that the worker closes the
+       leaving ones after a drain change and all of them at exit without knowing them */
+    void (*upstream_drain_check)(struct worker *w);
+    void (*upstream_close_all)(struct worker *w);
     struct h1_conn *h1_wait_head, *h1_wait_tail; /* requests waiting for a server slot (FIFO) */
 };
 

@@ -740,6 +740,8 @@ static struct h2up_sess *sess_new(struct worker *w, struct rt_backend *b, struct
     ss->max_requests = (unsigned)bc->http.max_requests_per_connection;
     ss->connect_deadline = loop_now(&w->loop) + bc->connect_timeout_ms;
     ss->peer_max = known_max_streams(w, s);
+    w->upstream_drain_check = h2up_drain_check; /* the worker's hooks (core/worker.h) */
+    w->upstream_close_all = h2up_close_all;
     ss->next = w->h2up_all;
     if (ss->next)
         ss->next->prev = ss;
